@@ -1,0 +1,247 @@
+//! The file a writer appends to: a memory map over a preallocated file.
+//!
+//! Frames are written into the map and published by storing their
+//! `frame_len` last (release), so readers in any process see whole records
+//! only. Space is reserved ahead with `fallocate`, so a full disk is an error
+//! at growth time rather than a fault on a store.
+
+use crate::error::{IoContext, Result};
+use crate::format::{self, FileHeader, Footer, IndexEntry, END_MARKER, HEADER_LEN, INDEX_STRIDE};
+use memmap2::{MmapMut, MmapOptions};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const INITIAL_CAPACITY: usize = 1 << 20;
+const MAX_GROWTH: usize = 256 << 20;
+
+/// The open file of a stream, mapped for writing.
+pub(crate) struct ActiveFile {
+    pub path: PathBuf,
+    pub file: File,
+    map: MmapMut,
+    pub header: FileHeader,
+    /// Offset of the next frame.
+    pub pos: usize,
+    /// Offset up to which bytes are known to be synced.
+    pub synced: usize,
+    /// Roll when the writer's clock reaches this.
+    pub roll_at: i64,
+    pub count: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    /// The stream's largest timestamp so far (starts at `header.prev_max_ts`).
+    pub running_max: i64,
+    pub index: Vec<IndexEntry>,
+}
+
+/// Reserve `[0, len)` of `file` on disk (falls back to a sparse extension
+/// where the filesystem can not allocate ahead).
+fn reserve(file: &File, path: &Path, len: usize) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: plain syscall on an open descriptor.
+        let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+        ) {
+            return Err(e).at("allocate", path);
+        }
+    }
+    if file.metadata().at("stat", path)?.len() < len as u64 {
+        file.set_len(len as u64).at("extend", path)?;
+    }
+    Ok(())
+}
+
+fn map(file: &File, path: &Path) -> Result<MmapMut> {
+    // SAFETY: the writer holds the stream's lock, so no other process
+    // writes or truncates this file while it is mapped.
+    unsafe { MmapOptions::new().map_mut(file) }.at("mmap", path)
+}
+
+/// fsync a folder so that a create or rename in it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at("sync", dir)
+}
+
+impl ActiveFile {
+    /// Create the file for `header` in `dir`: written under a temporary name,
+    /// preallocated, then renamed into place so readers never see a partial
+    /// header.
+    pub fn create(dir: &Path, header: FileHeader, roll_at: i64) -> Result<ActiveFile> {
+        let start = header.interval_start_ns;
+        let tmp = crate::files::tmp_path(dir, start);
+        let path = crate::files::open_path(dir, start);
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .at("create", &tmp)?;
+        file.write_all(&header.encode()).at("write", &tmp)?;
+        reserve(&file, &tmp, INITIAL_CAPACITY)?;
+        std::fs::rename(&tmp, &path).at("rename", &tmp)?;
+        sync_dir(dir)?;
+        let map = map(&file, &path)?;
+        Ok(ActiveFile {
+            path,
+            file,
+            map,
+            header,
+            pos: HEADER_LEN,
+            synced: 0,
+            roll_at,
+            count: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            running_max: header.prev_max_ts,
+            index: Vec::new(),
+        })
+    }
+
+    /// Continue an existing open file whose good records end at `summary.end`
+    /// (bytes after it are zero).
+    pub fn resume(
+        path: PathBuf,
+        header: FileHeader,
+        summary: crate::segment::ScanSummary,
+        roll_at: i64,
+    ) -> Result<ActiveFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .at("open", &path)?;
+        let len = file.metadata().at("stat", &path)?.len() as usize;
+        if len < summary.end + 8 {
+            reserve(&file, &path, (summary.end + 8).max(INITIAL_CAPACITY))?;
+        }
+        let map = map(&file, &path)?;
+        Ok(ActiveFile {
+            path,
+            file,
+            map,
+            header,
+            pos: summary.end,
+            synced: summary.end,
+            roll_at,
+            count: summary.records,
+            min_ts: summary.min_ts.unwrap_or(i64::MAX),
+            max_ts: summary.max_ts.unwrap_or(i64::MIN),
+            running_max: summary.running_max,
+            index: summary.index,
+        })
+    }
+
+    /// Make room for bytes up to `end` (plus the next frame's length word).
+    #[inline]
+    fn ensure(&mut self, end: usize) -> Result<()> {
+        if end + 8 <= self.map.len() {
+            return Ok(());
+        }
+        self.grow(end + 8)
+    }
+
+    #[cold]
+    fn grow(&mut self, need: usize) -> Result<()> {
+        let cur = self.map.len();
+        let step = cur.clamp(INITIAL_CAPACITY, MAX_GROWTH);
+        let mut cap = cur + step;
+        while cap < need {
+            cap += step;
+        }
+        let cap = cap.next_multiple_of(4096);
+        reserve(&self.file, &self.path, cap)?;
+        self.map = map(&self.file, &self.path)?;
+        Ok(())
+    }
+
+    #[inline]
+    fn publish(&self, pos: usize, frame_len: u32) {
+        // SAFETY: `pos` is 8-aligned within the page-aligned map, and
+        // `ensure` keeps at least 8 bytes after it mapped.
+        let w = unsafe { &*(self.map.as_ptr().add(pos) as *const AtomicU32) };
+        w.store(frame_len, Ordering::Release);
+    }
+
+    /// Append one record; the caller has checked the payload size.
+    #[inline]
+    pub fn append(&mut self, ts: i64, payload: &[u8]) -> Result<()> {
+        let size = format::frame_size(payload.len());
+        let pos = self.pos;
+        self.ensure(pos + size)?;
+        if self.count.is_multiple_of(INDEX_STRIDE as u64) {
+            self.index.push(IndexEntry {
+                offset: pos as u64,
+                max_ts_before: self.running_max,
+            });
+        }
+        let frame_len = format::encode_frame_body(&mut self.map[pos..pos + size], ts, payload);
+        self.publish(pos, frame_len);
+        self.pos = pos + size;
+        self.count += 1;
+        self.min_ts = self.min_ts.min(ts);
+        self.max_ts = self.max_ts.max(ts);
+        self.running_max = self.running_max.max(ts);
+        Ok(())
+    }
+
+    /// fsync what has been written (data and the file size).
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        if self.synced < self.pos {
+            self.file.sync_data()?;
+            self.synced = self.pos;
+        }
+        Ok(())
+    }
+
+    /// Seal: write the footer, publish the end marker, fsync, cut the
+    /// preallocated tail, fsync, rename to `.log`, fsync the folder.
+    /// Returns the sealed path.
+    pub fn seal(mut self, dir: &Path) -> Result<PathBuf> {
+        let footer = Footer {
+            record_count: self.count,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            index_stride: INDEX_STRIDE,
+            index: std::mem::take(&mut self.index),
+        };
+        let at = self.pos;
+        let bytes = footer.encode(at as u64);
+        self.ensure(at + bytes.len())?;
+        self.map[at + 4..at + bytes.len()].copy_from_slice(&bytes[4..]);
+        self.publish(at, END_MARKER);
+        let end = at + bytes.len();
+        self.map.flush_range(0, end).at("sync", &self.path)?;
+        drop(self.map);
+        self.file.set_len(end as u64).at("truncate", &self.path)?;
+        self.file.sync_all().at("sync", &self.path)?;
+        let sealed = crate::files::sealed_path(dir, self.header.interval_start_ns);
+        std::fs::rename(&self.path, &sealed).at("rename", &self.path)?;
+        sync_dir(dir)?;
+        Ok(sealed)
+    }
+}
+
+/// Zero `[from, to)` of `file` with positioned writes (used by recovery to
+/// clear a torn tail before appending over it).
+pub(crate) fn zero_range(file: &File, path: &Path, from: usize, to: usize) -> Result<()> {
+    let zeros = vec![0u8; 1 << 16];
+    let mut p = from;
+    while p < to {
+        let n = (to - p).min(zeros.len());
+        file.write_all_at(&zeros[..n], p as u64).at("write", path)?;
+        p += n;
+    }
+    file.sync_data().at("sync", path)
+}

@@ -1,0 +1,57 @@
+//! The rolling append-only log at the core of EventStore.
+//!
+//! A *stream* is a folder of files that roll over at a fixed UTC interval
+//! (minutely, hourly, daily, or any interval dividing a day). Each record is
+//! a payload of 0 to 64 MiB with a nanosecond timestamp and a CRC-32C;
+//! sequence numbers are global to the stream and continue across files.
+//! Sealed files end with a footer holding a sparse index by sequence and
+//! time, and are never modified again.
+//!
+//! Modules:
+//! - [`format`]: the on-disk codec (pure, no I/O), described in `docs/format.md`.
+//! - `writer`: [`StreamWriter`], durability modes, rolling, sealing, crash recovery.
+//! - `reader`: [`StreamReader`], reading by sequence or time, bounded or following.
+//! - `inspect`: [`stream_info`], [`verify_stream`], [`retain`], [`SealWatcher`].
+//! - [`time`]: roll intervals and UTC timestamps; [`clock`]: the injectable clock.
+//!
+//! ```no_run
+//! use eventstore_log::*;
+//! let root = std::path::Path::new("/data");
+//! let name = StreamName::new("binance/btcusdt/trades")?;
+//! let mut w = StreamWriter::open(root, &name, WriterOptions::default().roll(RollInterval::MINUTELY))?;
+//! w.append(b"first")?;
+//! w.append_at(1_723_161_240_000_000_000, b"with an event time")?;
+//! drop(w);
+//! let mut r = StreamReader::open(root, &name, ReadOptions::from(StartAt::Seq(1)))?;
+//! while let Some(rec) = r.next()? {
+//!     println!("{} {} {:?}", rec.seq, rec.timestamp, rec.payload);
+//! }
+//! # Ok::<(), eventstore_log::Error>(())
+//! ```
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod active;
+pub mod clock;
+mod error;
+pub mod files;
+pub mod format;
+mod inspect;
+mod lock;
+mod name;
+mod notify;
+mod reader;
+mod segment;
+pub mod time;
+mod writer;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use files::{list_streams, FileEntry};
+pub use inspect::{
+    retain, stream_info, verify_file, verify_stream, FileInfo, FileReport, FileStatus,
+    RetentionPolicy, SealWatcher, StreamInfo,
+};
+pub use name::StreamName;
+pub use reader::{OwnedRecord, ReadOptions, Record, StartAt, StopAt, StreamReader};
+pub use time::RollInterval;
+pub use writer::{Durability, RecoveryReport, SealedFile, StreamWriter, WriterOptions};

@@ -1,0 +1,358 @@
+//! Reading one log file through a memory map: header, footer index, frame
+//! iteration, seeks by sequence and by time.
+//!
+//! A sealed file is mapped once and never changes. The open file of a stream
+//! is mapped at its current (preallocated) size and remapped when the writer
+//! grows it; a record becomes visible when its `frame_len` is published,
+//! which the writer does last.
+
+use crate::error::{Error, IoContext, Result};
+use crate::format::{self, FileHeader, Footer, Frame, HeaderError, END_MARKER, HEADER_LEN};
+use memmap2::{Mmap, MmapOptions};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// What lies at a position of a file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Step {
+    /// A record: its timestamp, where its payload lies in the file, and the
+    /// offset of the frame after it.
+    Record {
+        ts: i64,
+        payload: (usize, usize),
+        next: usize,
+    },
+    /// Nothing written here yet (the file is still open).
+    Wait,
+    /// The end marker: the file is sealed and has no more records.
+    End,
+}
+
+/// One log file opened for reading.
+pub(crate) struct Segment {
+    pub path: PathBuf,
+    file: File,
+    map: Mmap,
+    pub header: FileHeader,
+    /// The footer and the offset of the end marker, when the file is sealed
+    /// and its footer is intact.
+    pub footer: Option<(Footer, usize)>,
+    /// Why the footer of a file named as sealed could not be used.
+    pub footer_error: Option<&'static str>,
+    /// The file is named as sealed (`.log`), so it can not grow.
+    pub sealed_name: bool,
+}
+
+pub(crate) fn header_error(path: &Path, e: HeaderError) -> Error {
+    match e {
+        HeaderError::BadMagic => Error::BadMagic { file: path.into() },
+        HeaderError::UnsupportedVersion(version) => Error::UnsupportedVersion {
+            file: path.into(),
+            version,
+        },
+        HeaderError::TooShort => corrupted(path, 0, "file is shorter than its 64-byte header"),
+        HeaderError::BadChecksum => corrupted(path, 0, "header checksum mismatch"),
+        HeaderError::BadField(f) => corrupted(path, 0, &format!("header field {f} is invalid")),
+    }
+}
+
+pub(crate) fn corrupted(path: &Path, offset: u64, reason: &str) -> Error {
+    Error::Corrupted {
+        file: path.into(),
+        offset,
+        reason: reason.to_string(),
+    }
+}
+
+/// Read and check only the header of a file (a 64-byte read, no map).
+pub(crate) fn read_header(path: &Path) -> Result<FileHeader> {
+    use std::os::unix::fs::FileExt;
+    let f = File::open(path).at("open", path)?;
+    let mut b = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        let n = f.read_at(&mut b[got..], got as u64).at("read", path)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    FileHeader::decode(&b[..got]).map_err(|e| header_error(path, e))
+}
+
+fn map_file(file: &File, path: &Path) -> Result<Mmap> {
+    // SAFETY: log files are only ever appended to in place by the single
+    // writer (which publishes each frame length after its bytes) and shrunk
+    // only past the last byte any reader can reach (see docs/format.md).
+    unsafe { MmapOptions::new().map(file) }.at("mmap", path)
+}
+
+impl Segment {
+    /// Open and map `path`, checking its header, and its footer if sealed.
+    pub fn open(path: &Path) -> Result<Segment> {
+        let file = File::open(path).at("open", path)?;
+        let len = file.metadata().at("stat", path)?.len();
+        if len < HEADER_LEN as u64 {
+            let head = read_header(path);
+            return Err(head
+                .err()
+                .unwrap_or_else(|| corrupted(path, 0, "file is shorter than its 64-byte header")));
+        }
+        let map = map_file(&file, path)?;
+        let header = FileHeader::decode(&map).map_err(|e| header_error(path, e))?;
+        let sealed_name = path.extension().is_some_and(|e| e == "log");
+        let (footer, footer_error) = match Footer::decode_from_file_end(&map) {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e)),
+        };
+        #[cfg(target_os = "linux")]
+        {
+            let _ = map.advise(memmap2::Advice::Sequential);
+        }
+        Ok(Segment {
+            path: path.to_path_buf(),
+            file,
+            map,
+            header,
+            footer,
+            footer_error: if sealed_name { footer_error } else { None },
+            sealed_name,
+        })
+    }
+
+    /// The mapped bytes.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// The payload bytes a [`Step::Record`] points at, without copying.
+    #[inline]
+    pub fn payload(&self, (at, len): (usize, usize)) -> &[u8] {
+        &self.map[at..at + len]
+    }
+
+    /// True once the file can not change any more.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed_name || self.footer.is_some()
+    }
+
+    /// Offset of the end marker, when known from the footer.
+    pub fn data_end(&self) -> Option<usize> {
+        self.footer.as_ref().map(|(_, e)| *e)
+    }
+
+    /// Remap if the file has grown since it was mapped.
+    fn remap(&mut self) -> Result<bool> {
+        let len = self.file.metadata().at("stat", &self.path)?.len() as usize;
+        if len > self.map.len() {
+            self.map = map_file(&self.file, &self.path)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    #[inline]
+    fn frame_len_at(&self, pos: usize) -> u32 {
+        debug_assert!(pos.is_multiple_of(8) && pos + 4 <= self.map.len());
+        // SAFETY: `pos` is 8-aligned within the page-aligned map and at least
+        // four bytes lie before its end; the writer stores this word
+        // atomically with release ordering after the frame's other bytes.
+        let a = unsafe { &*(self.map.as_ptr().add(pos) as *const AtomicU32) };
+        a.load(Ordering::Acquire)
+    }
+
+    fn corrupt(&self, pos: usize, reason: &str) -> Error {
+        corrupted(&self.path, pos as u64, reason)
+    }
+
+    /// What lies at `pos` (an 8-aligned frame offset).
+    pub fn at(&mut self, pos: usize) -> Result<Step> {
+        if let Some(end) = self.data_end() {
+            if pos >= end {
+                return Ok(Step::End);
+            }
+        }
+        if pos + 4 > self.map.len() && !self.remap()? {
+            if self.sealed_name {
+                return Err(self.corrupt(pos, "file ends before its end marker (truncated)"));
+            }
+            return Ok(Step::Wait);
+        }
+        let mut fl = self.frame_len_at(pos);
+        if fl != 0 && fl != END_MARKER && pos + fl as usize > self.map.len() && self.remap()? {
+            fl = self.frame_len_at(pos);
+        }
+        let data_end = self.data_end();
+        let sealed = self.is_sealed();
+        let path = &self.path;
+        match format::decode_frame(&self.map, pos, fl) {
+            Frame::Record { ts, payload, next } => {
+                if data_end.is_some_and(|e| next > e) {
+                    return Err(corrupted(path, pos as u64, "record runs into the footer"));
+                }
+                Ok(Step::Record {
+                    ts,
+                    payload: (pos + format::FRAME_HEADER_LEN, payload.len()),
+                    next,
+                })
+            }
+            Frame::Empty if sealed => Err(corrupted(
+                path,
+                pos as u64,
+                "zeroed bytes where a record or the end marker should be",
+            )),
+            Frame::Empty => Ok(Step::Wait),
+            Frame::End => Ok(Step::End),
+            Frame::Incomplete => Err(corrupted(
+                path,
+                pos as u64,
+                "record extends past the end of the file (truncated)",
+            )),
+            Frame::Invalid(reason) => Err(corrupted(path, pos as u64, reason)),
+        }
+    }
+
+    /// Position of record `seq` of this file, hopping from the nearest index
+    /// entry. Returns the offset and sequence reached: `seq` itself, or less
+    /// when the file holds fewer records so far.
+    pub fn seek_seq(&mut self, seq: u64) -> Result<(usize, u64)> {
+        let first = self.header.first_seq;
+        let (mut pos, mut cur) = (HEADER_LEN, first);
+        if seq <= first {
+            return Ok((pos, first));
+        }
+        if let Some((f, _)) = &self.footer {
+            if !f.index.is_empty() {
+                let k = (((seq - first) / f.index_stride as u64) as usize).min(f.index.len() - 1);
+                pos = f.index[k].offset as usize;
+                cur = first + k as u64 * f.index_stride as u64;
+            }
+        }
+        while cur < seq {
+            match self.at(pos)? {
+                Step::Record { next, .. } => {
+                    pos = next;
+                    cur += 1;
+                }
+                Step::Wait | Step::End => break,
+            }
+        }
+        Ok((pos, cur))
+    }
+
+    /// Position of the first record whose timestamp is at least `t` (by the
+    /// stream's running maximum, so exact even for unordered timestamps):
+    /// binary search on the footer index, then at most one stride of hops.
+    pub fn seek_time(&mut self, t: i64) -> Result<(usize, u64)> {
+        let first = self.header.first_seq;
+        let (mut pos, mut cur) = (HEADER_LEN, first);
+        if let Some((f, _)) = &self.footer {
+            let pp = f.index.partition_point(|e| e.max_ts_before < t);
+            if pp > 0 {
+                pos = f.index[pp - 1].offset as usize;
+                cur = first + (pp as u64 - 1) * f.index_stride as u64;
+            }
+        }
+        while let Step::Record { ts, next, .. } = self.at(pos)? {
+            if ts >= t {
+                break;
+            }
+            pos = next;
+            cur += 1;
+        }
+        Ok((pos, cur))
+    }
+}
+
+/// A summary of a file, computed by scanning its frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanSummary {
+    /// The index a footer of these records holds.
+    pub index: Vec<format::IndexEntry>,
+    /// The stream's largest timestamp up to the last good record.
+    pub running_max: i64,
+    /// Records found.
+    pub records: u64,
+    /// Smallest and largest record timestamp (None without records).
+    pub min_ts: Option<i64>,
+    pub max_ts: Option<i64>,
+    /// Offset just past the last good record (where the next frame goes).
+    pub end: usize,
+    /// How the scan stopped.
+    pub stop: ScanStop,
+}
+
+/// Why a scan of a file stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanStop {
+    /// At the end marker of a sealed file.
+    EndMarker,
+    /// At zeros: the end of what was written.
+    Empty,
+    /// At a frame that is not valid.
+    Bad { offset: u64, reason: String },
+}
+
+/// Scan every frame of `bytes` (a whole file) from the first record;
+/// `prev_max` is the stream's largest timestamp before the file.
+pub(crate) fn scan(bytes: &[u8], prev_max: i64) -> ScanSummary {
+    let mut s = ScanSummary {
+        index: Vec::new(),
+        running_max: prev_max,
+        records: 0,
+        min_ts: None,
+        max_ts: None,
+        end: HEADER_LEN,
+        stop: ScanStop::Empty,
+    };
+    let mut pos = HEADER_LEN;
+    loop {
+        if pos + 4 > bytes.len() {
+            if pos != bytes.len() {
+                s.stop = ScanStop::Bad {
+                    offset: pos as u64,
+                    reason: "file ends inside a frame header (truncated)".into(),
+                };
+            }
+            return s;
+        }
+        let fl = format::u32_at(bytes, pos);
+        match format::decode_frame(bytes, pos, fl) {
+            Frame::Record { ts, next, .. } => {
+                if s.records.is_multiple_of(format::INDEX_STRIDE as u64) {
+                    s.index.push(format::IndexEntry {
+                        offset: pos as u64,
+                        max_ts_before: s.running_max,
+                    });
+                }
+                s.running_max = s.running_max.max(ts);
+                s.records += 1;
+                s.min_ts = Some(s.min_ts.map_or(ts, |m| m.min(ts)));
+                s.max_ts = Some(s.max_ts.map_or(ts, |m| m.max(ts)));
+                pos = next;
+                s.end = pos;
+            }
+            Frame::Empty => return s,
+            Frame::End => {
+                s.stop = ScanStop::EndMarker;
+                return s;
+            }
+            Frame::Incomplete => {
+                s.stop = ScanStop::Bad {
+                    offset: pos as u64,
+                    reason: "record extends past the end of the file (truncated)".into(),
+                };
+                return s;
+            }
+            Frame::Invalid(r) => {
+                s.stop = ScanStop::Bad {
+                    offset: pos as u64,
+                    reason: r.into(),
+                };
+                return s;
+            }
+        }
+    }
+}

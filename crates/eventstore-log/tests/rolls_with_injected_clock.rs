@@ -1,0 +1,208 @@
+//! Rolling is driven by an injected clock, so these tests never sleep:
+//! files roll at interval boundaries, are named by their UTC start, an idle
+//! file is sealed by `tick` or on close once its interval has passed, and
+//! every seal is announced.
+
+mod common;
+use common::*;
+use eventstore_log::*;
+use std::sync::Arc;
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn files_roll_at_interval_boundaries_and_are_named_by_utc_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0 + 7 * SEC); // 23:54:07
+    let opts = WriterOptions::default()
+        .roll(RollInterval::parse("5m").unwrap())
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    let sealed = w.sealed_events();
+    w.append(b"a").unwrap(); // 23:54:07 -> file 23:50
+    clock.set(T0 + 6 * 60 * SEC - 1); // 23:59:59.999999999, same interval as 23:55
+    w.append(b"b").unwrap();
+    clock.set(T0 + 6 * 60 * SEC); // 00:00:00 next day
+    w.append(b"c").unwrap();
+    assert_eq!(
+        names(&dir),
+        vec![
+            "20240808T235000Z.log",
+            "20240808T235500Z.log",
+            "20240809T000000Z.log.open"
+        ]
+    );
+    let ev: Vec<SealedFile> = sealed.try_iter().collect();
+    assert_eq!(ev.len(), 2);
+    assert_eq!((ev[0].first_seq, ev[0].records), (0, 1));
+    assert_eq!((ev[1].first_seq, ev[1].records), (1, 1));
+    assert!(ev[1].path.ends_with("20240808T235500Z.log"));
+
+    // Idle: nothing arrives, the timer seals the file once its interval has passed.
+    clock.advance(4 * 60 * SEC);
+    assert!(!w.tick().unwrap(), "not due yet");
+    clock.advance(60 * SEC);
+    assert!(w.tick().unwrap());
+    assert_eq!(sealed.try_iter().count(), 1);
+    assert!(names(&dir).iter().all(|n| n.ends_with(".log")));
+    // The next record opens a new file for its own interval; sequence continues.
+    clock.advance(17 * 60 * SEC);
+    assert_eq!(w.append(b"d").unwrap(), 3);
+    assert!(names(&dir).last().unwrap().starts_with("20240809T002000Z"));
+
+    // Close before the interval ends leaves the file open for the next
+    // writer, which continues it; close after it ends seals it.
+    w.close().unwrap();
+    assert!(names(&dir).last().unwrap().ends_with(".log.open"));
+    let opts = WriterOptions::default()
+        .roll(RollInterval::parse("5m").unwrap())
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&dir, opts.clone()).unwrap();
+    assert_eq!(w.append(b"e").unwrap(), 4);
+    clock.advance(10 * 60 * SEC);
+    w.close().unwrap();
+    assert!(names(&dir).iter().all(|n| n.ends_with(".log")));
+    let info = stream_info(&dir).unwrap();
+    assert_eq!(info.records(), 5);
+    assert_eq!(info.files.len(), 4);
+    assert!(info.files.iter().all(|f| f.sealed));
+    assert_eq!(info.files[3].records, 2);
+}
+
+#[test]
+fn an_unsealed_file_from_a_past_interval_is_sealed_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&dir, opts.clone()).unwrap();
+    w.append(b"x").unwrap();
+    std::mem::forget(w); // as if the process died
+    clock.advance(3600 * SEC);
+    // The lock of the "dead" writer is still held by this process's open
+    // descriptor, so reopen in a way that mimics a new process: the lock is
+    // per open file description, so take it over by removing the leak.
+    let lock = dir.join(".lock");
+    std::fs::remove_file(&lock).unwrap();
+    let w = StreamWriter::open_dir(&dir, opts).unwrap();
+    assert_eq!(w.recovery_report().sealed.len(), 1);
+    assert_eq!(w.next_seq(), 1);
+    assert_eq!(names(&dir), vec!["20240808T235400Z.log"]);
+}
+
+#[test]
+fn a_second_writer_is_refused_with_the_holders_pid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = StreamName::new("venue/sym/trades").unwrap();
+    let _w = StreamWriter::open(tmp.path(), &name, WriterOptions::default()).unwrap();
+    let err = StreamWriter::open(tmp.path(), &name, WriterOptions::default())
+        .err()
+        .unwrap();
+    match &err {
+        Error::Locked { pid, .. } => assert_eq!(*pid, Some(std::process::id())),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains(&std::process::id().to_string()));
+    assert!(stream_info(&name.dir(tmp.path())).unwrap().writer_active);
+}
+
+#[test]
+fn payloads_from_empty_to_16_mib_round_trip_and_larger_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let mut w = StreamWriter::open_dir(&dir, WriterOptions::default()).unwrap();
+    let big: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
+    w.append(b"").unwrap();
+    w.append(&big).unwrap();
+    w.append(b"tail").unwrap();
+    let err = w.append(&vec![0u8; (64 << 20) + 1]).unwrap_err();
+    assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err}");
+    w.seal_now().unwrap();
+    let mut r = StreamReader::open_dir(&dir, ReadOptions::default()).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().payload, b"");
+    assert_eq!(r.next().unwrap().unwrap().payload, &big[..]);
+    assert_eq!(r.next().unwrap().unwrap().payload, b"tail");
+    assert!(r.next().unwrap().is_none());
+}
+
+#[test]
+fn retention_deletes_old_and_excess_sealed_files_never_the_open_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    for i in 0..10u64 {
+        w.append(&vec![i as u8; 1000]).unwrap();
+        clock.advance(60 * SEC);
+    }
+    // 9 sealed files and the open one.
+    assert_eq!(files::list_files(&dir).unwrap().len(), 10);
+    let gone = retain(
+        &dir,
+        RetentionPolicy {
+            max_age: Some(std::time::Duration::from_secs(5 * 60)),
+            max_bytes: None,
+        },
+        clock.now_ns(),
+    )
+    .unwrap();
+    assert_eq!(gone.len(), 5, "{gone:?}");
+    let gone = retain(
+        &dir,
+        RetentionPolicy {
+            max_age: None,
+            max_bytes: Some(0),
+        },
+        clock.now_ns(),
+    )
+    .unwrap();
+    assert_eq!(gone.len(), 4);
+    let left = files::list_files(&dir).unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(!left[0].sealed, "the open file is kept");
+    // Reading resumes at the first retained record.
+    let mut r = StreamReader::open_dir(&dir, ReadOptions::default()).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().seq, 9);
+    drop(w);
+}
+
+#[test]
+fn bad_stream_names_are_refused_before_touching_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    for bad in ["../escape", "/etc/passwd", "a/../../b", "with space", ""] {
+        let err = StreamName::new(bad).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid stream name"),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn interval_durability_syncs_in_the_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let opts = WriterOptions::default().durability("5ms".parse().unwrap());
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    for i in 0..100u64 {
+        w.append(&payload(i)).unwrap();
+    }
+    w.close().unwrap();
+    assert_eq!(stream_info(&dir).unwrap().records(), 100);
+    assert!("fortnightly".parse::<Durability>().is_err());
+}
