@@ -54,4 +54,4 @@ pub use inspect::{
 pub use name::StreamName;
 pub use reader::{OwnedRecord, ReadOptions, Record, StartAt, StopAt, StreamReader};
 pub use time::RollInterval;
-pub use writer::{Durability, RecoveryReport, SealedFile, StreamWriter, WriterOptions};
+pub use writer::{Durability, RecoveryReport, RollBy, SealedFile, StreamWriter, WriterOptions};

@@ -416,6 +416,11 @@ impl StreamReader {
         }
     }
 
+    /// True once the stop bound has been reached: no record will follow.
+    pub fn is_finished(&self) -> bool {
+        self.done
+    }
+
     /// The sequence number of the next record this reader will return.
     pub fn position(&self) -> Option<u64> {
         self.cur.as_ref().map(|c| c.seq.max(self.min_seq))

@@ -52,10 +52,26 @@ impl std::str::FromStr for Durability {
     }
 }
 
+/// Which time decides when a file rolls over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RollBy {
+    /// The writer's clock: files hold what arrived during their interval.
+    /// An idle file is sealed by [`StreamWriter::tick`] once its interval
+    /// has passed.
+    #[default]
+    WriterClock,
+    /// The records' own timestamps (for importing history): a record whose
+    /// time is past the open file's interval rolls it; an earlier record
+    /// stays in the open file. `tick` never seals; `close` seals once the
+    /// writer's clock has passed the interval.
+    RecordTime,
+}
+
 /// How a writer rolls, syncs and tells time.
 #[derive(Clone)]
 pub struct WriterOptions {
     pub roll: RollInterval,
+    pub roll_by: RollBy,
     pub durability: Durability,
     pub clock: Arc<dyn Clock>,
 }
@@ -64,6 +80,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             roll: RollInterval::HOURLY,
+            roll_by: RollBy::WriterClock,
             durability: Durability::None,
             clock: Arc::new(SystemClock),
         }
@@ -74,6 +91,11 @@ impl WriterOptions {
     /// Set the roll interval.
     pub fn roll(mut self, roll: RollInterval) -> Self {
         self.roll = roll;
+        self
+    }
+    /// Roll by the writer's clock or by the records' timestamps.
+    pub fn roll_by(mut self, by: RollBy) -> Self {
+        self.roll_by = by;
         self
     }
     /// Set the durability mode.
@@ -352,7 +374,9 @@ impl StreamWriter {
         let roll_at = RollInterval::from_secs(header.interval_secs)
             .map(|iv| iv.floor(header.interval_start_ns) + iv.ns())
             .unwrap_or(i64::MIN);
-        let keep = last && header.interval_secs == self.opts.roll.secs() && now < roll_at;
+        let keep = last
+            && header.interval_secs == self.opts.roll.secs()
+            && (now < roll_at || self.opts.roll_by == RollBy::RecordTime);
         if summary.records == 0 && !keep {
             std::fs::remove_file(&f.path).at("remove", &f.path)?;
             self.recovery.removed_empty.push(f.path.clone());
@@ -433,12 +457,16 @@ impl StreamWriter {
                 max: MAX_PAYLOAD,
             });
         }
+        let t = match self.opts.roll_by {
+            RollBy::WriterClock => now,
+            RollBy::RecordTime => ts,
+        };
         let due = match &self.active {
-            Some(a) => now >= a.roll_at,
+            Some(a) => t >= a.roll_at,
             None => true,
         };
         if due {
-            self.roll(now)?;
+            self.roll(t, now)?;
         }
         let Some(a) = self.active.as_mut() else {
             return Err(Error::InvalidArgument("no open file after roll".into()));
@@ -488,11 +516,11 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Seal the open file and open the next one for the interval of `now`.
-    fn roll(&mut self, now: i64) -> Result<()> {
+    /// Seal the open file and open the next one for the interval of `t`.
+    fn roll(&mut self, t: i64, now: i64) -> Result<()> {
         self.seal_active()?;
         let iv = self.opts.roll;
-        let mut start = iv.floor(now);
+        let mut start = iv.floor(t);
         if let Some(last) = self.last_start {
             if start <= last {
                 // The clock went back, or the interval changed: never reuse
@@ -543,6 +571,13 @@ impl StreamWriter {
     /// to time (the CLI does, every few hundred ms) so that an idle
     /// stream's file is sealed without waiting for the next record.
     pub fn tick(&mut self) -> Result<bool> {
+        if self.opts.roll_by == RollBy::RecordTime {
+            return Ok(false);
+        }
+        self.seal_if_past()
+    }
+
+    fn seal_if_past(&mut self) -> Result<bool> {
         let now = self.opts.clock.now_ns();
         match &self.active {
             Some(a) if now >= a.roll_at => {
@@ -574,7 +609,7 @@ impl StreamWriter {
         if self.poisoned {
             return Err(Error::Poisoned);
         }
-        if !self.tick()? {
+        if !self.seal_if_past()? {
             self.sync_now()?;
         }
         Ok(())

@@ -1,0 +1,68 @@
+//! `eventstore`: the command-line front of EventStore. Parses arguments and
+//! calls the library; each command lives in `cmd/<name>.rs`.
+
+mod cmd;
+mod progress;
+mod target;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// EventStore: an append-only store for market-data streams, rolled into
+/// time-named files, indexed by sequence and time.
+#[derive(Parser)]
+#[command(name = "eventstore", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic market stream with minutely rolls into a temporary
+    /// folder, read it back by sequence and by time, verify it, and print a summary.
+    Demo(cmd::demo::Args),
+    /// Append records read from standard input to a stream.
+    Write(cmd::write::Args),
+    /// Print a stream's records.
+    Read(cmd::read::Args),
+    /// Show the files, records, time span and size of a stream or of every stream under a root.
+    Info(cmd::info::Args),
+    /// Check every checksum, footer and index of a stream or of every stream under a root.
+    Verify(cmd::verify::Args),
+    /// Delete sealed files older than an age or beyond a total size (never the open file).
+    Retain(cmd::retain::Args),
+}
+
+/// Where streams live, shared by the commands that take a stream.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RootArg {
+    /// Root folder of the streams.
+    #[arg(long, env = "EVENTSTORE_ROOT", default_value = "./data")]
+    pub root: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Write(a) => cmd::write::run(a),
+        Command::Read(a) => cmd::read::run(a),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Retain(a) => cmd::retain::run(a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

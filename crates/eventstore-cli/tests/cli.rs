@@ -1,0 +1,391 @@
+//! The `eventstore` binary driven as a user would: real processes, real
+//! files, standard input and output.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_eventstore"))
+}
+
+fn run(args: &[&str], root: &Path, stdin: &[u8]) -> Output {
+    let mut c = bin();
+    c.args(args)
+        .env("EVENTSTORE_ROOT", root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut si = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = si.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    out
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn err(o: &Output) -> String {
+    assert!(
+        !o.status.success(),
+        "expected failure, got success: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The shared market-data folder; absent on a user's machine (skip), required under CI.
+fn market_data() -> Option<PathBuf> {
+    let p = std::env::var_os("EVENTSTORE_MARKET_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
+        });
+    if p.is_dir() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "market data not found at {} (set EVENTSTORE_MARKET_DATA)",
+            p.display()
+        );
+    }
+    eprintln!(
+        "skipping: market data not found at {} (set EVENTSTORE_MARKET_DATA)",
+        p.display()
+    );
+    None
+}
+
+#[test]
+fn demo_runs_the_whole_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(&run(
+        &[
+            "demo",
+            "--minutes",
+            "2",
+            "--dir",
+            tmp.path().join("d").to_str().unwrap(),
+        ],
+        tmp.path(),
+        b"",
+    ));
+    assert!(out.contains("demo ok"), "{out}");
+    assert!(out.contains("every record equal"), "{out}");
+    assert!(out.contains("demo/btcusdt/trades"));
+}
+
+#[test]
+fn write_then_read_in_every_output_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let input = "alpha\nbeta \"quoted\"\n\ngamma\r\n";
+    let o = run(
+        &["write", "venue/sym/trades", "--roll", "5m"],
+        r,
+        input.as_bytes(),
+    );
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("wrote 4 records"));
+    assert_eq!(
+        ok(&run(&["read", "venue/sym/trades", "-o", "raw"], r, b"")),
+        "alpha\nbeta \"quoted\"\n\ngamma\n"
+    );
+    let text = ok(&run(&["read", "venue/sym/trades"], r, b""));
+    let first: Vec<&str> = text.lines().next().unwrap().splitn(3, ' ').collect();
+    assert_eq!(first[0], "0");
+    assert!(first[1].ends_with('Z'));
+    assert_eq!(first[2], "alpha");
+    let json = ok(&run(
+        &[
+            "read",
+            "venue/sym/trades",
+            "-o",
+            "json",
+            "--from-seq",
+            "1",
+            "--to-seq",
+            "2",
+        ],
+        r,
+        b"",
+    ));
+    assert_eq!(json.lines().count(), 1);
+    assert!(
+        json.contains("\"seq\":1,") && json.contains("\"payload\":\"beta \\\"quoted\\\"\""),
+        "{json}"
+    );
+    let hex = ok(&run(
+        &["read", "venue/sym/trades", "-o", "hex", "--from-seq", "3"],
+        r,
+        b"",
+    ));
+    assert!(hex.trim_end().ends_with(" 67616d6d61"), "{hex}");
+    // Appending again continues the sequence.
+    ok(&run(
+        &["write", "venue/sym/trades", "--roll", "5m"],
+        r,
+        b"delta\n",
+    ));
+    let raw = ok(&run(
+        &["read", "venue/sym/trades", "-o", "raw", "--from-seq", "4"],
+        r,
+        b"",
+    ));
+    assert_eq!(raw, "delta\n");
+}
+
+#[test]
+fn frames_and_their_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let mut input = Vec::new();
+    for p in [&b"\x00\x01binary"[..], b"", b"x"] {
+        input.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        input.extend_from_slice(p);
+    }
+    ok(&run(&["write", "f", "--format", "frames"], r, &input));
+    let hex = ok(&run(&["read", "f", "-o", "hex"], r, b""));
+    assert!(hex.lines().next().unwrap().ends_with(" 000162696e617279"));
+    let json = ok(&run(&["read", "f", "-o", "json", "-n", "1"], r, b""));
+    assert!(
+        json.contains("\"payload\":\"\\u0000\\u0001binary\""),
+        "{json}"
+    );
+    // A frame cut short: the records before it are kept, the error says where.
+    let mut bad = input.clone();
+    bad.extend_from_slice(&100u32.to_le_bytes());
+    bad.extend_from_slice(b"short");
+    let e = err(&run(&["write", "g", "--format", "frames"], r, &bad));
+    assert!(
+        e.contains("stdin byte 21") && e.contains("ends inside a frame of 100 bytes"),
+        "{e}"
+    );
+    assert_eq!(
+        ok(&run(&["read", "g", "-o", "raw"], r, b""))
+            .lines()
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let e = err(&run(&["write", "../escape"], r, b"x\n"));
+    assert!(e.contains("invalid stream name \"../escape\""), "{e}");
+    let e = err(&run(&["write", "s", "--roll", "7m"], r, b"x\n"));
+    assert!(e.contains("invalid roll interval \"7m\""), "{e}");
+    let e = err(&run(
+        &["write", "s", "--durability", "sometimes"],
+        r,
+        b"x\n",
+    ));
+    assert!(e.contains("invalid durability"), "{e}");
+    let e = err(&run(
+        &["write", "t", "--time-prefix"],
+        r,
+        b"1723161253937085768 {\"a\":1}\nnot-a-time {\"a\":2}\n",
+    ));
+    assert!(
+        e.contains("stdin line 2") && e.contains("invalid time \"not-a-time\""),
+        "{e}"
+    );
+    assert!(e.contains("the 1 records before it are stored"), "{e}");
+    assert_eq!(ok(&run(&["read", "t", "-o", "raw"], r, b"")), "{\"a\":1}\n");
+    let e = err(&run(&["read", "nope"], r, b""));
+    assert!(e.contains("no stream \"nope\""), "{e}");
+    let e = err(&run(&["read", "t", "--from-time", "yesterday"], r, b""));
+    assert!(e.contains("invalid time \"yesterday\""), "{e}");
+    let e = err(&run(&["retain", "t"], r, b""));
+    assert!(e.contains("--max-age"), "{e}");
+}
+
+#[test]
+fn info_verify_and_retain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let lines: String = (0..300)
+        .map(|i| {
+            format!(
+                "{} rec{i}\n",
+                1_723_161_240_000_000_000i64 + i * 1_000_000_000
+            )
+        })
+        .collect();
+    ok(&run(
+        &["write", "a/b", "--time-prefix", "--roll", "1m"],
+        r,
+        lines.as_bytes(),
+    ));
+    let info = ok(&run(&["info", "a/b"], r, b""));
+    assert!(
+        info.contains("files    5") && info.contains("records  300"),
+        "{info}"
+    );
+    assert!(info.contains("20240808T235400Z.log       sealed"), "{info}");
+    let all = ok(&run(&["info"], r, b""));
+    assert!(all.contains("a/b") && all.contains("300"), "{all}");
+    let v = ok(&run(&["verify"], r, b""));
+    assert!(v.contains("5 files in 1 streams: 5 good, 0 damaged"), "{v}");
+    // By time: 23:56:00 is record 120.
+    let t = ok(&run(
+        &[
+            "read",
+            "a/b",
+            "--from-time",
+            "2024-08-08T23:56:00Z",
+            "-n",
+            "1",
+            "-o",
+            "raw",
+        ],
+        r,
+        b"",
+    ));
+    assert_eq!(t, "rec120\n");
+    let t = ok(&run(
+        &[
+            "read",
+            "a/b",
+            "--from-time",
+            "2024-08-08T23:56:00Z",
+            "--to-time",
+            "2024-08-08T23:56:03Z",
+            "-o",
+            "raw",
+        ],
+        r,
+        b"",
+    ));
+    assert_eq!(t, "rec120\nrec121\nrec122\n");
+    // Damage one byte: verify names the file and the offset, exits 1.
+    let f = r.join("a/b/20240808T235500Z.log");
+    let mut b = std::fs::read(&f).unwrap();
+    b[64 + 18] ^= 0xff;
+    std::fs::write(&f, &b).unwrap();
+    let o = run(&["verify", "a/b"], r, b"");
+    assert_eq!(o.status.code(), Some(1));
+    let v = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        v.contains("CORRUPT  a/b/20240808T235500Z.log")
+            && v.contains("first bad offset 64: checksum mismatch"),
+        "{v}"
+    );
+    let e = err(&run(&["read", "a/b", "-o", "raw"], r, b""));
+    assert!(e.contains("20240808T235500Z.log at offset 64"), "{e}");
+    // Retention by size keeps the newest files.
+    let o = ok(&run(&["retain", "a/b", "--max-bytes", "3KiB"], r, b""));
+    assert!(o.contains("deleted a/b/20240808T235400Z.log"), "{o}");
+    let info = ok(&run(&["info", "a/b"], r, b""));
+    assert!(!info.contains("20240808T235400Z.log"), "{info}");
+}
+
+#[test]
+fn follow_prints_records_written_by_another_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    ok(&run(&["write", "live"], r, b"first\n"));
+    let follower = bin()
+        .args([
+            "read",
+            "live",
+            "--follow",
+            "--from-end",
+            "-n",
+            "3",
+            "-o",
+            "raw",
+        ])
+        .env("EVENTSTORE_ROOT", r)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ok(&run(&["write", "live"], r, b"a\nb\n"));
+    ok(&run(&["write", "live"], r, b"c\n"));
+    let out = follower.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\nc\n");
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["demo", "write", "read", "info", "verify", "retain"] {
+        let o = bin().args([cmd, "--help"]).output().unwrap();
+        assert!(o.status.success(), "{cmd}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Usage: eventstore"),
+            "{cmd}"
+        );
+    }
+}
+
+/// The real Binance recording (`<receive ns> <json>` per line) imported with
+/// its own timestamps: rolled by minute, read back line for line, seekable by time.
+#[test]
+fn real_binance_recording_round_trips() {
+    let Some(data) = market_data() else { return };
+    let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let raw = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
+    assert!(raw.status.success(), "gzip -dc {}", gz.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    ok(&run(
+        &[
+            "write",
+            "binance/btcusdt/raw",
+            "--time-prefix",
+            "--roll",
+            "1m",
+        ],
+        r,
+        &raw.stdout,
+    ));
+    let text = String::from_utf8(raw.stdout).unwrap();
+    let want: Vec<&str> = text.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(want.len(), 41_249);
+    let got = ok(&run(&["read", "binance/btcusdt/raw", "-o", "raw"], r, b""));
+    let got: Vec<&str> = got.lines().collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "a record differs from its input line");
+    let info = ok(&run(&["info", "binance/btcusdt/raw"], r, b""));
+    assert!(info.contains("files    6"), "{info}");
+    ok(&run(&["verify", "binance/btcusdt/raw"], r, b""));
+    // The first record at or after 23:58:00 UTC, by receive time.
+    let t0 = 1_723_161_480_000_000_000i64;
+    let first = text
+        .lines()
+        .position(|l| l.split_once(' ').unwrap().0.parse::<i64>().unwrap() >= t0)
+        .unwrap();
+    let got = ok(&run(
+        &[
+            "read",
+            "binance/btcusdt/raw",
+            "--from-time",
+            "2024-08-08T23:58:00Z",
+            "-n",
+            "1",
+        ],
+        r,
+        b"",
+    ));
+    assert!(
+        got.starts_with(&format!("{first} 2024-08-08T23:58:00.")),
+        "{got}"
+    );
+}

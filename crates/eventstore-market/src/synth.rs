@@ -1,0 +1,317 @@
+//! A seeded synthetic market: a random-walk mid price, an order book whose
+//! price levels change around it, and trades arriving as a Poisson process.
+//!
+//! The same seed always gives the same stream, so a test can regenerate
+//! what it wrote instead of keeping it in memory.
+
+use std::fmt::Write;
+
+/// SplitMix64: small, fast, good enough for simulation.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in [0, n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+    /// Exponentially distributed with the given rate (events per unit).
+    pub fn exp(&mut self, rate: f64) -> f64 {
+        -(1.0 - self.unit()).ln() / rate
+    }
+}
+
+/// Parameters of the simulated market.
+#[derive(Clone, Debug)]
+pub struct SynthConfig {
+    pub seed: u64,
+    /// Time of the first event, ns since the epoch.
+    pub start_ns: i64,
+    /// Mean trades per second.
+    pub trades_per_sec: f64,
+    /// Mean book updates per second.
+    pub book_updates_per_sec: f64,
+    /// Starting mid price in ticks (61_837_63 with a 0.01 tick is 61,837.63).
+    pub mid_ticks: i64,
+    /// Decimal places of a price tick and of a size lot.
+    pub price_decimals: u32,
+    pub size_decimals: u32,
+    pub symbol: String,
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        SynthConfig {
+            seed: 1,
+            start_ns: 1_723_075_200_000_000_000, // 2024-08-08T00:00:00Z
+            trades_per_sec: 200.0,
+            book_updates_per_sec: 2000.0,
+            mid_ticks: 6_183_763,
+            price_decimals: 2,
+            size_decimals: 5,
+            symbol: "BTCUSDT".into(),
+        }
+    }
+}
+
+/// Which side of the book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Bid,
+    Ask,
+}
+
+/// One simulated market event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SynthEvent {
+    /// A trade; `buyer_is_maker` means the seller was the aggressor.
+    Trade {
+        ts_ns: i64,
+        id: u64,
+        price_ticks: i64,
+        size_lots: i64,
+        buyer_is_maker: bool,
+    },
+    /// A price level's new size (0 removes the level).
+    Level {
+        ts_ns: i64,
+        update_id: u64,
+        side: Side,
+        price_ticks: i64,
+        size_lots: i64,
+    },
+}
+
+impl SynthEvent {
+    /// The event's exchange time.
+    pub fn ts_ns(&self) -> i64 {
+        match self {
+            SynthEvent::Trade { ts_ns, .. } | SynthEvent::Level { ts_ns, .. } => *ts_ns,
+        }
+    }
+
+    /// Is this a trade?
+    pub fn is_trade(&self) -> bool {
+        matches!(self, SynthEvent::Trade { .. })
+    }
+
+    /// The event as a JSON line in the manner of Binance's streams.
+    pub fn to_json(&self, cfg: &SynthConfig, out: &mut String) {
+        out.clear();
+        let ms = self.ts_ns() / 1_000_000;
+        match *self {
+            SynthEvent::Trade {
+                id,
+                price_ticks,
+                size_lots,
+                buyer_is_maker,
+                ..
+            } => {
+                let _ = write!(
+                    out,
+                    "{{\"e\":\"trade\",\"E\":{ms},\"s\":\"{}\",\"t\":{id},\"p\":\"",
+                    cfg.symbol
+                );
+                decimal(out, price_ticks, cfg.price_decimals);
+                out.push_str("\",\"q\":\"");
+                decimal(out, size_lots, cfg.size_decimals);
+                let _ = write!(out, "\",\"T\":{ms},\"m\":{buyer_is_maker}}}");
+            }
+            SynthEvent::Level {
+                update_id,
+                side,
+                price_ticks,
+                size_lots,
+                ..
+            } => {
+                let key = if side == Side::Bid { 'b' } else { 'a' };
+                let _ = write!(
+                    out,
+                    "{{\"e\":\"depthUpdate\",\"E\":{ms},\"s\":\"{}\",\"U\":{update_id},\"u\":{update_id},\"{key}\":[[\"",
+                    cfg.symbol
+                );
+                decimal(out, price_ticks, cfg.price_decimals);
+                out.push_str("\",\"");
+                decimal(out, size_lots, cfg.size_decimals);
+                out.push_str("\"]]}");
+            }
+        }
+    }
+}
+
+/// Write `v / 10^decimals` with exactly `decimals` places.
+fn decimal(out: &mut String, v: i64, decimals: u32) {
+    let p = 10i64.pow(decimals);
+    let sign = if v < 0 { "-" } else { "" };
+    let v = v.unsigned_abs();
+    let _ = write!(out, "{sign}{}", v / p as u64);
+    if decimals > 0 {
+        let _ = write!(out, ".{:0width$}", v % p as u64, width = decimals as usize);
+    }
+}
+
+/// An endless stream of synthetic events, in time order.
+pub struct MarketSim {
+    cfg: SynthConfig,
+    rng: Rng,
+    mid: i64,
+    next_trade: f64,
+    next_book: f64,
+    trade_id: u64,
+    update_id: u64,
+}
+
+impl MarketSim {
+    pub fn new(cfg: SynthConfig) -> MarketSim {
+        let mut rng = Rng::new(cfg.seed);
+        let next_trade = rng.exp(cfg.trades_per_sec);
+        let next_book = rng.exp(cfg.book_updates_per_sec);
+        MarketSim {
+            mid: cfg.mid_ticks,
+            cfg,
+            rng,
+            next_trade,
+            next_book,
+            trade_id: 1,
+            update_id: 1,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SynthConfig {
+        &self.cfg
+    }
+
+    fn ts(&self, secs: f64) -> i64 {
+        self.cfg.start_ns + (secs * 1e9) as i64
+    }
+
+    fn size(&mut self) -> i64 {
+        // Heavy-tailed sizes: mostly small, sometimes large.
+        let u = self.rng.unit().max(1e-9);
+        ((0.001 / u.powf(0.7)) * 10f64.powi(self.cfg.size_decimals as i32)) as i64 + 1
+    }
+}
+
+impl Iterator for MarketSim {
+    type Item = SynthEvent;
+
+    fn next(&mut self) -> Option<SynthEvent> {
+        if self.next_trade <= self.next_book {
+            let t = self.next_trade;
+            self.next_trade += self.rng.exp(self.cfg.trades_per_sec);
+            let buyer_is_maker = self.rng.below(2) == 0;
+            // A sell aggressor hits the bid (below mid), a buy lifts the ask.
+            let price_ticks = if buyer_is_maker {
+                self.mid - 1
+            } else {
+                self.mid + 1
+            };
+            let ev = SynthEvent::Trade {
+                ts_ns: self.ts(t),
+                id: self.trade_id,
+                price_ticks,
+                size_lots: self.size(),
+                buyer_is_maker,
+            };
+            self.trade_id += 1;
+            Some(ev)
+        } else {
+            let t = self.next_book;
+            self.next_book += self.rng.exp(self.cfg.book_updates_per_sec);
+            // Random walk of the mid, one tick at a time.
+            match self.rng.below(20) {
+                0 => self.mid += 1,
+                1 => self.mid -= 1,
+                _ => {}
+            }
+            let side = if self.rng.below(2) == 0 {
+                Side::Bid
+            } else {
+                Side::Ask
+            };
+            // Levels close to the mid change most often.
+            let dist = 1 + (self.rng.exp(0.2) as i64).min(200);
+            let price_ticks = match side {
+                Side::Bid => self.mid - dist,
+                Side::Ask => self.mid + dist,
+            };
+            let size_lots = if self.rng.below(5) == 0 {
+                0
+            } else {
+                self.size()
+            };
+            let ev = SynthEvent::Level {
+                ts_ns: self.ts(t),
+                update_id: self.update_id,
+                side,
+                price_ticks,
+                size_lots,
+            };
+            self.update_id += 1;
+            Some(ev)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_stream_and_time_ordered() {
+        let a: Vec<_> = MarketSim::new(SynthConfig::default()).take(5000).collect();
+        let b: Vec<_> = MarketSim::new(SynthConfig::default()).take(5000).collect();
+        assert_eq!(a, b);
+        assert!(a.windows(2).all(|w| w[0].ts_ns() <= w[1].ts_ns()));
+        let c: Vec<_> = MarketSim::new(SynthConfig {
+            seed: 2,
+            ..SynthConfig::default()
+        })
+        .take(5000)
+        .collect();
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn rates_are_close_to_the_configured_ones() {
+        let cfg = SynthConfig::default();
+        let evs: Vec<_> = MarketSim::new(cfg.clone()).take(220_000).collect();
+        let secs = (evs.last().unwrap().ts_ns() - cfg.start_ns) as f64 / 1e9;
+        let trades = evs.iter().filter(|e| e.is_trade()).count() as f64;
+        let rate = trades / secs;
+        assert!(
+            (rate - cfg.trades_per_sec).abs() < cfg.trades_per_sec * 0.05,
+            "{rate}"
+        );
+    }
+
+    #[test]
+    fn json_has_exact_decimals() {
+        let cfg = SynthConfig::default();
+        let ev = SynthEvent::Trade {
+            ts_ns: cfg.start_ns,
+            id: 7,
+            price_ticks: 6_183_763,
+            size_lots: 1234,
+            buyer_is_maker: true,
+        };
+        let mut s = String::new();
+        ev.to_json(&cfg, &mut s);
+        assert_eq!(s, "{\"e\":\"trade\",\"E\":1723075200000,\"s\":\"BTCUSDT\",\"t\":7,\"p\":\"61837.63\",\"q\":\"0.01234\",\"T\":1723075200000,\"m\":true}");
+    }
+}
