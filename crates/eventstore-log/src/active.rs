@@ -7,15 +7,18 @@
 
 use crate::error::{IoContext, Result};
 use crate::format::{self, FileHeader, Footer, IndexEntry, END_MARKER, HEADER_LEN, INDEX_STRIDE};
+use crate::pretouch::Pretoucher;
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 const INITIAL_CAPACITY: usize = 1 << 20;
 const MAX_GROWTH: usize = 256 << 20;
+const POPULATE_CHUNK: usize = 1 << 20;
 
 /// The open file of a stream, mapped for writing.
 pub(crate) struct ActiveFile {
@@ -35,6 +38,10 @@ pub(crate) struct ActiveFile {
     /// The stream's largest timestamp so far (starts at `header.prev_max_ts`).
     pub running_max: i64,
     pub index: Vec<IndexEntry>,
+    /// Bytes of the map already faulted in for writing.
+    populated: usize,
+    /// Makes pages ready ahead of the writer, when enabled.
+    pub pretouch: Option<Arc<Pretoucher>>,
 }
 
 /// Reserve `[0, len)` of `file` on disk (falls back to a sparse extension
@@ -106,6 +113,8 @@ impl ActiveFile {
             max_ts: i64::MIN,
             running_max: header.prev_max_ts,
             index: Vec::new(),
+            populated: 0,
+            pretouch: None,
         })
     }
 
@@ -140,16 +149,48 @@ impl ActiveFile {
             max_ts: summary.max_ts.unwrap_or(i64::MIN),
             running_max: summary.running_max,
             index: summary.index,
+            populated: 0,
+            pretouch: None,
         })
     }
 
     /// Make room for bytes up to `end` (plus the next frame's length word).
     #[inline]
     fn ensure(&mut self, end: usize) -> Result<()> {
-        if end + 8 <= self.map.len() {
-            return Ok(());
+        if end + 8 > self.map.len() {
+            self.grow(end + 8)?;
         }
-        self.grow(end + 8)
+        if end + 8 > self.populated {
+            self.populate(end + 8);
+        }
+        Ok(())
+    }
+
+    /// Fault in the pages ahead of the writer in one call rather than one
+    /// page fault per page.
+    #[cold]
+    fn populate(&mut self, need: usize) {
+        let from = (self.populated.max(self.pos) / 4096) * 4096;
+        let to = (need + POPULATE_CHUNK).min(self.map.len());
+        #[cfg(target_os = "linux")]
+        {
+            let _ = self
+                .map
+                .advise_range(memmap2::Advice::PopulateWrite, from, to - from);
+        }
+        self.populated = to;
+        if let Some(p) = &self.pretouch {
+            p.request(to + crate::pretouch::AHEAD);
+        }
+    }
+
+    /// Hand the file to a pretoucher.
+    pub fn attach(&mut self, p: Option<Arc<Pretoucher>>) {
+        if let Some(p) = &p {
+            p.set_file(self.file.try_clone().ok().map(Arc::new));
+            p.request(self.pos + crate::pretouch::AHEAD);
+        }
+        self.pretouch = p;
     }
 
     #[cold]
@@ -163,6 +204,7 @@ impl ActiveFile {
         let cap = cap.next_multiple_of(4096);
         reserve(&self.file, &self.path, cap)?;
         self.map = map(&self.file, &self.path)?;
+        self.populated = 0;
         Ok(())
     }
 
@@ -209,6 +251,9 @@ impl ActiveFile {
     /// preallocated tail, fsync, rename to `.log`, fsync the folder.
     /// Returns the sealed path.
     pub fn seal(mut self, dir: &Path) -> Result<PathBuf> {
+        if let Some(p) = self.pretouch.take() {
+            p.set_file(None);
+        }
         let footer = Footer {
             record_count: self.count,
             min_ts: self.min_ts,

@@ -119,13 +119,13 @@ impl FileHeader {
     }
 }
 
-/// Checksum of a frame: CRC-32C over `frame_len`, timestamp and payload.
+/// Checksum of a frame: CRC-32C of the bytes from the timestamp to the end
+/// of the payload (`ts_and_payload`), started from `frame_len` instead of
+/// zero, so that a damaged length fails the check too. One pass over
+/// contiguous bytes.
 #[inline]
-pub fn frame_crc(frame_len: u32, ts: i64, payload: &[u8]) -> u32 {
-    let mut h = [0u8; 12];
-    h[0..4].copy_from_slice(&frame_len.to_le_bytes());
-    h[4..12].copy_from_slice(&ts.to_le_bytes());
-    crc32c::crc32c_append(crc32c::crc32c(&h), payload)
+pub fn frame_crc(frame_len: u32, ts_and_payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(frame_len, ts_and_payload)
 }
 
 // Format: {frame_len u32 | crc32c u32 | timestamp i64 | payload [frame_len-16] | zero padding to 8}
@@ -136,10 +136,11 @@ pub fn frame_crc(frame_len: u32, ts: i64, payload: &[u8]) -> u32 {
 #[inline]
 pub fn encode_frame_body(dst: &mut [u8], ts: i64, payload: &[u8]) -> u32 {
     let frame_len = (FRAME_HEADER_LEN + payload.len()) as u32;
-    let crc = frame_crc(frame_len, ts, payload);
-    dst[4..8].copy_from_slice(&crc.to_le_bytes());
+    let end = FRAME_HEADER_LEN + payload.len();
     dst[8..16].copy_from_slice(&ts.to_le_bytes());
-    dst[16..16 + payload.len()].copy_from_slice(payload);
+    dst[16..end].copy_from_slice(payload);
+    let crc = frame_crc(frame_len, &dst[8..end]);
+    dst[4..8].copy_from_slice(&crc.to_le_bytes());
     frame_len
 }
 
@@ -195,7 +196,7 @@ pub fn decode_frame(buf: &[u8], pos: usize, frame_len: u32) -> Frame<'_> {
     let crc = u32_at(buf, pos + 4);
     let ts = i64_at(buf, pos + 8);
     let payload = &buf[pos + FRAME_HEADER_LEN..end];
-    if frame_crc(frame_len, ts, payload) != crc {
+    if frame_crc(frame_len, &buf[pos + 8..end]) != crc {
         return Frame::Invalid("checksum mismatch");
     }
     Frame::Record {

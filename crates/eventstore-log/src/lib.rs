@@ -39,6 +39,7 @@ mod inspect;
 mod lock;
 mod name;
 mod notify;
+mod pretouch;
 mod reader;
 mod segment;
 pub mod time;

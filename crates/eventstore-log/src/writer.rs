@@ -8,6 +8,7 @@ use crate::files::{self, FileEntry};
 use crate::format::{self, FileHeader, Footer, HEADER_LEN, MAX_PAYLOAD};
 use crate::lock::WriterLock;
 use crate::notify::Notifier;
+use crate::pretouch::Pretoucher;
 use crate::segment::{self, ScanStop};
 use crate::time::{RollInterval, NS_PER_SEC};
 use crate::StreamName;
@@ -74,6 +75,9 @@ pub struct WriterOptions {
     pub roll_by: RollBy,
     pub durability: Durability,
     pub clock: Arc<dyn Clock>,
+    /// Run a helper thread that faults in pages ahead of the writer (on by
+    /// default; turn off for many low-rate streams in one process).
+    pub pretouch: bool,
 }
 
 impl Default for WriterOptions {
@@ -81,6 +85,7 @@ impl Default for WriterOptions {
         WriterOptions {
             roll: RollInterval::HOURLY,
             roll_by: RollBy::WriterClock,
+            pretouch: true,
             durability: Durability::None,
             clock: Arc::new(SystemClock),
         }
@@ -96,6 +101,11 @@ impl WriterOptions {
     /// Roll by the writer's clock or by the records' timestamps.
     pub fn roll_by(mut self, by: RollBy) -> Self {
         self.roll_by = by;
+        self
+    }
+    /// Enable or disable the pretouch thread.
+    pub fn pretouch(mut self, on: bool) -> Self {
+        self.pretouch = on;
         self
     }
     /// Set the durability mode.
@@ -160,6 +170,7 @@ pub struct StreamWriter {
     poisoned: bool,
     subscribers: Vec<Sender<SealedFile>>,
     sync: Option<(Arc<SyncShared>, std::thread::JoinHandle<()>)>,
+    pretouch: Option<Arc<Pretoucher>>,
     recovery: RecoveryReport,
 }
 
@@ -187,8 +198,12 @@ impl StreamWriter {
             poisoned: false,
             subscribers: Vec::new(),
             sync: None,
+            pretouch: None,
             recovery: RecoveryReport::default(),
         };
+        if w.opts.pretouch {
+            w.pretouch = Pretoucher::start().map(Arc::new);
+        }
         w.recover()?;
         if let Durability::Interval(every) = w.opts.durability {
             w.start_sync_thread(every);
@@ -385,6 +400,8 @@ impl StreamWriter {
         self.after_file(&header, &summary, f.start_ns);
         let active = ActiveFile::resume(f.path.clone(), header, summary, roll_at)?;
         if keep {
+            let mut active = active;
+            active.attach(self.pretouch.clone());
             self.active = Some(active);
         } else {
             let sealed = active.seal(&self.dir)?;
@@ -536,7 +553,9 @@ impl StreamWriter {
             created_ns: now,
         };
         let roll_at = iv.floor(start) + iv.ns();
-        self.active = Some(ActiveFile::create(&self.dir, header, roll_at)?);
+        let mut active = ActiveFile::create(&self.dir, header, roll_at)?;
+        active.attach(self.pretouch.clone());
+        self.active = Some(active);
         self.last_start = Some(start);
         self.set_sync_file();
         self.notifier.notify_always();

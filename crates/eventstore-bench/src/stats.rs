@@ -1,0 +1,51 @@
+//! Percentiles and Markdown tables.
+
+/// Sort `v` and return the values at the given percentiles.
+pub fn percentiles(v: &mut [u64], ps: &[f64]) -> Vec<u64> {
+    v.sort_unstable();
+    ps.iter()
+        .map(|p| {
+            if v.is_empty() {
+                return 0;
+            }
+            let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+            v[i.min(v.len() - 1)]
+        })
+        .collect()
+}
+
+/// A Markdown table printed to stdout.
+pub struct Table {
+    title: String,
+    head: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(title: &str, head: &[&str]) -> Table {
+        Table {
+            title: title.into(),
+            head: head.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+    pub fn row(&mut self, r: Vec<String>) {
+        eprintln!("  {}", r.join(" | "));
+        self.rows.push(r);
+    }
+    pub fn print(&self) {
+        println!("\n#### {}\n", self.title);
+        println!("| {} |", self.head.join(" | "));
+        println!(
+            "|{}|",
+            self.head
+                .iter()
+                .map(|_| "---")
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        for r in &self.rows {
+            println!("| {} |", r.join(" | "));
+        }
+    }
+}
