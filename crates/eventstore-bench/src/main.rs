@@ -78,7 +78,7 @@ fn payload(len: usize) -> Vec<u8> {
 /// writing the same bytes (16-byte record header + payload, padded to 8) to a file.
 fn bench_append(dir: &Path) {
     let mut t = Table::new(
-        "Append throughput, durability none (best of 3)",
+        "Append throughput, durability none (median of 5 runs)",
         &[
             "payload",
             "records",
@@ -93,9 +93,9 @@ fn bench_append(dir: &Path) {
         let p = payload(len);
         let frame = eventstore_log::format::frame_size(len);
         let bytes = frame as f64 * n as f64;
-        let mut best_es = f64::MAX;
-        let mut best_raw = f64::MAX;
-        for _ in 0..3 {
+        let mut es_runs = Vec::new();
+        let mut raw_runs = Vec::new();
+        for _ in 0..5 {
             // Baseline.
             let path = fresh(dir, "raw");
             std::fs::create_dir_all(&path).unwrap();
@@ -109,7 +109,7 @@ fn bench_append(dir: &Path) {
                 w.write_all(&rec).unwrap();
             }
             w.flush().unwrap();
-            best_raw = best_raw.min(start.elapsed().as_secs_f64());
+            raw_runs.push(start.elapsed().as_secs_f64());
             drop(w);
             cleanup(&path);
 
@@ -121,10 +121,12 @@ fn bench_append(dir: &Path) {
             for _ in 0..n {
                 w.append(&p).unwrap();
             }
-            best_es = best_es.min(start.elapsed().as_secs_f64());
+            es_runs.push(start.elapsed().as_secs_f64());
             drop(w);
             cleanup(&path);
         }
+        let best_es = stats::median(&mut es_runs);
+        let best_raw = stats::median(&mut raw_runs);
         t.row(vec![
             format!("{len} B"),
             n.to_string(),
@@ -221,9 +223,9 @@ fn bench_read(dir: &Path) {
         .iter()
         .map(|f| std::fs::metadata(&f.path).unwrap().len())
         .sum();
-    let mut best = [f64::MAX; 3];
+    let mut runs: [Vec<f64>; 3] = Default::default();
     let mut check = 0u64;
-    for _ in 0..5 {
+    for _ in 0..7 {
         // EventStore: every record, checksum verified, payload touched.
         let start = Instant::now();
         let mut r = StreamReader::open_dir(&path, ReadOptions::default()).unwrap();
@@ -233,7 +235,7 @@ fn bench_read(dir: &Path) {
             sum = sum.wrapping_add(rec.payload[0] as u64 + rec.payload.len() as u64);
             count += 1;
         }
-        best[0] = best[0].min(start.elapsed().as_secs_f64());
+        runs[0].push(start.elapsed().as_secs_f64());
         assert_eq!(count, n);
         check ^= sum;
         // Raw read() of the same bytes.
@@ -251,7 +253,7 @@ fn bench_read(dir: &Path) {
                 check ^= buf[k - 1] as u64;
             }
         }
-        best[1] = best[1].min(start.elapsed().as_secs_f64());
+        runs[1].push(start.elapsed().as_secs_f64());
         assert_eq!(got, total_bytes);
         // Raw frame walk over a memory map: lengths only, no checksum.
         let start = Instant::now();
@@ -271,13 +273,14 @@ fn bench_read(dir: &Path) {
                 count += 1;
             }
         }
-        best[2] = best[2].min(start.elapsed().as_secs_f64());
+        runs[2].push(start.elapsed().as_secs_f64());
         assert_eq!(count, n);
     }
     std::hint::black_box(check);
     cleanup(&path);
+    let best = runs.map(|mut r| stats::median(&mut r));
     let mut t = Table::new(
-        "Sequential read, 64 B payloads, 20 files x 1 M records, page cache warm (best of 5)",
+        "Sequential read, 64 B payloads, 20 files x 1 M records, page cache warm (median of 7 runs)",
         &["reader", "records/s", "GB/s", "EventStore vs this"],
     );
     let gb = total_bytes as f64 / 1e9;

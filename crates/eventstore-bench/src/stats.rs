@@ -14,6 +14,15 @@ pub fn percentiles(v: &mut [u64], ps: &[f64]) -> Vec<u64> {
         .collect()
 }
 
+/// The median of `v` (sorts it).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[v.len() / 2]
+}
+
 /// A Markdown table printed to stdout.
 pub struct Table {
     title: String,
