@@ -18,7 +18,10 @@ fn expected() -> Vec<(i64, Vec<u8>)> {
     (0..700u64)
         .map(|i| {
             let ts = T0 + (i as i64) * 150 * 1_000_000; // 150 ms apart: 3 files of a minute
-            (ts, format!("{{\"t\":{i},\"p\":\"61837.{:02}\"}}", i % 100).into_bytes())
+            (
+                ts,
+                format!("{{\"t\":{i},\"p\":\"61837.{:02}\"}}", i % 100).into_bytes(),
+            )
         })
         .collect()
 }
@@ -53,12 +56,16 @@ fn version_1_files_still_read_and_verify() {
     let mut r = StreamReader::open_dir(&dir, ReadOptions::default()).unwrap();
     for (seq, (ts, p)) in want.iter().enumerate() {
         let rec = r.next().unwrap().unwrap();
-        assert_eq!((rec.seq, rec.timestamp, rec.payload), (seq as u64, *ts, &p[..]));
+        assert_eq!(
+            (rec.seq, rec.timestamp, rec.payload),
+            (seq as u64, *ts, &p[..])
+        );
     }
     assert!(r.next().unwrap().is_none());
     for rep in verify_stream(&dir, |_| {}).unwrap() {
         assert_eq!(rep.status, FileStatus::Ok, "{}", rep.path.display());
     }
-    let mut r = StreamReader::open_dir(&dir, ReadOptions::from(StartAt::Time(T0 + 60 * SEC))).unwrap();
+    let mut r =
+        StreamReader::open_dir(&dir, ReadOptions::from(StartAt::Time(T0 + 60 * SEC))).unwrap();
     assert_eq!(r.next().unwrap().unwrap().seq, 400);
 }
