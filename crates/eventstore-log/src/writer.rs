@@ -305,16 +305,24 @@ impl StreamWriter {
         // Every file is sealed now: the stream continues after the last one.
         if let Some(f) = files::list_files(&self.dir)?.last() {
             let seg = segment::Segment::open(&f.path)?;
-            let (footer, _) = seg.footer.as_ref().ok_or_else(|| {
-                segment::corrupted(
-                    &f.path,
-                    seg.bytes().len() as u64,
-                    seg.footer_error
-                        .unwrap_or("sealed file without a valid footer"),
-                )
-            })?;
-            self.next_seq = seg.header.first_seq + footer.record_count;
-            self.running_max = seg.header.prev_max_ts.max(footer.max_ts);
+            let (count, max_ts) = match &seg.footer {
+                Some((footer, _)) => (footer.record_count, footer.max_ts),
+                None => {
+                    // A damaged footer: the records still say where the stream
+                    // ends if they all check out up to the end marker.
+                    let s = segment::scan(seg.bytes(), seg.header.prev_max_ts);
+                    if s.stop != ScanStop::EndMarker {
+                        return Err(segment::corrupted(
+                            &f.path,
+                            s.end as u64,
+                            "the last sealed file is damaged before its end marker, so the stream's next sequence number is unknown (inspect with `eventstore verify`)",
+                        ));
+                    }
+                    (s.records, s.running_max)
+                }
+            };
+            self.next_seq = seg.header.first_seq + count;
+            self.running_max = seg.header.prev_max_ts.max(max_ts);
             self.last_start = Some(f.start_ns);
         }
         Ok(())
