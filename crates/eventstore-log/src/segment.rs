@@ -38,8 +38,6 @@ pub(crate) struct Segment {
     /// The footer and the offset of the end marker, when the file is sealed
     /// and its footer is intact.
     pub footer: Option<(Footer, usize)>,
-    /// Why the footer of a file named as sealed could not be used.
-    pub footer_error: Option<&'static str>,
     /// The file is named as sealed (`.log`), so it can not grow.
     pub sealed_name: bool,
     /// Bytes of the map whose pages are known to be mapped in.
@@ -107,10 +105,7 @@ impl Segment {
         let map = map_file(&file, path)?;
         let header = FileHeader::decode(&map).map_err(|e| header_error(path, e))?;
         let sealed_name = path.extension().is_some_and(|e| e == "log");
-        let (footer, footer_error) = match Footer::decode_from_file_end(&map) {
-            Ok(f) => (Some(f), None),
-            Err(e) => (None, Some(e)),
-        };
+        let footer = Footer::decode_from_file_end(&map).ok();
         #[cfg(target_os = "linux")]
         {
             let _ = map.advise(memmap2::Advice::Sequential);
@@ -121,7 +116,6 @@ impl Segment {
             map,
             header,
             footer,
-            footer_error: if sealed_name { footer_error } else { None },
             sealed_name,
             populated: 0,
         })
