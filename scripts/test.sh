@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every test of every crate.
-# Installs and starts whatever the tests need by itself.
+# Installs and starts what the tests need by itself (an S3-compatible
+# server on loopback) and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -9,6 +10,15 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== starting the S3 server"
+mkdir -p target
+s3_env=$(scripts/s3-server.sh)
+eval "export $(echo "$s3_env" | tr '\n' ' ')"
+trap 'kill "$S3_SERVER_PID" 2>/dev/null || true' EXIT
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+echo "   $EVENTSTORE_TEST_S3_ENDPOINT bucket $EVENTSTORE_TEST_S3_BUCKET"
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -33,6 +33,12 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Delete sealed files older than an age or beyond a total size (never the open file).
     Retain(cmd::retain::Args),
+    /// Upload every sealed file of a stream or root to object storage (file:// or s3://).
+    Upload(cmd::upload::Args),
+    /// Download the streams of a remote (or the missing files of them) into a local root.
+    Poll(cmd::poll::Args),
+    /// List the streams on a remote or under a local root.
+    Ls(cmd::ls::Args),
 }
 
 /// Where streams live, shared by the commands that take a stream.
@@ -52,6 +58,9 @@ fn main() -> ExitCode {
         Command::Info(a) => cmd::info::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Retain(a) => cmd::retain::run(a),
+        Command::Upload(a) => cmd::upload::run(a),
+        Command::Poll(a) => cmd::poll::run(a),
+        Command::Ls(a) => cmd::ls::run(a),
     };
     match r {
         Ok(code) => code,
@@ -61,7 +70,17 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            // Print the chain of causes, skipping those already quoted by
+            // the message before them (storage errors repeat their sources).
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("error: {msg}");
             ExitCode::FAILURE
         }
     }

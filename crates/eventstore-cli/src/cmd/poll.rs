@@ -1,0 +1,75 @@
+//! `eventstore poll <url> [root]`: mirror remote streams into a local root.
+
+use super::remote_args::{runtime, RemoteArgs};
+use crate::RootArg;
+use anyhow::{bail, Result};
+use eventstore_log::time::parse_time;
+use eventstore_remote::{PollOptions, StreamPoller};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Where from: file:///path or s3://bucket/prefix.
+    pub url: String,
+    /// Local root to download into (default: --root).
+    pub dest: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Only streams matching this pattern (`*` matches anything), such as 'binance/*/trades'.
+    #[arg(long)]
+    pub streams: Option<String>,
+    /// Only files whose interval starts at or after this time.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only files whose interval starts before this time.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Keep polling.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch, seconds between polls.
+    #[arg(long, default_value_t = 10)]
+    pub interval: u64,
+    /// Files downloaded at the same time.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let dest = a.dest.clone().unwrap_or_else(|| a.root.root.clone());
+    let opts = PollOptions {
+        pattern: a.streams.clone(),
+        from_ns: a.from.as_deref().map(parse_time).transpose()?,
+        to_ns: a.to.as_deref().map(parse_time).transpose()?,
+        concurrency: a.concurrency,
+    };
+    let poller = StreamPoller::new(a.remote.open(&a.url)?);
+    let rt = runtime()?;
+    loop {
+        let r = rt.block_on(poller.poll(&dest, &opts))?;
+        for f in &r.downloaded {
+            println!("downloaded {f}");
+        }
+        for e in &r.failed {
+            eprintln!("error: {e}");
+        }
+        println!(
+            "{} files downloaded ({} bytes), {} already present, {} refused",
+            r.downloaded.len(),
+            r.bytes,
+            r.present,
+            r.failed.len()
+        );
+        if !a.watch {
+            if !r.failed.is_empty() {
+                bail!("{} files could not be installed", r.failed.len());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_secs(a.interval));
+    }
+}

@@ -1,0 +1,46 @@
+//! Options shared by the commands that talk to a remote.
+
+use anyhow::Result;
+use eventstore_remote::{Remote, RetryOptions, S3Options};
+use std::time::Duration;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct RemoteArgs {
+    /// Endpoint of an S3-compatible server, such as http://127.0.0.1:9000 (default: AWS, or $AWS_ENDPOINT_URL).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default us-east-1, or $AWS_REGION).
+    #[arg(long)]
+    pub s3_region: Option<String>,
+    /// Retries of a failing request (5xx, timeout, dropped connection) before giving up.
+    #[arg(long, default_value_t = 8)]
+    pub retries: usize,
+    /// Give up on one request after this many seconds of retrying.
+    #[arg(long, default_value_t = 120)]
+    pub retry_timeout: u64,
+}
+
+impl RemoteArgs {
+    /// Open `url`; credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+    pub fn open(&self, url: &str) -> Result<Remote> {
+        let s3 = S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            ..S3Options::default()
+        };
+        let retry = RetryOptions {
+            max_retries: self.retries,
+            timeout: Duration::from_secs(self.retry_timeout),
+            ..RetryOptions::default()
+        };
+        Ok(Remote::open(url, &s3, &retry)?)
+    }
+}
+
+/// A runtime for the async remote code.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}

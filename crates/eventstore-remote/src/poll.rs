@@ -1,0 +1,285 @@
+//! `StreamPoller`: list the streams on a remote and mirror them locally,
+//! incrementally, installing a file only once it is complete and verified.
+
+use crate::error::{backend, io, Error, Result};
+use crate::layout::{FileMeta, META_SUFFIX};
+use crate::remote::Remote;
+use eventstore_log::StreamName;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// One file on the remote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// File name, `20240808T235400Z.log`.
+    pub name: String,
+    /// UTC start of its interval.
+    pub start_ns: i64,
+    /// Bytes of the data object.
+    pub size: u64,
+    /// Whether its manifest exists (the upload is complete).
+    pub complete: bool,
+}
+
+/// One stream on the remote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteStream {
+    pub name: StreamName,
+    pub files: Vec<RemoteFile>,
+}
+
+impl RemoteStream {
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// Which streams and files to download.
+#[derive(Clone, Debug, Default)]
+pub struct PollOptions {
+    /// Only streams whose name matches (`*` matches any run of characters).
+    pub pattern: Option<String>,
+    /// Only files whose interval starts at or after this (ns).
+    pub from_ns: Option<i64>,
+    /// Only files whose interval starts before this (ns).
+    pub to_ns: Option<i64>,
+    /// Downloads at the same time (at least 1).
+    pub concurrency: usize,
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct PollReport {
+    /// `stream/file` of every file installed in this pass.
+    pub downloaded: Vec<String>,
+    /// Files already present locally.
+    pub present: usize,
+    pub bytes: u64,
+    /// Files refused (corrupt) or failed; the others were still installed.
+    pub failed: Vec<Error>,
+}
+
+/// Does `name` match `pattern`, where `*` matches any run of characters?
+pub fn matches(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let mut rest = name;
+    for (i, p) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(p) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(p);
+        } else {
+            let Some(at) = rest.find(p) else { return false };
+            rest = &rest[at + p.len()..];
+        }
+    }
+    true
+}
+
+/// Reads a remote.
+pub struct StreamPoller {
+    remote: Remote,
+}
+
+impl StreamPoller {
+    pub fn new(remote: Remote) -> StreamPoller {
+        StreamPoller { remote }
+    }
+
+    /// Every stream under the remote prefix, with its files.
+    pub async fn list(&self) -> Result<Vec<RemoteStream>> {
+        let prefix = if self.remote.prefix.as_ref().is_empty() {
+            None
+        } else {
+            Some(&self.remote.prefix)
+        };
+        let objects: Vec<object_store::ObjectMeta> = self
+            .remote
+            .store
+            .list(prefix)
+            .try_collect()
+            .await
+            .map_err(|e| backend(&self.remote.url, "list", self.remote.prefix.as_ref(), e))?;
+        let mut by_stream: BTreeMap<String, BTreeMap<String, RemoteFile>> = BTreeMap::new();
+        let mut metas = Vec::new();
+        for o in objects {
+            let Some(rel) = self.remote.rel(&o.location) else {
+                continue;
+            };
+            let Some((stream, file)) = rel.rsplit_once('/') else {
+                continue;
+            };
+            if let Some(data) = file.strip_suffix(META_SUFFIX) {
+                metas.push((stream.to_string(), data.to_string()));
+                continue;
+            }
+            let Some((start_ns, true)) = eventstore_log::files::parse_file_name(file) else {
+                continue;
+            };
+            by_stream.entry(stream.to_string()).or_default().insert(
+                file.to_string(),
+                RemoteFile {
+                    name: file.to_string(),
+                    start_ns,
+                    size: o.size,
+                    complete: false,
+                },
+            );
+        }
+        for (stream, data) in metas {
+            if let Some(f) = by_stream.get_mut(&stream).and_then(|m| m.get_mut(&data)) {
+                f.complete = true;
+            }
+        }
+        Ok(by_stream
+            .into_iter()
+            .filter_map(|(s, files)| {
+                Some(RemoteStream {
+                    name: StreamName::new(&s).ok()?,
+                    files: files.into_values().collect(),
+                })
+            })
+            .collect())
+    }
+
+    /// Download what is missing under `root`.
+    pub async fn poll(&self, root: &Path, opts: &PollOptions) -> Result<PollReport> {
+        let mut jobs = Vec::new();
+        let mut report = PollReport::default();
+        for s in self.list().await? {
+            if opts
+                .pattern
+                .as_deref()
+                .is_some_and(|p| !matches(p, s.name.as_str()))
+            {
+                continue;
+            }
+            let dir = s.name.dir(root);
+            for f in s.files {
+                if !f.complete
+                    || opts.from_ns.is_some_and(|t| f.start_ns < t)
+                    || opts.to_ns.is_some_and(|t| f.start_ns >= t)
+                {
+                    continue;
+                }
+                let local = dir.join(&f.name);
+                if std::fs::metadata(&local).is_ok_and(|m| m.len() == f.size) {
+                    report.present += 1;
+                    continue;
+                }
+                jobs.push((s.name.clone(), f, local));
+            }
+        }
+        let mut results = futures::stream::iter(jobs)
+            .map(|(s, f, local)| async move {
+                let rel = format!("{s}/{}", f.name);
+                crate::upload::retrying(4, || self.download(&rel, &local))
+                    .await
+                    .map(|n| (rel, n))
+            })
+            .buffer_unordered(opts.concurrency.max(1));
+        while let Some(r) = results.next().await {
+            match r {
+                Ok((rel, n)) => {
+                    report.downloaded.push(rel);
+                    report.bytes += n;
+                }
+                Err(e @ (Error::NoSuchBucket { .. } | Error::AccessDenied { .. })) => {
+                    return Err(e)
+                }
+                Err(e) => report.failed.push(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Download one file to a temporary name, check it against its
+    /// manifest, then rename it into place.
+    async fn download(&self, rel: &str, local: &Path) -> Result<u64> {
+        let url = &self.remote.url;
+        let meta_key = self.remote.key(&format!("{rel}{META_SUFFIX}"));
+        let meta_bytes = self
+            .remote
+            .store
+            .get(&meta_key)
+            .await
+            .map_err(|e| backend(url, "get", meta_key.as_ref(), e))?
+            .bytes()
+            .await
+            .map_err(|e| backend(url, "get", meta_key.as_ref(), e))?;
+        let key = self.remote.key(rel);
+        let meta = FileMeta::from_json(&meta_bytes).map_err(|reason| Error::Corrupt {
+            key: meta_key.to_string(),
+            reason,
+        })?;
+        let dir = local.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+        let tmp = local.with_extension("log.download");
+        let mut out = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
+        let mut stream = self
+            .remote
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| backend(url, "get", key.as_ref(), e))?
+            .into_stream();
+        let (mut size, mut crc) = (0u64, 0u32);
+        let result: Result<()> = async {
+            while let Some(chunk) = stream
+                .try_next()
+                .await
+                .map_err(|e| backend(url, "get", key.as_ref(), e))?
+            {
+                crc = crc32c::crc32c_append(crc, &chunk);
+                size += chunk.len() as u64;
+                out.write_all(&chunk).map_err(io("write", &tmp))?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        if size != meta.size || crc != meta.crc32c {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::Corrupt {
+                key: key.to_string(),
+                reason: format!(
+                    "{size} bytes with CRC-32C {crc:08x}, its manifest says {} bytes with {:08x}",
+                    meta.size, meta.crc32c
+                ),
+            });
+        }
+        out.sync_all().map_err(io("sync", &tmp))?;
+        drop(out);
+        std::fs::rename(&tmp, local).map_err(io("rename", &tmp))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync", dir))?;
+        Ok(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patterns() {
+        use super::matches;
+        assert!(matches("binance/*", "binance/btcusdt/trades"));
+        assert!(matches("*/trades", "binance/btcusdt/trades"));
+        assert!(matches("binance/*/trades", "binance/btcusdt/trades"));
+        assert!(!matches("binance/*/depth", "binance/btcusdt/trades"));
+        assert!(matches("exact", "exact"));
+        assert!(!matches("exact", "exactly"));
+    }
+}

@@ -1,0 +1,161 @@
+//! A remote is a URL: `file:///path` (a local folder, the embedded default)
+//! or `s3://bucket/prefix` (AWS S3 and anything S3-compatible).
+
+use crate::error::{Error, Result};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings for S3-compatible servers. Credentials come from the usual
+/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`)
+/// variables unless given here; they are never printed.
+#[derive(Clone, Debug, Default)]
+pub struct S3Options {
+    /// Endpoint URL of an S3-compatible server (`http://127.0.0.1:9000`);
+    /// also read from `AWS_ENDPOINT_URL`. Implies path-style requests.
+    pub endpoint: Option<String>,
+    /// Region (default `us-east-1`, or `AWS_REGION`).
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Allow plain HTTP (default: allowed when the endpoint starts with `http://`).
+    pub allow_http: Option<bool>,
+}
+
+/// How hard to retry transient failures (5xx, timeouts, dropped connections).
+#[derive(Clone, Debug)]
+pub struct RetryOptions {
+    pub max_retries: usize,
+    /// Give up on one request after this long in all.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for RetryOptions {
+    fn default() -> Self {
+        RetryOptions {
+            max_retries: 8,
+            timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An opened remote: the store, and the prefix every key starts with.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: ObjPath,
+    /// The URL as given, for messages.
+    pub url: String,
+}
+
+impl Remote {
+    /// A remote on an existing store (tests wrap stores to inject faults).
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, url: &str) -> Remote {
+        Remote {
+            store,
+            prefix: ObjPath::from(prefix),
+            url: url.to_string(),
+        }
+    }
+
+    /// Open `url`.
+    pub fn open(url: &str, s3: &S3Options, retry: &RetryOptions) -> Result<Remote> {
+        let bad = |reason: &str| Error::InvalidUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let parsed = url::Url::parse(url)
+            .map_err(|e| bad(&format!("{e} (use file:///path or s3://bucket/prefix)")))?;
+        match parsed.scheme() {
+            "file" => {
+                let path = parsed
+                    .to_file_path()
+                    .map_err(|_| bad("not an absolute local path"))?;
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| bad(&format!("can not create {}: {e}", path.display())))?;
+                let store =
+                    LocalFileSystem::new_with_prefix(&path).map_err(|e| bad(&e.to_string()))?;
+                Ok(Remote::new(Arc::new(store), "", url))
+            }
+            "s3" => {
+                let bucket = parsed
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| bad("no bucket name"))?;
+                let prefix = parsed.path().trim_matches('/');
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let endpoint = s3
+                    .endpoint
+                    .clone()
+                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+                let mut allow_http = s3.allow_http.unwrap_or(false);
+                if let Some(ep) = &endpoint {
+                    b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
+                    allow_http = s3.allow_http.unwrap_or(ep.starts_with("http://"));
+                }
+                let region = s3
+                    .region
+                    .clone()
+                    .or_else(|| std::env::var("AWS_REGION").ok())
+                    .unwrap_or_else(|| "us-east-1".into());
+                b = b.with_region(region);
+                if let Some(k) = &s3.access_key_id {
+                    b = b.with_access_key_id(k);
+                }
+                if let Some(k) = &s3.secret_access_key {
+                    b = b.with_secret_access_key(k);
+                }
+                let rc = RetryConfig {
+                    backoff: BackoffConfig {
+                        init_backoff: Duration::from_millis(50),
+                        max_backoff: Duration::from_secs(5),
+                        base: 2.0,
+                    },
+                    max_retries: retry.max_retries,
+                    retry_timeout: retry.timeout,
+                };
+                b = b.with_retry(rc).with_client_options(
+                    ClientOptions::new()
+                        .with_allow_http(allow_http)
+                        .with_connect_timeout(retry.connect_timeout)
+                        .with_timeout(Duration::from_secs(300)),
+                );
+                let store = b.build().map_err(|e| bad(&e.to_string()))?;
+                Ok(Remote::new(Arc::new(store), prefix, url))
+            }
+            other => Err(bad(&format!(
+                "unsupported scheme {other:?} (use file:// or s3://)"
+            ))),
+        }
+    }
+
+    /// The key of `rel` (a `/`-separated path) under the prefix.
+    pub fn key(&self, rel: &str) -> ObjPath {
+        let mut parts: Vec<String> = self
+            .prefix
+            .parts()
+            .map(|p| p.as_ref().to_string())
+            .collect();
+        parts.extend(rel.split('/').filter(|s| !s.is_empty()).map(String::from));
+        ObjPath::from(parts.join("/"))
+    }
+
+    /// `key` relative to the prefix.
+    pub fn rel(&self, key: &ObjPath) -> Option<String> {
+        let prefix: Vec<String> = self
+            .prefix
+            .parts()
+            .map(|p| p.as_ref().to_string())
+            .collect();
+        let parts: Vec<String> = key.parts().map(|p| p.as_ref().to_string()).collect();
+        if parts.len() < prefix.len() || parts[..prefix.len()] != prefix[..] {
+            return None;
+        }
+        Some(parts[prefix.len()..].join("/"))
+    }
+}

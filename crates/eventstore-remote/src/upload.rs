@@ -1,0 +1,304 @@
+//! `StreamUploader`: every sealed file of a stream (or of every stream
+//! under a root) to a remote, verified, idempotent and resumable.
+
+use crate::error::{backend, io, Error, Result};
+use crate::layout::{file_checksum, FileMeta, META_SUFFIX};
+use crate::remote::Remote;
+use bytes::Bytes;
+use eventstore_log::{files, FileEntry, FileStatus, StreamName};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// How the uploader works.
+#[derive(Clone, Debug)]
+pub struct UploadOptions {
+    /// Files uploaded at the same time.
+    pub concurrency: usize,
+    /// Files at least this large go up in multipart uploads.
+    pub multipart_threshold: u64,
+    /// Size of one part (S3's minimum is 5 MiB).
+    pub part_size: usize,
+    /// Remove each local file once its upload is verified.
+    pub delete_after_upload: bool,
+    /// Attempts of one file before its error is reported (transient errors
+    /// that outlast the backend's own retries, a read-back that does not match).
+    pub attempts: u32,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            concurrency: 8,
+            multipart_threshold: 16 << 20,
+            part_size: 8 << 20,
+            delete_after_upload: false,
+            attempts: 4,
+        }
+    }
+}
+
+/// What one pass uploaded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadReport {
+    /// `stream/file` of every file uploaded in this pass.
+    pub uploaded: Vec<String>,
+    /// Files that were already on the remote, verified.
+    pub already: usize,
+    /// Bytes uploaded.
+    pub bytes: u64,
+    /// Local files removed after a verified upload.
+    pub deleted: usize,
+}
+
+impl UploadReport {
+    fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Uploaded {
+                name,
+                bytes,
+                deleted,
+            } => {
+                self.uploaded.push(name);
+                self.bytes += bytes;
+                self.deleted += deleted as usize;
+            }
+            Outcome::Already { deleted } => {
+                self.already += 1;
+                self.deleted += deleted as usize;
+            }
+        }
+    }
+}
+
+/// Run `op` up to `attempts` times with exponential backoff, unless the
+/// error is permanent (no bucket, access denied, a damaged local file).
+pub(crate) async fn retrying<T, F, Fut>(attempts: u32, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut delay = std::time::Duration::from_millis(100);
+    let mut n = 1;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if n < attempts.max(1) && e.is_transient() => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                n += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+enum Outcome {
+    Uploaded {
+        name: String,
+        bytes: u64,
+        deleted: bool,
+    },
+    Already {
+        deleted: bool,
+    },
+}
+
+/// Uploads sealed files; never the open file.
+pub struct StreamUploader {
+    remote: Remote,
+    opts: UploadOptions,
+}
+
+impl StreamUploader {
+    pub fn new(remote: Remote, opts: UploadOptions) -> StreamUploader {
+        StreamUploader { remote, opts }
+    }
+
+    /// The remote.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+
+    /// Upload every sealed file of the streams named (as `(name, folder)`),
+    /// `concurrency` at a time.
+    pub async fn upload(&self, streams: &[(StreamName, PathBuf)]) -> Result<UploadReport> {
+        let mut jobs = Vec::new();
+        for (name, dir) in streams {
+            for f in files::list_files(dir)? {
+                if f.sealed {
+                    jobs.push((name.clone(), f));
+                }
+            }
+        }
+        let mut report = UploadReport::default();
+        let mut results = futures::stream::iter(jobs)
+            .map(|(name, f)| async move {
+                retrying(self.opts.attempts, || self.upload_file(&name, &f)).await
+            })
+            .buffer_unordered(self.opts.concurrency.max(1));
+        while let Some(r) = results.next().await {
+            report.add(r?);
+        }
+        Ok(report)
+    }
+
+    /// Upload every sealed file of every stream under `root`.
+    pub async fn upload_root(&self, root: &Path) -> Result<UploadReport> {
+        let streams: Vec<(StreamName, PathBuf)> = eventstore_log::list_streams(root)?
+            .into_iter()
+            .map(|n| {
+                let d = n.dir(root);
+                (n, d)
+            })
+            .collect();
+        self.upload(&streams).await
+    }
+
+    async fn read_meta(&self, key: &object_store::path::Path) -> Result<Option<FileMeta>> {
+        match self.remote.store.get(key).await {
+            Ok(g) => {
+                let b = g
+                    .bytes()
+                    .await
+                    .map_err(|e| backend(&self.remote.url, "get", key.as_ref(), e))?;
+                Ok(FileMeta::from_json(&b).ok())
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(backend(&self.remote.url, "get", key.as_ref(), e)),
+        }
+    }
+
+    async fn upload_file(&self, stream: &StreamName, f: &FileEntry) -> Result<Outcome> {
+        let file_name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let rel = format!("{stream}/{file_name}");
+        let data_key = self.remote.key(&rel);
+        let meta_key = self.remote.key(&format!("{rel}{META_SUFFIX}"));
+        // Check the local file completely before anything leaves the machine.
+        let path = f.path.clone();
+        let (rep, (size, crc)) = tokio::task::spawn_blocking(move || {
+            let rep = eventstore_log::verify_file(&path, true);
+            file_checksum(&path).map(|c| (rep, c))
+        })
+        .await
+        .map_err(|e| Error::Io {
+            op: "verify",
+            path: f.path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        if let FileStatus::Corrupted { offset, reason } = &rep.status {
+            return Err(Error::Log(eventstore_log::Error::Corrupted {
+                file: f.path.clone(),
+                offset: *offset,
+                reason: format!("{reason}; not uploaded"),
+            }));
+        }
+        let meta = FileMeta {
+            size,
+            crc32c: crc,
+            first_seq: rep.first_seq.unwrap_or(0),
+            records: rep.records,
+            min_ts: rep.min_ts,
+            max_ts: rep.max_ts,
+        };
+        if let Some(m) = self.read_meta(&meta_key).await? {
+            if m.size == meta.size && m.crc32c == meta.crc32c {
+                let deleted = self.maybe_delete(&f.path)?;
+                return Ok(Outcome::Already { deleted });
+            }
+        }
+        self.put_data(&f.path, &data_key, size).await?;
+        self.verify_remote(&data_key, &meta).await?;
+        self.remote
+            .store
+            .put(&meta_key, PutPayload::from(meta.to_json().into_bytes()))
+            .await
+            .map_err(|e| backend(&self.remote.url, "put", meta_key.as_ref(), e))?;
+        let deleted = self.maybe_delete(&f.path)?;
+        Ok(Outcome::Uploaded {
+            name: rel,
+            bytes: size,
+            deleted,
+        })
+    }
+
+    fn maybe_delete(&self, path: &Path) -> Result<bool> {
+        if !self.opts.delete_after_upload {
+            return Ok(false);
+        }
+        std::fs::remove_file(path).map_err(io("remove", path))?;
+        Ok(true)
+    }
+
+    async fn put_data(&self, path: &Path, key: &object_store::path::Path, size: u64) -> Result<()> {
+        let url = &self.remote.url;
+        if size < self.opts.multipart_threshold {
+            let bytes = tokio::fs::read(path).await.map_err(io("read", path))?;
+            self.remote
+                .store
+                .put(key, PutPayload::from(Bytes::from(bytes)))
+                .await
+                .map_err(|e| backend(url, "put", key.as_ref(), e))?;
+            return Ok(());
+        }
+        let upload = self
+            .remote
+            .store
+            .put_multipart(key)
+            .await
+            .map_err(|e| backend(url, "start multipart upload of", key.as_ref(), e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, self.opts.part_size);
+        let mut file = std::fs::File::open(path).map_err(io("open", path))?;
+        let mut buf = vec![0u8; self.opts.part_size];
+        loop {
+            w.wait_for_capacity(4)
+                .await
+                .map_err(|e| backend(url, "upload part of", key.as_ref(), e))?;
+            let n = file.read(&mut buf).map_err(io("read", path))?;
+            if n == 0 {
+                break;
+            }
+            w.write(&buf[..n]);
+        }
+        w.finish()
+            .await
+            .map_err(|e| backend(url, "finish multipart upload of", key.as_ref(), e))?;
+        Ok(())
+    }
+
+    /// Read the object back: its size and CRC-32C must be the local file's.
+    async fn verify_remote(&self, key: &object_store::path::Path, meta: &FileMeta) -> Result<()> {
+        let url = &self.remote.url;
+        let g = self
+            .remote
+            .store
+            .get(key)
+            .await
+            .map_err(|e| backend(url, "get", key.as_ref(), e))?;
+        let mut stream = g.into_stream();
+        let (mut size, mut crc) = (0u64, 0u32);
+        while let Some(chunk) = stream
+            .try_next()
+            .await
+            .map_err(|e| backend(url, "get", key.as_ref(), e))?
+        {
+            crc = crc32c::crc32c_append(crc, &chunk);
+            size += chunk.len() as u64;
+        }
+        if size != meta.size || crc != meta.crc32c {
+            return Err(Error::Corrupt {
+                key: key.to_string(),
+                reason: format!(
+                    "after upload it reads back as {size} bytes with CRC-32C {crc:08x}, expected {} bytes with {:08x}",
+                    meta.size, meta.crc32c
+                ),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,493 @@
+//! One suite, run against every backend: a local folder (`file://`) always,
+//! and a real S3-compatible server over HTTP when the test command started
+//! one (`EVENTSTORE_TEST_S3_ENDPOINT`, `EVENTSTORE_TEST_S3_BUCKET`; required
+//! under `CI=true`).
+
+use async_trait::async_trait;
+use eventstore_log::*;
+use eventstore_remote::*;
+use futures::stream::BoxStream;
+use object_store::path::Path as ObjPath;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SEC: i64 = 1_000_000_000;
+const T0: i64 = 1_723_161_240 * SEC;
+
+fn s3_env() -> Option<(String, String)> {
+    match (
+        std::env::var("EVENTSTORE_TEST_S3_ENDPOINT"),
+        std::env::var("EVENTSTORE_TEST_S3_BUCKET"),
+    ) {
+        (Ok(e), Ok(b)) => Some((e, b)),
+        _ => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("EVENTSTORE_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts an S3 server");
+            }
+            eprintln!("skipping the S3 backend: EVENTSTORE_TEST_S3_ENDPOINT is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+fn s3_options(endpoint: &str) -> S3Options {
+    S3Options {
+        endpoint: Some(endpoint.to_string()),
+        access_key_id: Some(std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into())),
+        secret_access_key: Some(
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into()),
+        ),
+        ..S3Options::default()
+    }
+}
+
+fn quick_retry() -> RetryOptions {
+    RetryOptions {
+        max_retries: 2,
+        timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(2),
+    }
+}
+
+/// Every backend, each with a fresh prefix.
+fn backends(tmp: &Path, test: &str) -> Vec<Remote> {
+    let mut v = Vec::new();
+    let local = format!("file://{}", tmp.join("bucket").display());
+    v.push(Remote::open(&local, &S3Options::default(), &quick_retry()).unwrap());
+    if let Some((ep, bucket)) = s3_env() {
+        let url = format!(
+            "s3://{bucket}/{test}-{}-{}",
+            std::process::id(),
+            T0 % 1000 + rand_suffix()
+        );
+        v.push(Remote::open(&url, &s3_options(&ep), &quick_retry()).unwrap());
+    }
+    v
+}
+
+fn rand_suffix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as i64
+}
+
+/// Three streams, `files` sealed minutely files each (plus an open one).
+fn write_streams(root: &Path, files: i64) -> Vec<StreamName> {
+    let names: Vec<StreamName> = [
+        "binance/btcusdt/trades",
+        "binance/btcusdt/depth",
+        "lobster/amzn/orders",
+    ]
+    .iter()
+    .map(|n| StreamName::new(n).unwrap())
+    .collect();
+    for (k, name) in names.iter().enumerate() {
+        let clock = ManualClock::new(T0);
+        let opts = WriterOptions::default()
+            .roll(RollInterval::MINUTELY)
+            .pretouch(false)
+            .clock(Arc::new(clock.clone()));
+        let mut w = StreamWriter::open(root, name, opts).unwrap();
+        for f in 0..=files {
+            clock.set(T0 + f * 60 * SEC);
+            for i in 0..(50 + k * 20) {
+                w.append(format!("{name} file {f} record {i} {}", "x".repeat(i % 90)).as_bytes())
+                    .unwrap();
+            }
+        }
+    }
+    names
+}
+
+fn sealed_files(root: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for n in list_streams(root).unwrap() {
+        for f in files::list_files(&n.dir(root)).unwrap() {
+            if f.sealed {
+                v.push(f.path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn upload_poll_read_back_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let names = write_streams(&src, 6);
+    let sealed = sealed_files(&src);
+    assert_eq!(sealed.len(), 18);
+    for (i, remote) in backends(tmp.path(), "roundtrip").into_iter().enumerate() {
+        let rt = rt();
+        let up = StreamUploader::new(remote.clone(), UploadOptions::default());
+        let r = rt.block_on(up.upload_root(&src)).unwrap();
+        assert_eq!(r.uploaded.len(), 18, "{}", remote.url);
+        // Again: nothing is uploaded twice.
+        let r = rt.block_on(up.upload_root(&src)).unwrap();
+        assert_eq!((r.uploaded.len(), r.already), (0, 18));
+        // The remote lists every stream with every file, complete.
+        let poller = StreamPoller::new(remote.clone());
+        let listed = rt.block_on(poller.list()).unwrap();
+        assert_eq!(listed.len(), 3);
+        assert!(listed
+            .iter()
+            .all(|s| s.files.len() == 6 && s.files.iter().all(|f| f.complete)));
+        // Poll into a second root: byte-identical, readable as is.
+        let dst = tmp.path().join(format!("dst{i}"));
+        let p = rt
+            .block_on(poller.poll(
+                &dst,
+                &PollOptions {
+                    concurrency: 4,
+                    ..Default::default()
+                },
+            ))
+            .unwrap();
+        assert!(p.failed.is_empty(), "{:?}", p.failed);
+        assert_eq!(p.downloaded.len(), 18);
+        assert_eq!(sealed_files(&dst), sealed);
+        for f in &sealed {
+            assert_eq!(
+                std::fs::read(src.join(f)).unwrap(),
+                std::fs::read(dst.join(f)).unwrap(),
+                "{}",
+                f.display()
+            );
+        }
+        for n in &names {
+            let mut a = StreamReader::open(&src, n, ReadOptions::default()).unwrap();
+            let mut b = StreamReader::open(&dst, n, ReadOptions::default()).unwrap();
+            while let Some(x) = b.next().unwrap() {
+                let x = x.to_owned();
+                assert_eq!(a.next().unwrap().unwrap().to_owned(), x);
+            }
+            assert!(verify_stream(&n.dir(&dst), |_| {})
+                .unwrap()
+                .iter()
+                .all(|r| r.is_ok()));
+        }
+        // Incremental: a second poll downloads nothing.
+        let p = rt
+            .block_on(poller.poll(&dst, &PollOptions::default()))
+            .unwrap();
+        assert_eq!((p.downloaded.len(), p.present), (0, 18));
+    }
+}
+
+#[test]
+fn poll_filters_by_stream_pattern_and_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 6);
+    for (i, remote) in backends(tmp.path(), "filters").into_iter().enumerate() {
+        let rt = rt();
+        rt.block_on(
+            StreamUploader::new(remote.clone(), UploadOptions::default()).upload_root(&src),
+        )
+        .unwrap();
+        let dst = tmp.path().join(format!("dst{i}"));
+        let opts = PollOptions {
+            pattern: Some("binance/*".into()),
+            from_ns: Some(T0 + 2 * 60 * SEC),
+            to_ns: Some(T0 + 4 * 60 * SEC),
+            concurrency: 2,
+        };
+        let p = rt
+            .block_on(StreamPoller::new(remote).poll(&dst, &opts))
+            .unwrap();
+        let mut got = p.downloaded.clone();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "binance/btcusdt/depth/20240808T235600Z.log",
+                "binance/btcusdt/depth/20240808T235700Z.log",
+                "binance/btcusdt/trades/20240808T235600Z.log",
+                "binance/btcusdt/trades/20240808T235700Z.log"
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_corrupted_remote_object_is_refused_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 2);
+    for (i, remote) in backends(tmp.path(), "corrupt").into_iter().enumerate() {
+        let rt = rt();
+        rt.block_on(
+            StreamUploader::new(remote.clone(), UploadOptions::default()).upload_root(&src),
+        )
+        .unwrap();
+        let key = remote.key("binance/btcusdt/trades/20240808T235500Z.log");
+        let mut b = rt
+            .block_on(async { remote.store.get(&key).await.unwrap().bytes().await.unwrap() })
+            .to_vec();
+        b[100] ^= 0x01;
+        rt.block_on(remote.store.put(&key, PutPayload::from(b)))
+            .unwrap();
+        let dst = tmp.path().join(format!("dst{i}"));
+        let p = rt
+            .block_on(StreamPoller::new(remote.clone()).poll(&dst, &PollOptions::default()))
+            .unwrap();
+        assert_eq!(p.downloaded.len(), 5);
+        assert_eq!(p.failed.len(), 1);
+        let msg = p.failed[0].to_string();
+        assert!(
+            msg.contains("binance/btcusdt/trades/20240808T235500Z.log") && msg.contains("corrupt"),
+            "{msg}"
+        );
+        assert!(
+            !dst.join("binance/btcusdt/trades/20240808T235500Z.log")
+                .exists(),
+            "not installed"
+        );
+        assert!(
+            !dst.join("binance/btcusdt/trades/20240808T235500Z.log.download")
+                .exists(),
+            "no leftovers"
+        );
+    }
+}
+
+#[test]
+fn delete_after_upload_frees_sealed_files_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, remote) in backends(tmp.path(), "delete").into_iter().enumerate() {
+        let src = tmp.path().join(format!("src{i}"));
+        write_streams(&src, 3);
+        let rt = rt();
+        let up = StreamUploader::new(
+            remote.clone(),
+            UploadOptions {
+                delete_after_upload: true,
+                ..Default::default()
+            },
+        );
+        let r = rt.block_on(up.upload_root(&src)).unwrap();
+        assert_eq!((r.uploaded.len(), r.deleted), (9, 9));
+        assert!(sealed_files(&src).is_empty());
+        for n in list_streams(&src).unwrap() {
+            let left = files::list_files(&n.dir(&src)).unwrap();
+            assert_eq!(left.len(), 1);
+            assert!(!left[0].sealed, "the open file stays");
+        }
+        let listed = rt.block_on(StreamPoller::new(remote).list()).unwrap();
+        assert_eq!(listed.iter().map(|s| s.files.len()).sum::<usize>(), 9);
+    }
+}
+
+/// Wraps a store and fails (or stalls) some requests, as a flaky network would.
+#[derive(Debug)]
+struct Flaky {
+    inner: Arc<dyn ObjectStore>,
+    every: usize,
+    calls: AtomicUsize,
+    injected: AtomicUsize,
+}
+
+impl std::fmt::Display for Flaky {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Flaky({})", self.inner)
+    }
+}
+
+impl Flaky {
+    async fn fault(&self) -> object_store::Result<()> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        // A scrambled sequence, so that failures do not line up with the
+        // fixed order of requests for one file.
+        let n = (n.wrapping_mul(2_654_435_761) >> 7) % self.every;
+        if n == 1 {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(object_store::Error::Generic {
+                store: "flaky",
+                source: "injected failure: connection reset".into(),
+            });
+        }
+        if n == 2 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Flaky {
+    async fn put_opts(
+        &self,
+        location: &ObjPath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.fault().await?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjPath,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.fault().await?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &ObjPath,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.fault().await?;
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<ObjPath>>,
+    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &ObjPath,
+        to: &ObjPath,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[test]
+fn injected_faults_are_retried_nothing_lost_nothing_duplicated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 5);
+    let sealed = sealed_files(&src);
+    for (i, remote) in backends(tmp.path(), "faults").into_iter().enumerate() {
+        let flaky = Arc::new(Flaky {
+            inner: remote.store.clone(),
+            every: 4,
+            calls: AtomicUsize::new(0),
+            injected: AtomicUsize::new(0),
+        });
+        let prefix = remote.prefix.to_string();
+        let faulty = Remote::new(flaky.clone(), &prefix, &remote.url);
+        let rt = rt();
+        let r = rt
+            .block_on(
+                StreamUploader::new(
+                    faulty.clone(),
+                    UploadOptions {
+                        attempts: 10,
+                        ..Default::default()
+                    },
+                )
+                .upload_root(&src),
+            )
+            .unwrap();
+        assert_eq!(r.uploaded.len(), sealed.len());
+        let dst = tmp.path().join(format!("dst{i}"));
+        let p = rt
+            .block_on(StreamPoller::new(faulty).poll(&dst, &PollOptions::default()))
+            .unwrap();
+        assert!(p.failed.is_empty(), "{:?}", p.failed);
+        assert!(
+            flaky.injected.load(Ordering::SeqCst) > 5,
+            "faults were injected"
+        );
+        assert_eq!(sealed_files(&dst), sealed);
+        for f in &sealed {
+            assert_eq!(
+                std::fs::read(src.join(f)).unwrap(),
+                std::fs::read(dst.join(f)).unwrap()
+            );
+        }
+        // Exactly one data object and one manifest per file.
+        let keys: Vec<ObjectMeta> = rt.block_on(async {
+            use futures::TryStreamExt;
+            let prefix = (!remote.prefix.as_ref().is_empty()).then_some(&remote.prefix);
+            remote.store.list(prefix).try_collect().await.unwrap()
+        });
+        assert_eq!(keys.len(), 2 * sealed.len(), "{keys:?}");
+    }
+}
+
+#[test]
+fn missing_bucket_and_unreachable_endpoint_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 1);
+    let rt = rt();
+    // Nothing listens on port 9 of localhost.
+    let remote = Remote::open(
+        "s3://bucket/p",
+        &s3_options("http://127.0.0.1:9"),
+        &quick_retry(),
+    )
+    .unwrap();
+    let e = rt
+        .block_on(
+            StreamUploader::new(
+                remote,
+                UploadOptions {
+                    attempts: 1,
+                    ..Default::default()
+                },
+            )
+            .upload_root(&src),
+        )
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("127.0.0.1:9") && (msg.contains("onnect") || msg.contains("refused")),
+        "{msg}"
+    );
+    let e = Remote::open("ftp://host/x", &S3Options::default(), &quick_retry()).unwrap_err();
+    assert!(e.to_string().contains("unsupported scheme \"ftp\""), "{e}");
+    let e = Remote::open("s3:///nobucket", &S3Options::default(), &quick_retry()).unwrap_err();
+    assert!(e.to_string().contains("no bucket name"), "{e}");
+    if let Some((ep, _)) = s3_env() {
+        let remote = Remote::open(
+            "s3://no-such-bucket-here/p",
+            &s3_options(&ep),
+            &quick_retry(),
+        )
+        .unwrap();
+        let e = rt
+            .block_on(StreamUploader::new(remote, UploadOptions::default()).upload_root(&src))
+            .unwrap_err();
+        assert!(
+            matches!(e, eventstore_remote::Error::NoSuchBucket { .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("no such bucket"), "{e}");
+    }
+}
