@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Start a real S3-compatible server (moto, from PyPI) on a free loopback
-# port for the object-storage tests, create the test bucket, and print the
-# environment the tests read. Sourced by scripts/test.sh; the server stops
-# with the shell that started it.
+# Start real S3-compatible servers (moto, from PyPI) on free loopback ports
+# for the object-storage tests, create their buckets, and print the
+# environment the tests read. Two servers: one that accepts any
+# credentials, and one that checks them (every key is unknown to it), for
+# the wrong-credentials tests. Used by scripts/test.sh, which stops them.
 set -euo pipefail
 venv="${EVENTSTORE_VENV:-target/test-venv}"
 if [ ! -x "$venv/bin/moto_server" ]; then
@@ -10,22 +11,41 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'moto[s3,server]==5.2.5' 'flask>=3' 'flask-cors>=6'
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > target/s3-server.log 2>&1 &
-echo "S3_SERVER_PID=$!"
-python3 - "$port" <<'PY'
-import sys, time, urllib.request
-port = sys.argv[1]
+mkdir -p target
+
+# start NAME BUCKET [ENV=VALUE...]: start a server, wait for it, create BUCKET; prints its port.
+start() {
+  local name=$1 bucket=$2
+  shift 2
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  env "$@" "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "target/s3-server-$name.log" 2>&1 &
+  echo "$!" >> target/s3-server.pids
+  python3 - "$port" "$bucket" "$name" <<'PY'
+import socket, sys, time, urllib.request
+port, bucket, name = sys.argv[1:4]
+# Wait for the port to accept connections (a request would count as one
+# of the server's unauthenticated actions).
 for _ in range(300):
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+        socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
         break
-    except Exception:
+    except OSError:
         time.sleep(0.1)
 else:
-    sys.exit("S3 server did not start; see target/s3-server.log")
-req = urllib.request.Request(f"http://127.0.0.1:{port}/eventstore-test", method="PUT")
+    sys.exit(f"S3 server {name} did not start; see target/s3-server-{name}.log")
+req = urllib.request.Request(f"http://127.0.0.1:{port}/{bucket}", method="PUT")
 urllib.request.urlopen(req, timeout=5)
 PY
-echo "EVENTSTORE_TEST_S3_ENDPOINT=http://127.0.0.1:$port"
+  echo "$port"
+}
+
+: > target/s3-server.pids
+open_port=$(start open eventstore-test)
+# Credentials are checked from the second request on (the first creates the bucket).
+auth_port=$(start auth eventstore-auth INITIAL_NO_AUTH_ACTION_COUNT=1)
+echo "S3_SERVER_PIDS='$(tr '\n' ' ' < target/s3-server.pids)'"
+echo "EVENTSTORE_TEST_S3_ENDPOINT=http://127.0.0.1:$open_port"
 echo "EVENTSTORE_TEST_S3_BUCKET=eventstore-test"
+echo "EVENTSTORE_TEST_S3_AUTH_ENDPOINT=http://127.0.0.1:$auth_port"
+echo "EVENTSTORE_TEST_S3_AUTH_BUCKET=eventstore-auth"

@@ -11,11 +11,11 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== starting the S3 server"
+echo "== starting the S3 servers"
 mkdir -p target
 s3_env=$(scripts/s3-server.sh)
-eval "export $(echo "$s3_env" | tr '\n' ' ')"
-trap 'kill "$S3_SERVER_PID" 2>/dev/null || true' EXIT
+while IFS= read -r line; do eval "export $line"; done <<< "$s3_env"
+trap 'kill $S3_SERVER_PIDS 2>/dev/null || true' EXIT
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 echo "   $EVENTSTORE_TEST_S3_ENDPOINT bucket $EVENTSTORE_TEST_S3_BUCKET"
 

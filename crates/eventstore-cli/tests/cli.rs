@@ -538,3 +538,67 @@ fn upload_killed_mid_way_resumes_without_duplicates() {
         }
     }
 }
+
+/// Missing bucket, wrong credentials, unreachable endpoint, bad URL: a clear
+/// error on stderr and a non-zero exit.
+#[test]
+fn remote_errors_are_clear_and_exit_non_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    ok(&run(
+        &["write", "s", "--roll", "1m", "--time-prefix"],
+        r,
+        b"1723161240000000000 a\n1723161300000000000 b\n",
+    ));
+    let e = err(&run(&["upload", "s", "ftp://x/y"], r, b""));
+    assert!(e.contains("unsupported scheme \"ftp\""), "{e}");
+    let e = err(&run(
+        &[
+            "upload",
+            "s",
+            "s3://b/p",
+            "--s3-endpoint",
+            "http://127.0.0.1:9",
+            "--retries",
+            "1",
+            "--retry-timeout",
+            "2",
+        ],
+        r,
+        b"",
+    ));
+    assert!(
+        e.contains("127.0.0.1:9") && e.to_lowercase().contains("connect"),
+        "{e}"
+    );
+    let (Ok(ep), Ok(auth)) = (
+        std::env::var("EVENTSTORE_TEST_S3_ENDPOINT"),
+        std::env::var("EVENTSTORE_TEST_S3_AUTH_ENDPOINT"),
+    ) else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "the S3 servers are not running"
+        );
+        eprintln!("skipping the S3 cases: run under scripts/test.sh");
+        return;
+    };
+    let e = err(&run(
+        &["upload", "s", "s3://no-such-bucket/p", "--s3-endpoint", &ep],
+        r,
+        b"",
+    ));
+    assert!(e.contains("s3://no-such-bucket/p: no such bucket"), "{e}");
+    let e = err(&run(
+        &[
+            "ls",
+            "s3://eventstore-auth/p",
+            "--s3-endpoint",
+            &auth,
+            "--retries",
+            "0",
+        ],
+        r,
+        b"",
+    ));
+    assert!(e.contains("access denied, check the credentials"), "{e}");
+}

@@ -104,6 +104,15 @@ impl Remote {
                     .or_else(|| std::env::var("AWS_REGION").ok())
                     .unwrap_or_else(|| "us-east-1".into());
                 b = b.with_region(region);
+                let has_key =
+                    s3.access_key_id.is_some() || std::env::var_os("AWS_ACCESS_KEY_ID").is_some();
+                if endpoint.is_some() && !has_key {
+                    // Without keys the AWS client would ask the EC2 metadata
+                    // service, which means nothing for another S3 server.
+                    return Err(bad(
+                        "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                    ));
+                }
                 if let Some(k) = &s3.access_key_id {
                     b = b.with_access_key_id(k);
                 }

@@ -441,7 +441,7 @@ fn injected_faults_are_retried_nothing_lost_nothing_duplicated() {
 }
 
 #[test]
-fn missing_bucket_and_unreachable_endpoint_are_clear_errors() {
+fn missing_bucket_wrong_credentials_and_unreachable_endpoint_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     write_streams(&src, 1);
