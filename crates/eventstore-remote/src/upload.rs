@@ -50,6 +50,9 @@ pub struct UploadReport {
     pub bytes: u64,
     /// Local files removed after a verified upload.
     pub deleted: usize,
+    /// Uploads verified by reading the object back (the others by the
+    /// MD5 ETag the server returned).
+    pub read_back: usize,
 }
 
 impl UploadReport {
@@ -59,8 +62,10 @@ impl UploadReport {
                 name,
                 bytes,
                 deleted,
+                read_back,
             } => {
                 self.uploaded.push(name);
+                self.read_back += read_back as usize;
                 self.bytes += bytes;
                 self.deleted += deleted as usize;
             }
@@ -70,6 +75,10 @@ impl UploadReport {
             }
         }
     }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Run `op` up to `attempts` times with exponential backoff, unless the
@@ -99,6 +108,7 @@ enum Outcome {
         name: String,
         bytes: u64,
         deleted: bool,
+        read_back: bool,
     },
     Already {
         deleted: bool,
@@ -212,8 +222,17 @@ impl StreamUploader {
                 return Ok(Outcome::Already { deleted });
             }
         }
-        self.put_data(&f.path, &data_key, size).await?;
-        self.verify_remote(&data_key, &meta).await?;
+        let (expected_etag, etag) = self.put_data(&f.path, &data_key, size).await?;
+        // S3 reports the MD5 of what it stored as the ETag (of the parts'
+        // MD5s for a multipart upload): when it matches the MD5 computed
+        // from the local bytes, the object is verified without reading it
+        // back. Otherwise (another backend, server-side encryption) read it
+        // back and compare size and CRC-32C.
+        let read_back =
+            etag.as_deref().map(|e| e.trim_matches('"')) != Some(expected_etag.as_str());
+        if read_back {
+            self.verify_remote(&data_key, &meta).await?;
+        }
         self.remote
             .store
             .put(&meta_key, PutPayload::from(meta.to_json().into_bytes()))
@@ -224,6 +243,7 @@ impl StreamUploader {
             name: rel,
             bytes: size,
             deleted,
+            read_back,
         })
     }
 
@@ -235,16 +255,27 @@ impl StreamUploader {
         Ok(true)
     }
 
-    async fn put_data(&self, path: &Path, key: &object_store::path::Path, size: u64) -> Result<()> {
+    /// Put the file's bytes; returns the ETag S3 would give them (MD5 hex,
+    /// or MD5 of the parts' MD5s with `-<parts>` for a multipart upload)
+    /// and the ETag the store returned.
+    async fn put_data(
+        &self,
+        path: &Path,
+        key: &object_store::path::Path,
+        size: u64,
+    ) -> Result<(String, Option<String>)> {
+        use md5::{Digest, Md5};
         let url = &self.remote.url;
         if size < self.opts.multipart_threshold {
             let bytes = tokio::fs::read(path).await.map_err(io("read", path))?;
-            self.remote
+            let expected = hex(&Md5::digest(&bytes));
+            let r = self
+                .remote
                 .store
                 .put(key, PutPayload::from(Bytes::from(bytes)))
                 .await
                 .map_err(|e| backend(url, "put", key.as_ref(), e))?;
-            return Ok(());
+            return Ok((expected, r.e_tag));
         }
         let upload = self
             .remote
@@ -255,20 +286,33 @@ impl StreamUploader {
         let mut w = WriteMultipart::new_with_chunk_size(upload, self.opts.part_size);
         let mut file = std::fs::File::open(path).map_err(io("open", path))?;
         let mut buf = vec![0u8; self.opts.part_size];
+        let mut part_md5s = Md5::new();
+        let mut parts = 0;
         loop {
             w.wait_for_capacity(4)
                 .await
                 .map_err(|e| backend(url, "upload part of", key.as_ref(), e))?;
-            let n = file.read(&mut buf).map_err(io("read", path))?;
+            // Fill a whole part, so that parts (and their MD5s) are exactly part_size.
+            let mut n = 0;
+            while n < buf.len() {
+                let k = file.read(&mut buf[n..]).map_err(io("read", path))?;
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
             if n == 0 {
                 break;
             }
+            part_md5s.update(Md5::digest(&buf[..n]));
+            parts += 1;
             w.write(&buf[..n]);
         }
-        w.finish()
+        let r = w
+            .finish()
             .await
             .map_err(|e| backend(url, "finish multipart upload of", key.as_ref(), e))?;
-        Ok(())
+        Ok((format!("{}-{parts}", hex(&part_md5s.finalize())), r.e_tag))
     }
 
     /// Read the object back: its size and CRC-32C must be the local file's.

@@ -440,6 +440,150 @@ fn injected_faults_are_retried_nothing_lost_nothing_duplicated() {
     }
 }
 
+/// Stores damaged bytes for every log file it is given, as a faulty disk or
+/// proxy would, but answers as if all went well.
+#[derive(Debug)]
+struct Damaging(Arc<dyn ObjectStore>);
+
+impl std::fmt::Display for Damaging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Damaging({})", self.0)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Damaging {
+    async fn put_opts(
+        &self,
+        location: &ObjPath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        let mut b: Vec<u8> = payload.iter().flat_map(|c| c.to_vec()).collect();
+        if location.as_ref().ends_with(".log") && b.len() > 200 {
+            b[200] ^= 0x10;
+        }
+        self.0.put_opts(location, PutPayload::from(b), opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjPath,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &ObjPath,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.0.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<ObjPath>>,
+    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
+        self.0.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.0.list(prefix)
+    }
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> object_store::Result<ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &ObjPath,
+        to: &ObjPath,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
+}
+
+#[test]
+fn an_upload_is_verified_before_it_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 1);
+    // One large file, uploaded in 5 MiB parts.
+    let big = StreamName::new("big/file").unwrap();
+    {
+        let clock = ManualClock::new(T0);
+        let opts = WriterOptions::default()
+            .roll(RollInterval::MINUTELY)
+            .pretouch(false)
+            .clock(Arc::new(clock.clone()));
+        let mut w = StreamWriter::open(&src, &big, opts).unwrap();
+        for i in 0..3000u32 {
+            w.append(&vec![(i % 251) as u8; 4000]).unwrap();
+        }
+        clock.set(T0 + 120 * SEC);
+        w.close().unwrap();
+    }
+    let rt = rt();
+    for (i, remote) in backends(tmp.path(), "verified").into_iter().enumerate() {
+        let s3 = i == 1;
+        // A store that damages what it stores: the upload is refused, no manifest is written.
+        let bad = Remote::new(
+            Arc::new(Damaging(remote.store.clone())),
+            remote.prefix.as_ref(),
+            &remote.url,
+        );
+        let e = rt
+            .block_on(
+                StreamUploader::new(
+                    bad,
+                    UploadOptions {
+                        attempts: 2,
+                        ..Default::default()
+                    },
+                )
+                .upload_root(&src),
+            )
+            .unwrap_err();
+        assert!(matches!(e, eventstore_remote::Error::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("reads back as"), "{e}");
+        let listed = rt
+            .block_on(StreamPoller::new(remote.clone()).list())
+            .unwrap();
+        assert!(
+            listed.iter().all(|s| s.files.iter().all(|f| !f.complete)),
+            "no upload counted"
+        );
+        // The real store: every file verified; on S3 by the MD5 ETag (single
+        // and multipart), elsewhere by reading back.
+        let opts = UploadOptions {
+            multipart_threshold: 1 << 20,
+            part_size: 5 << 20,
+            ..Default::default()
+        };
+        let r = rt
+            .block_on(StreamUploader::new(remote.clone(), opts).upload_root(&src))
+            .unwrap();
+        assert_eq!(r.uploaded.len(), 4);
+        assert_eq!(r.read_back, if s3 { 0 } else { 4 }, "{}", remote.url);
+        let dst = tmp.path().join(format!("dst{i}"));
+        let p = rt
+            .block_on(StreamPoller::new(remote).poll(&dst, &PollOptions::default()))
+            .unwrap();
+        assert!(p.failed.is_empty(), "{:?}", p.failed);
+        let f = files::list_files(&big.dir(&src)).unwrap().remove(0).path;
+        let size = std::fs::metadata(&f).unwrap().len();
+        assert!(size > 10 << 20, "the big file takes several parts");
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            std::fs::read(big.dir(&dst).join(f.file_name().unwrap())).unwrap()
+        );
+    }
+}
+
 #[test]
 fn missing_bucket_wrong_credentials_and_unreachable_endpoint_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
