@@ -6,8 +6,11 @@
 //! cargo run --release -p eventstore-bench -- all [--dir /path/on/the/disk/to/test]
 //! ```
 //!
-//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `all`.
+//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `all`.
+//! `remote` starts a local S3 server with `scripts/s3-server.sh` (or uses
+//! `EVENTSTORE_TEST_S3_ENDPOINT` and `EVENTSTORE_TEST_S3_BUCKET`).
 
+mod remote;
 mod stats;
 
 use eventstore_log::*;
@@ -54,6 +57,9 @@ fn main() {
     }
     if run("follow") {
         bench_follow(&dir);
+    }
+    if run("remote") {
+        remote::bench_remote(&dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -64,6 +64,33 @@ impl Progress {
         let _ = e.flush();
     }
 
+    /// Show `done` of `total` files and `bytes` so far, with the byte rate
+    /// (for uploads, where files and bytes both matter).
+    pub fn files_and_bytes(&mut self, done: u64, total: u64, bytes_so_far: u64) {
+        if !self.enabled || (done < total && self.last.elapsed() < Duration::from_millis(100)) {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let frac = if total == 0 {
+            1.0
+        } else {
+            done as f64 / total as f64
+        };
+        let full = (frac * 30.0) as usize;
+        let mut e = std::io::stderr();
+        let _ = write!(
+            e,
+            "\r\x1b[2K{} [{}{}] {done}/{total} files, {}, {}/s",
+            self.label,
+            "#".repeat(full),
+            "-".repeat(30 - full),
+            bytes(bytes_so_far),
+            bytes((bytes_so_far as f64 / secs) as u64)
+        );
+        let _ = e.flush();
+    }
+
     /// Clear the line.
     pub fn finish(&self) {
         if self.enabled {

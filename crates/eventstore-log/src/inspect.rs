@@ -137,6 +137,34 @@ impl FileReport {
 /// Check one file completely: header, every record's checksum, the footer,
 /// its index and counts against the records.
 pub fn verify_file(path: &Path, sealed: bool) -> FileReport {
+    let map = File::open(path).and_then(|f| {
+        // SAFETY: read-only map of a log file; see Segment. An empty file
+        // can not be mapped, and is reported by the header check instead.
+        if f.metadata()?.len() == 0 {
+            return Ok(None);
+        }
+        unsafe { MmapOptions::new().map(&f) }.map(Some)
+    });
+    match map {
+        Ok(Some(m)) => verify_bytes(path, &m, sealed),
+        Ok(None) => verify_bytes(path, &[], sealed),
+        Err(e) => FileReport {
+            path: path.to_path_buf(),
+            status: FileStatus::Corrupted {
+                offset: 0,
+                reason: e.to_string(),
+            },
+            first_seq: None,
+            records: 0,
+            min_ts: None,
+            max_ts: None,
+        },
+    }
+}
+
+/// [`verify_file`] on the bytes of a file already in memory (`path` names
+/// it in the report).
+pub fn verify_bytes(path: &Path, map: &[u8], sealed: bool) -> FileReport {
     let mut rep = FileReport {
         path: path.to_path_buf(),
         status: FileStatus::Ok,
@@ -151,25 +179,15 @@ pub fn verify_file(path: &Path, sealed: bool) -> FileReport {
             reason: reason.to_string(),
         }
     };
-    let header = match segment::read_header(path) {
+    let header = match crate::format::FileHeader::decode(map) {
         Ok(h) => h,
         Err(e) => {
-            bad(&mut rep, 0, &e.to_string());
+            bad(&mut rep, 0, &segment::header_error(path, e).to_string());
             return rep;
         }
     };
     rep.first_seq = Some(header.first_seq);
-    let map = match File::open(path).and_then(|f| {
-        // SAFETY: read-only map of a log file; see Segment.
-        unsafe { MmapOptions::new().map(&f) }
-    }) {
-        Ok(m) => m,
-        Err(e) => {
-            bad(&mut rep, 0, &e.to_string());
-            return rep;
-        }
-    };
-    let s = segment::scan(&map, header.prev_max_ts);
+    let s = segment::scan(map, header.prev_max_ts);
     rep.records = s.records;
     rep.min_ts = s.min_ts;
     rep.max_ts = s.max_ts;
@@ -198,7 +216,7 @@ pub fn verify_file(path: &Path, sealed: bool) -> FileReport {
         );
         return rep;
     }
-    let (footer, at) = match Footer::decode_from_file_end(&map) {
+    let (footer, at) = match Footer::decode_from_file_end(map) {
         Ok(f) => f,
         Err(reason) => {
             bad(&mut rep, s.end as u64, reason);

@@ -49,8 +49,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use files::{list_streams, FileEntry};
 pub use inspect::{
-    retain, stream_info, verify_file, verify_stream, FileInfo, FileReport, FileStatus,
-    RetentionPolicy, SealWatcher, StreamInfo,
+    retain, stream_info, verify_bytes, verify_file, verify_stream, FileInfo, FileReport,
+    FileStatus, RetentionPolicy, SealWatcher, StreamInfo,
 };
 pub use name::StreamName;
 pub use reader::{OwnedRecord, ReadOptions, Record, StartAt, StopAt, StreamReader};

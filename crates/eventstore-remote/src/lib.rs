@@ -32,4 +32,4 @@ pub use error::{Error, Result};
 pub use layout::FileMeta;
 pub use poll::{matches, PollOptions, PollReport, RemoteFile, RemoteStream, StreamPoller};
 pub use remote::{Remote, RetryOptions, S3Options};
-pub use upload::{StreamUploader, UploadOptions, UploadReport};
+pub use upload::{Progress, StreamUploader, UploadOptions, UploadReport};

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use eventstore_log::{files, FileEntry, FileStatus, StreamName};
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,18 @@ pub struct UploadOptions {
     /// Attempts of one file before its error is reported (transient errors
     /// that outlast the backend's own retries, a read-back that does not match).
     pub attempts: u32,
+    /// Called after each file with (files done, files in this pass, bytes uploaded so far).
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback: (files done, files in the pass, bytes uploaded so far).
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(usize, usize, u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
 }
 
 impl Default for UploadOptions {
@@ -35,6 +48,7 @@ impl Default for UploadOptions {
             part_size: 8 << 20,
             delete_after_upload: false,
             attempts: 4,
+            progress: None,
         }
     }
 }
@@ -135,14 +149,34 @@ impl StreamUploader {
     /// `concurrency` at a time.
     pub async fn upload(&self, streams: &[(StreamName, PathBuf)]) -> Result<UploadReport> {
         let mut jobs = Vec::new();
+        let mut report = UploadReport::default();
         for (name, dir) in streams {
+            let done = self.completed(name).await?;
             for f in files::list_files(dir)? {
-                if f.sealed {
-                    jobs.push((name.clone(), f));
+                if !f.sealed {
+                    continue;
                 }
+                // Complete on the remote (manifest written after verification,
+                // same size): sealed files never change, so nothing to do.
+                let file_name = f
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let size = std::fs::metadata(&f.path)
+                    .map_err(io("stat", &f.path))?
+                    .len();
+                if done.get(&file_name) == Some(&size) {
+                    report.add(Outcome::Already {
+                        deleted: self.maybe_delete(&f.path)?,
+                    });
+                    continue;
+                }
+                jobs.push((name.clone(), f));
             }
         }
-        let mut report = UploadReport::default();
+        let total = jobs.len() + report.already;
+        let mut done = report.already;
         let mut results = futures::stream::iter(jobs)
             .map(|(name, f)| async move {
                 retrying(self.opts.attempts, || self.upload_file(&name, &f)).await
@@ -150,6 +184,10 @@ impl StreamUploader {
             .buffer_unordered(self.opts.concurrency.max(1));
         while let Some(r) = results.next().await {
             report.add(r?);
+            done += 1;
+            if let Some(p) = &self.opts.progress {
+                (p.0)(done, total, report.bytes);
+            }
         }
         Ok(report)
     }
@@ -166,18 +204,41 @@ impl StreamUploader {
         self.upload(&streams).await
     }
 
-    async fn read_meta(&self, key: &object_store::path::Path) -> Result<Option<FileMeta>> {
-        match self.remote.store.get(key).await {
-            Ok(g) => {
-                let b = g
-                    .bytes()
-                    .await
-                    .map_err(|e| backend(&self.remote.url, "get", key.as_ref(), e))?;
-                Ok(FileMeta::from_json(&b).ok())
+    /// The files of `stream` whose upload is complete on the remote (data
+    /// and manifest present), with the data's size: one listing per stream
+    /// instead of a request per file.
+    async fn completed(&self, stream: &StreamName) -> Result<HashMap<String, u64>> {
+        let prefix = self.remote.key(stream.as_str());
+        let objects: Vec<object_store::ObjectMeta> = self
+            .remote
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| backend(&self.remote.url, "list", prefix.as_ref(), e))?;
+        let mut data = HashMap::new();
+        let mut manifests = HashSet::new();
+        for o in objects {
+            let Some(rel) = self.remote.rel(&o.location) else {
+                continue;
+            };
+            let Some((s, file)) = rel.rsplit_once('/') else {
+                continue;
+            };
+            if s != stream.as_str() {
+                continue;
             }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(backend(&self.remote.url, "get", key.as_ref(), e)),
+            match file.strip_suffix(META_SUFFIX) {
+                Some(d) => {
+                    manifests.insert(d.to_string());
+                }
+                None => {
+                    data.insert(file.to_string(), o.size);
+                }
+            }
         }
+        data.retain(|k, _| manifests.contains(k));
+        Ok(data)
     }
 
     async fn upload_file(&self, stream: &StreamName, f: &FileEntry) -> Result<Outcome> {
@@ -189,11 +250,24 @@ impl StreamUploader {
         let rel = format!("{stream}/{file_name}");
         let data_key = self.remote.key(&rel);
         let meta_key = self.remote.key(&format!("{rel}{META_SUFFIX}"));
-        // Check the local file completely before anything leaves the machine.
+        let size = std::fs::metadata(&f.path)
+            .map_err(io("stat", &f.path))?
+            .len();
+        // Check the local file completely before anything leaves the machine;
+        // a small file is read once and checked, checksummed and sent from memory.
         let path = f.path.clone();
-        let (rep, (size, crc)) = tokio::task::spawn_blocking(move || {
-            let rep = eventstore_log::verify_file(&path, true);
-            file_checksum(&path).map(|c| (rep, c))
+        let small = size < self.opts.multipart_threshold;
+        let (rep, crc, body) = tokio::task::spawn_blocking(move || -> Result<_> {
+            if small {
+                let bytes = std::fs::read(&path).map_err(io("read", &path))?;
+                let rep = eventstore_log::verify_bytes(&path, &bytes, true);
+                let crc = crc32c::crc32c(&bytes);
+                Ok((rep, crc, Some(bytes)))
+            } else {
+                let rep = eventstore_log::verify_file(&path, true);
+                let (_, crc) = file_checksum(&path)?;
+                Ok((rep, crc, None))
+            }
         })
         .await
         .map_err(|e| Error::Io {
@@ -208,6 +282,7 @@ impl StreamUploader {
                 reason: format!("{reason}; not uploaded"),
             }));
         }
+        let size = body.as_ref().map_or(size, |b| b.len() as u64);
         let meta = FileMeta {
             size,
             crc32c: crc,
@@ -216,13 +291,7 @@ impl StreamUploader {
             min_ts: rep.min_ts,
             max_ts: rep.max_ts,
         };
-        if let Some(m) = self.read_meta(&meta_key).await? {
-            if m.size == meta.size && m.crc32c == meta.crc32c {
-                let deleted = self.maybe_delete(&f.path)?;
-                return Ok(Outcome::Already { deleted });
-            }
-        }
-        let (expected_etag, etag) = self.put_data(&f.path, &data_key, size).await?;
+        let (expected_etag, etag) = self.put_data(&f.path, &data_key, body).await?;
         // S3 reports the MD5 of what it stored as the ETag (of the parts'
         // MD5s for a multipart upload): when it matches the MD5 computed
         // from the local bytes, the object is verified without reading it
@@ -262,12 +331,11 @@ impl StreamUploader {
         &self,
         path: &Path,
         key: &object_store::path::Path,
-        size: u64,
+        body: Option<Vec<u8>>,
     ) -> Result<(String, Option<String>)> {
         use md5::{Digest, Md5};
         let url = &self.remote.url;
-        if size < self.opts.multipart_threshold {
-            let bytes = tokio::fs::read(path).await.map_err(io("read", path))?;
+        if let Some(bytes) = body {
             let expected = hex(&Md5::digest(&bytes));
             let r = self
                 .remote

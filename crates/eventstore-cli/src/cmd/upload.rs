@@ -5,7 +5,7 @@ use crate::target::{resolve, Target};
 use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::{SealWatcher, StreamName};
-use eventstore_remote::{StreamUploader, UploadOptions, UploadReport};
+use eventstore_remote::{Progress, StreamUploader, UploadOptions, UploadReport};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,18 +75,34 @@ fn print(r: &UploadReport) {
 pub fn run(a: Args) -> Result<ExitCode> {
     let target = resolve(&a.root.root, Some(&a.target))?;
     let remote = a.remote.open(&a.url)?;
+    let bar = std::sync::Arc::new(std::sync::Mutex::new(crate::progress::Progress::new(
+        "uploading",
+        0,
+    )));
+    let b = bar.clone();
     let up = StreamUploader::new(
         remote,
         UploadOptions {
             concurrency: a.concurrency,
             delete_after_upload: a.delete_after_upload,
+            progress: Some(Progress(std::sync::Arc::new(move |done, total, bytes| {
+                if let Ok(mut p) = b.lock() {
+                    p.files_and_bytes(done as u64, total as u64, bytes);
+                }
+            }))),
             ..UploadOptions::default()
         },
     );
+    let clear = || {
+        if let Ok(p) = bar.lock() {
+            p.finish();
+        }
+    };
     let rt = runtime()?;
     if !a.watch {
-        let r = rt.block_on(up.upload(&streams_of(&target)?))?;
-        print(&r);
+        let r = rt.block_on(up.upload(&streams_of(&target)?));
+        clear();
+        print(&r?);
         return Ok(ExitCode::SUCCESS);
     }
     // Watch: one thread per stream sleeps on its seal notifications and
@@ -116,7 +132,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 });
             }
         }
-        let r = rt.block_on(up.upload(&streams))?;
+        let r = rt.block_on(up.upload(&streams));
+        clear();
+        let r = r?;
         if !r.uploaded.is_empty() {
             print(&r);
         }
