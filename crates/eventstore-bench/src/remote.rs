@@ -5,8 +5,71 @@
 use crate::stats::{median, Table};
 use eventstore_log::*;
 use eventstore_remote::*;
+use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::path::Path as ObjPath;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use std::time::Duration;
+
+/// Adds a fixed delay to every request, as a store in another region would.
+#[derive(Debug)]
+struct Latency(Arc<dyn ObjectStore>, Duration);
+
+impl std::fmt::Display for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Latency({})", self.0)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Latency {
+    async fn put_opts(
+        &self,
+        l: &ObjPath,
+        p: PutPayload,
+        o: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        tokio::time::sleep(self.1).await;
+        self.0.put_opts(l, p, o).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        l: &ObjPath,
+        o: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        tokio::time::sleep(self.1).await;
+        self.0.put_multipart_opts(l, o).await
+    }
+    async fn get_opts(&self, l: &ObjPath, o: GetOptions) -> object_store::Result<GetResult> {
+        tokio::time::sleep(self.1).await;
+        self.0.get_opts(l, o).await
+    }
+    fn delete_stream(
+        &self,
+        l: BoxStream<'static, object_store::Result<ObjPath>>,
+    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
+        self.0.delete_stream(l)
+    }
+    fn list(&self, p: Option<&ObjPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.0.list(p)
+    }
+    async fn list_with_delimiter(&self, p: Option<&ObjPath>) -> object_store::Result<ListResult> {
+        tokio::time::sleep(self.1).await;
+        self.0.list_with_delimiter(p).await
+    }
+    async fn copy_opts(
+        &self,
+        f: &ObjPath,
+        t: &ObjPath,
+        o: CopyOptions,
+    ) -> object_store::Result<()> {
+        tokio::time::sleep(self.1).await;
+        self.0.copy_opts(f, t, o).await
+    }
+}
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -171,7 +234,8 @@ pub fn bench_remote(dir: &Path) {
                 .collect::<Vec<()>>(),
         );
         put.push(t.elapsed().as_secs_f64());
-        // Download: poller (temporary file, CRC check, fsync, rename) vs plain gets into memory.
+        // Download: poller (temporary file, CRC check, fsync, rename) vs plain
+        // gets written to files and fsynced, 4 at a time.
         let dst = dir.join(format!("remote-dst-{run}"));
         let t = Instant::now();
         let p = rt
@@ -191,9 +255,14 @@ pub fn bench_remote(dir: &Path) {
             futures::stream::iter(0..paths.len())
                 .map(|i| {
                     let b = base.clone();
+                    let out = dir.join(format!("remote-get-{i}"));
                     async move {
                         let g = b.store.get(&b.key(&format!("f{i}"))).await.expect("get");
-                        std::hint::black_box(g.bytes().await.expect("bytes").len());
+                        let bytes = g.bytes().await.expect("bytes");
+                        let f = std::fs::File::create(&out).expect("create");
+                        std::io::Write::write_all(&mut &f, &bytes).expect("write");
+                        f.sync_all().expect("fsync");
+                        let _ = std::fs::remove_file(&out);
                     }
                 })
                 .buffer_unordered(4)
@@ -219,7 +288,7 @@ pub fn bench_remote(dir: &Path) {
         format!("{:.2}x", p / u),
     ]);
     t.row(vec![
-        "download (manifest, get, CRC, fsync, rename)".into(),
+        "download (manifest, get, CRC, write, fsync, rename) vs get, write, fsync".into(),
         format!("{:.0}", mb / d),
         format!("{:.0}", mb / g),
         format!("{:.2}x", g / d),
@@ -241,35 +310,44 @@ pub fn bench_remote(dir: &Path) {
     )];
     let mut t = Table::new(
         "1,000 small sealed files (about 2 KiB each) to the local S3 server",
-        &["concurrency", "seconds", "files/s", "speed-up"],
+        &["server", "concurrency", "seconds", "files/s", "speed-up"],
     );
-    let mut base = 0.0;
-    for c in [1usize, 8, 32] {
-        let remote = open(&s, &format!("small-{}-{c}", std::process::id()));
-        let t0 = Instant::now();
-        let r = rt
-            .block_on(
-                StreamUploader::new(
-                    remote,
-                    UploadOptions {
-                        concurrency: c,
-                        ..Default::default()
-                    },
-                )
-                .upload(&streams),
-            )
-            .expect("upload");
-        let secs = t0.elapsed().as_secs_f64();
-        assert_eq!(r.uploaded.len(), 1000);
-        if c == 1 {
-            base = secs;
+    let delays = [
+        ("local moto", Duration::ZERO),
+        ("local moto + 20 ms per request", Duration::from_millis(20)),
+    ];
+    for (label, delay) in delays {
+        let mut base = 0.0;
+        for c in [1usize, 8, 32] {
+            let mut remote = open(
+                &s,
+                &format!("small-{}-{c}-{}", std::process::id(), delay.as_millis()),
+            );
+            if !delay.is_zero() {
+                let store: Arc<dyn ObjectStore> = Arc::new(Latency(remote.store.clone(), delay));
+                remote = Remote::new(store, remote.prefix.as_ref(), &remote.url);
+            }
+            let opts = UploadOptions {
+                concurrency: c,
+                ..Default::default()
+            };
+            let t0 = Instant::now();
+            let r = rt
+                .block_on(StreamUploader::new(remote, opts).upload(&streams))
+                .expect("upload");
+            let secs = t0.elapsed().as_secs_f64();
+            assert_eq!(r.uploaded.len(), 1000);
+            if c == 1 {
+                base = secs;
+            }
+            t.row(vec![
+                label.to_string(),
+                c.to_string(),
+                format!("{secs:.2}"),
+                format!("{:.0}", 1000.0 / secs),
+                format!("{:.1}x", base / secs),
+            ]);
         }
-        t.row(vec![
-            c.to_string(),
-            format!("{secs:.2}"),
-            format!("{:.0}", 1000.0 / secs),
-            format!("{:.1}x", base / secs),
-        ]);
     }
     t.print();
     let _ = std::fs::remove_dir_all(&root);

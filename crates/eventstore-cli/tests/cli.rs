@@ -602,3 +602,82 @@ fn remote_errors_are_clear_and_exit_non_zero() {
     ));
     assert!(e.contains("access denied, check the credentials"), "{e}");
 }
+
+/// `upload --watch` uploads files as another process seals them, without
+/// being restarted; `poll --watch` brings them to a second root.
+#[test]
+fn upload_and_poll_watch_follow_new_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let dst = tmp.path().join("dst");
+    std::fs::create_dir_all(&src).unwrap();
+    let url = format!("file://{}", tmp.path().join("bucket").display());
+    let spawn = |args: &[&str]| {
+        bin()
+            .args(args)
+            .env("EVENTSTORE_ROOT", &src)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // The stream exists (one sealed file) before the watchers start.
+    ok(&run(
+        &["write", "w/s", "--time-prefix", "--roll", "1m"],
+        &src,
+        b"1723161240000000000 first\n",
+    ));
+    let mut up = spawn(&["upload", "w/s", &url, "--watch", "--rescan", "30"]);
+    let mut poll = spawn(&[
+        "poll",
+        &url,
+        dst.to_str().unwrap(),
+        "--watch",
+        "--interval",
+        "1",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Three more minutes of records: the writer seals three more files.
+    let lines: String = (1..4)
+        .map(|m| {
+            format!(
+                "{} minute {m}\n",
+                1_723_161_240_000_000_000i64 + m * 60_000_000_000
+            )
+        })
+        .collect();
+    ok(&run(
+        &["write", "w/s", "--time-prefix", "--roll", "1m"],
+        &src,
+        lines.as_bytes(),
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut got = 0;
+    while std::time::Instant::now() < deadline {
+        got = std::fs::read_dir(dst.join("w/s"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if got == 4 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = up.kill();
+    let _ = poll.kill();
+    let _ = up.wait();
+    let _ = poll.wait();
+    assert_eq!(
+        got, 4,
+        "every sealed file reached the second root while the watchers ran"
+    );
+    let raw = ok(&run(
+        &["read", "w/s", "-o", "raw", "--root", dst.to_str().unwrap()],
+        &src,
+        b"",
+    ));
+    assert_eq!(raw, "first\nminute 1\nminute 2\nminute 3\n");
+}
