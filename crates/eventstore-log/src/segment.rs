@@ -42,6 +42,10 @@ pub(crate) struct Segment {
     pub sealed_name: bool,
     /// Bytes of the map whose pages are known to be mapped in.
     populated: usize,
+    /// The end marker's offset when known from the footer, else usize::MAX.
+    end: usize,
+    /// `is_sealed()`, kept for the hot path.
+    sealed: bool,
 }
 
 /// Map pages in ahead of a sequential reader this many bytes at a time.
@@ -118,7 +122,10 @@ impl Segment {
             footer,
             sealed_name,
             populated: 0,
-        })
+            end: usize::MAX,
+            sealed: false,
+        }
+        .with_cached_state())
     }
 
     /// The mapped bytes.
@@ -131,6 +138,12 @@ impl Segment {
     #[inline]
     pub fn payload(&self, (at, len): (usize, usize)) -> &[u8] {
         &self.map[at..at + len]
+    }
+
+    fn with_cached_state(mut self) -> Segment {
+        self.end = self.data_end().unwrap_or(usize::MAX);
+        self.sealed = self.is_sealed();
+        self
     }
 
     /// True once the file can not change any more.
@@ -185,7 +198,42 @@ impl Segment {
     }
 
     /// What lies at `pos` (an 8-aligned frame offset).
+    #[inline]
     pub fn at(&mut self, pos: usize) -> Result<Step> {
+        // Hot path: a whole, valid record inside what is mapped.
+        if pos < self.end
+            && pos + format::FRAME_HEADER_LEN <= self.map.len()
+            && (pos < self.populated || !self.sealed)
+        {
+            let fl = self.frame_len_at(pos);
+            let len = fl as usize;
+            if fl != END_MARKER
+                && len >= format::FRAME_HEADER_LEN
+                && len - format::FRAME_HEADER_LEN <= format::MAX_PAYLOAD
+            {
+                let end = pos + len;
+                if end <= self.map.len() && format::align8(end) <= self.end {
+                    let b = &self.map[pos..end];
+                    if format::frame_crc(fl, &b[8..]) == format::u32_at(b, 4) {
+                        return Ok(Step::Record {
+                            ts: format::i64_at(b, 8),
+                            payload: (
+                                pos + format::FRAME_HEADER_LEN,
+                                len - format::FRAME_HEADER_LEN,
+                            ),
+                            next: format::align8(end),
+                        });
+                    }
+                }
+            }
+        }
+        self.at_slow(pos)
+    }
+
+    /// Everything the hot path leaves: page population, remapping a grown
+    /// file, the end marker, waiting, and the errors.
+    #[cold]
+    fn at_slow(&mut self, pos: usize) -> Result<Step> {
         if pos >= self.populated && self.is_sealed() {
             self.populate(pos);
         }
