@@ -26,7 +26,14 @@ pub struct FileMeta {
     pub records: u64,
     pub min_ts: Option<i64>,
     pub max_ts: Option<i64>,
+    /// How the data object is compressed (`zstd`), if it is.
+    pub compression: Option<String>,
+    /// Bytes of the data object when compressed.
+    pub stored_size: Option<u64>,
 }
+
+/// Suffix of a zstd-compressed data object: `<file name>.zst`.
+pub const ZSTD_SUFFIX: &str = ".zst";
 
 impl FileMeta {
     /// The manifest as JSON.
@@ -39,6 +46,8 @@ impl FileMeta {
             "records": self.records,
             "min_ts": self.min_ts,
             "max_ts": self.max_ts,
+            "compression": self.compression,
+            "stored_size": self.stored_size,
         })
         .to_string()
     }
@@ -64,6 +73,11 @@ impl FileMeta {
             records: u("records")?,
             min_ts: v.get("min_ts").and_then(|x| x.as_i64()),
             max_ts: v.get("max_ts").and_then(|x| x.as_i64()),
+            compression: v
+                .get("compression")
+                .and_then(|x| x.as_str())
+                .map(String::from),
+            stored_size: v.get("stored_size").and_then(|x| x.as_u64()),
         })
     }
 }
@@ -96,6 +110,8 @@ mod tests {
             records: 3,
             min_ts: Some(-1),
             max_ts: None,
+            compression: Some("zstd".into()),
+            stored_size: Some(7),
         };
         assert_eq!(FileMeta::from_json(m.to_json().as_bytes()), Ok(m));
         assert!(FileMeta::from_json(b"{").is_err());

@@ -2,7 +2,7 @@
 //! incrementally, installing a file only once it is complete and verified.
 
 use crate::error::{backend, io, Error, Result};
-use crate::layout::{FileMeta, META_SUFFIX};
+use crate::layout::{FileMeta, META_SUFFIX, ZSTD_SUFFIX};
 use crate::remote::Remote;
 use eventstore_log::StreamName;
 use futures::{StreamExt, TryStreamExt};
@@ -22,6 +22,8 @@ pub struct RemoteFile {
     pub size: u64,
     /// Whether its manifest exists (the upload is complete).
     pub complete: bool,
+    /// The data object is zstd-compressed (`<name>.zst`).
+    pub compressed: bool,
 }
 
 /// One stream on the remote.
@@ -122,16 +124,21 @@ impl StreamPoller {
                 metas.push((stream.to_string(), data.to_string()));
                 continue;
             }
-            let Some((start_ns, true)) = eventstore_log::files::parse_file_name(file) else {
+            let (log, compressed) = match file.strip_suffix(ZSTD_SUFFIX) {
+                Some(log) => (log, true),
+                None => (file, false),
+            };
+            let Some((start_ns, true)) = eventstore_log::files::parse_file_name(log) else {
                 continue;
             };
             by_stream.entry(stream.to_string()).or_default().insert(
-                file.to_string(),
+                log.to_string(),
                 RemoteFile {
-                    name: file.to_string(),
+                    name: log.to_string(),
                     start_ns,
                     size: o.size,
                     complete: false,
+                    compressed,
                 },
             );
         }
@@ -172,7 +179,9 @@ impl StreamPoller {
                     continue;
                 }
                 let local = dir.join(&f.name);
-                if std::fs::metadata(&local).is_ok_and(|m| m.len() == f.size) {
+                // Files are installed only whole and verified; an uncompressed
+                // one must also still have its size.
+                if std::fs::metadata(&local).is_ok_and(|m| f.compressed || m.len() == f.size) {
                     report.present += 1;
                     continue;
                 }
@@ -182,7 +191,7 @@ impl StreamPoller {
         let mut results = futures::stream::iter(jobs)
             .map(|(s, f, local)| async move {
                 let rel = format!("{s}/{}", f.name);
-                crate::upload::retrying(4, || self.download(&rel, &local))
+                crate::upload::retrying(4, || self.download(&rel, f.compressed, &local))
                     .await
                     .map(|n| (rel, n))
             })
@@ -204,7 +213,7 @@ impl StreamPoller {
 
     /// Download one file to a temporary name, check it against its
     /// manifest, then rename it into place.
-    async fn download(&self, rel: &str, local: &Path) -> Result<u64> {
+    async fn download(&self, rel: &str, compressed: bool, local: &Path) -> Result<u64> {
         let url = &self.remote.url;
         let meta_key = self.remote.key(&format!("{rel}{META_SUFFIX}"));
         let meta_bytes = self
@@ -216,7 +225,11 @@ impl StreamPoller {
             .bytes()
             .await
             .map_err(|e| backend(url, "get", meta_key.as_ref(), e))?;
-        let key = self.remote.key(rel);
+        let key = if compressed {
+            self.remote.key(&format!("{rel}{ZSTD_SUFFIX}"))
+        } else {
+            self.remote.key(rel)
+        };
         let meta = FileMeta::from_json(&meta_bytes).map_err(|reason| Error::Corrupt {
             key: meta_key.to_string(),
             reason,
@@ -225,15 +238,30 @@ impl StreamPoller {
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
         let tmp = local.with_extension("log.download");
         let mut out = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        let mut stream = self
+        let got = self
             .remote
             .store
             .get(&key)
             .await
-            .map_err(|e| backend(url, "get", key.as_ref(), e))?
-            .into_stream();
+            .map_err(|e| backend(url, "get", key.as_ref(), e))?;
         let (mut size, mut crc) = (0u64, 0u32);
         let result: Result<()> = async {
+            if compressed {
+                let stored = got
+                    .bytes()
+                    .await
+                    .map_err(|e| backend(url, "get", key.as_ref(), e))?;
+                let plain = zstd::bulk::decompress(&stored, meta.size as usize).map_err(|e| {
+                    Error::Corrupt {
+                        key: key.to_string(),
+                        reason: format!("does not decompress: {e}"),
+                    }
+                })?;
+                crc = crc32c::crc32c(&plain);
+                size = plain.len() as u64;
+                return out.write_all(&plain).map_err(io("write", &tmp));
+            }
+            let mut stream = got.into_stream();
             while let Some(chunk) = stream
                 .try_next()
                 .await

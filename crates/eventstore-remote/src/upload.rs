@@ -2,7 +2,7 @@
 //! under a root) to a remote, verified, idempotent and resumable.
 
 use crate::error::{backend, io, Error, Result};
-use crate::layout::{file_checksum, FileMeta, META_SUFFIX};
+use crate::layout::{file_checksum, FileMeta, META_SUFFIX, ZSTD_SUFFIX};
 use crate::remote::Remote;
 use bytes::Bytes;
 use eventstore_log::{files, FileEntry, FileStatus, StreamName};
@@ -28,6 +28,9 @@ pub struct UploadOptions {
     pub attempts: u32,
     /// Called after each file with (files done, files in this pass, bytes uploaded so far).
     pub progress: Option<Progress>,
+    /// Store files compressed with zstd (as `<file>.log.zst`); the poller
+    /// installs them decompressed, byte-identical to the original.
+    pub compress: bool,
 }
 
 /// A progress callback: (files done, files in the pass, bytes uploaded so far).
@@ -49,6 +52,7 @@ impl Default for UploadOptions {
             delete_after_upload: false,
             attempts: 4,
             progress: None,
+            compress: false,
         }
     }
 }
@@ -89,6 +93,14 @@ impl UploadReport {
             }
         }
     }
+}
+
+/// Where the bytes of an upload come from.
+enum Body {
+    /// Read, verified (and perhaps compressed) in memory.
+    Memory(Vec<u8>),
+    /// Streamed from the file in parts.
+    File(PathBuf),
 }
 
 fn hex(b: &[u8]) -> String {
@@ -166,7 +178,12 @@ impl StreamUploader {
                 let size = std::fs::metadata(&f.path)
                     .map_err(io("stat", &f.path))?
                     .len();
-                if done.get(&file_name) == Some(&size) {
+                let complete = match done.get(&file_name) {
+                    Some(Some(remote_size)) => *remote_size == size,
+                    Some(None) => true, // compressed: its manifest vouches for it
+                    None => false,
+                };
+                if complete {
                     report.add(Outcome::Already {
                         deleted: self.maybe_delete(&f.path)?,
                     });
@@ -207,7 +224,7 @@ impl StreamUploader {
     /// The files of `stream` whose upload is complete on the remote (data
     /// and manifest present), with the data's size: one listing per stream
     /// instead of a request per file.
-    async fn completed(&self, stream: &StreamName) -> Result<HashMap<String, u64>> {
+    async fn completed(&self, stream: &StreamName) -> Result<HashMap<String, Option<u64>>> {
         let prefix = self.remote.key(stream.as_str());
         let objects: Vec<object_store::ObjectMeta> = self
             .remote
@@ -232,9 +249,14 @@ impl StreamUploader {
                 Some(d) => {
                     manifests.insert(d.to_string());
                 }
-                None => {
-                    data.insert(file.to_string(), o.size);
-                }
+                None => match file.strip_suffix(ZSTD_SUFFIX) {
+                    Some(log) => {
+                        data.insert(log.to_string(), None);
+                    }
+                    None => {
+                        data.insert(file.to_string(), Some(o.size));
+                    }
+                },
             }
         }
         data.retain(|k, _| manifests.contains(k));
@@ -248,7 +270,12 @@ impl StreamUploader {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let rel = format!("{stream}/{file_name}");
-        let data_key = self.remote.key(&rel);
+        let compress = self.opts.compress;
+        let data_key = if compress {
+            self.remote.key(&format!("{rel}{ZSTD_SUFFIX}"))
+        } else {
+            self.remote.key(&rel)
+        };
         let meta_key = self.remote.key(&format!("{rel}{META_SUFFIX}"));
         let size = std::fs::metadata(&f.path)
             .map_err(io("stat", &f.path))?
@@ -257,16 +284,22 @@ impl StreamUploader {
         // a small file is read once and checked, checksummed and sent from memory.
         let path = f.path.clone();
         let small = size < self.opts.multipart_threshold;
-        let (rep, crc, body) = tokio::task::spawn_blocking(move || -> Result<_> {
-            if small {
+        let (rep, crc, size, body) = tokio::task::spawn_blocking(move || -> Result<_> {
+            if small || compress {
                 let bytes = std::fs::read(&path).map_err(io("read", &path))?;
                 let rep = eventstore_log::verify_bytes(&path, &bytes, true);
                 let crc = crc32c::crc32c(&bytes);
-                Ok((rep, crc, Some(bytes)))
+                let size = bytes.len() as u64;
+                let body = if compress {
+                    zstd::bulk::compress(&bytes, 3).map_err(io("compress", &path))?
+                } else {
+                    bytes
+                };
+                Ok((rep, crc, size, Body::Memory(body)))
             } else {
                 let rep = eventstore_log::verify_file(&path, true);
-                let (_, crc) = file_checksum(&path)?;
-                Ok((rep, crc, None))
+                let (size, crc) = file_checksum(&path)?;
+                Ok((rep, crc, size, Body::File(path)))
             }
         })
         .await
@@ -282,7 +315,6 @@ impl StreamUploader {
                 reason: format!("{reason}; not uploaded"),
             }));
         }
-        let size = body.as_ref().map_or(size, |b| b.len() as u64);
         let meta = FileMeta {
             size,
             crc32c: crc,
@@ -290,8 +322,13 @@ impl StreamUploader {
             records: rep.records,
             min_ts: rep.min_ts,
             max_ts: rep.max_ts,
+            compression: compress.then(|| "zstd".to_string()),
+            stored_size: match &body {
+                Body::Memory(b) if compress => Some(b.len() as u64),
+                _ => None,
+            },
         };
-        let (expected_etag, etag) = self.put_data(&f.path, &data_key, body).await?;
+        let (expected_etag, etag) = self.put_data(&data_key, body).await?;
         // S3 reports the MD5 of what it stored as the ETag (of the parts'
         // MD5s for a multipart upload): when it matches the MD5 computed
         // from the local bytes, the object is verified without reading it
@@ -329,22 +366,32 @@ impl StreamUploader {
     /// and the ETag the store returned.
     async fn put_data(
         &self,
-        path: &Path,
         key: &object_store::path::Path,
-        body: Option<Vec<u8>>,
+        body: Body,
     ) -> Result<(String, Option<String>)> {
         use md5::{Digest, Md5};
         let url = &self.remote.url;
-        if let Some(bytes) = body {
-            let expected = hex(&Md5::digest(&bytes));
-            let r = self
-                .remote
-                .store
-                .put(key, PutPayload::from(Bytes::from(bytes)))
-                .await
-                .map_err(|e| backend(url, "put", key.as_ref(), e))?;
-            return Ok((expected, r.e_tag));
-        }
+        let (mut source, path): (Box<dyn Read + Send>, PathBuf) = match body {
+            Body::Memory(bytes) if (bytes.len() as u64) >= self.opts.multipart_threshold => (
+                Box::new(std::io::Cursor::new(bytes)),
+                PathBuf::from(key.as_ref()),
+            ),
+            Body::Memory(bytes) => {
+                let expected = hex(&Md5::digest(&bytes));
+                let r = self
+                    .remote
+                    .store
+                    .put(key, PutPayload::from(Bytes::from(bytes)))
+                    .await
+                    .map_err(|e| backend(url, "put", key.as_ref(), e))?;
+                return Ok((expected, r.e_tag));
+            }
+            Body::File(path) => (
+                Box::new(std::fs::File::open(&path).map_err(io("open", &path))?),
+                path,
+            ),
+        };
+        let path = path.as_path();
         let upload = self
             .remote
             .store
@@ -352,7 +399,6 @@ impl StreamUploader {
             .await
             .map_err(|e| backend(url, "start multipart upload of", key.as_ref(), e))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, self.opts.part_size);
-        let mut file = std::fs::File::open(path).map_err(io("open", path))?;
         let mut buf = vec![0u8; self.opts.part_size];
         let mut part_md5s = Md5::new();
         let mut parts = 0;
@@ -363,7 +409,7 @@ impl StreamUploader {
             // Fill a whole part, so that parts (and their MD5s) are exactly part_size.
             let mut n = 0;
             while n < buf.len() {
-                let k = file.read(&mut buf[n..]).map_err(io("read", path))?;
+                let k = source.read(&mut buf[n..]).map_err(io("read", path))?;
                 if k == 0 {
                     break;
                 }
@@ -392,16 +438,31 @@ impl StreamUploader {
             .get(key)
             .await
             .map_err(|e| backend(url, "get", key.as_ref(), e))?;
-        let mut stream = g.into_stream();
-        let (mut size, mut crc) = (0u64, 0u32);
-        while let Some(chunk) = stream
-            .try_next()
-            .await
-            .map_err(|e| backend(url, "get", key.as_ref(), e))?
-        {
-            crc = crc32c::crc32c_append(crc, &chunk);
-            size += chunk.len() as u64;
-        }
+        let (size, crc) = if meta.compression.is_some() {
+            let stored = g
+                .bytes()
+                .await
+                .map_err(|e| backend(url, "get", key.as_ref(), e))?;
+            let plain = zstd::bulk::decompress(&stored, meta.size as usize).map_err(|e| {
+                Error::Corrupt {
+                    key: key.to_string(),
+                    reason: format!("after upload it does not decompress: {e}"),
+                }
+            })?;
+            (plain.len() as u64, crc32c::crc32c(&plain))
+        } else {
+            let mut stream = g.into_stream();
+            let (mut size, mut crc) = (0u64, 0u32);
+            while let Some(chunk) = stream
+                .try_next()
+                .await
+                .map_err(|e| backend(url, "get", key.as_ref(), e))?
+            {
+                crc = crc32c::crc32c_append(crc, &chunk);
+                size += chunk.len() as u64;
+            }
+            (size, crc)
+        };
         if size != meta.size || crc != meta.crc32c {
             return Err(Error::Corrupt {
                 key: key.to_string(),

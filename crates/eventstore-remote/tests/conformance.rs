@@ -192,6 +192,75 @@ fn upload_poll_read_back_byte_for_byte() {
 }
 
 #[test]
+fn compressed_uploads_are_transparent_to_the_poller() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 3);
+    let sealed = sealed_files(&src);
+    for (i, remote) in backends(tmp.path(), "zstd").into_iter().enumerate() {
+        let rt = rt();
+        let up = StreamUploader::new(
+            remote.clone(),
+            UploadOptions {
+                compress: true,
+                ..Default::default()
+            },
+        );
+        let r = rt.block_on(up.upload_root(&src)).unwrap();
+        assert_eq!(r.uploaded.len(), 9);
+        assert_eq!(
+            rt.block_on(up.upload_root(&src)).unwrap().already,
+            9,
+            "nothing uploaded twice"
+        );
+        let keys: Vec<String> = rt.block_on(async {
+            use futures::TryStreamExt;
+            let prefix = (!remote.prefix.as_ref().is_empty()).then_some(&remote.prefix);
+            remote
+                .store
+                .list(prefix)
+                .map_ok(|m| m.location.to_string())
+                .try_collect()
+                .await
+                .unwrap()
+        });
+        assert_eq!(
+            keys.iter().filter(|k| k.ends_with(".log.zst")).count(),
+            9,
+            "{keys:?}"
+        );
+        let listed = rt
+            .block_on(StreamPoller::new(remote.clone()).list())
+            .unwrap();
+        let stored: u64 = listed.iter().map(|s| s.bytes()).sum();
+        let original: u64 = sealed
+            .iter()
+            .map(|f| std::fs::metadata(src.join(f)).unwrap().len())
+            .sum();
+        assert!(
+            stored < original / 2,
+            "compressed: {stored} of {original} bytes"
+        );
+        let dst = tmp.path().join(format!("dst{i}"));
+        let p = rt
+            .block_on(StreamPoller::new(remote.clone()).poll(&dst, &PollOptions::default()))
+            .unwrap();
+        assert!(p.failed.is_empty(), "{:?}", p.failed);
+        assert_eq!(sealed_files(&dst), sealed);
+        for f in &sealed {
+            assert_eq!(
+                std::fs::read(src.join(f)).unwrap(),
+                std::fs::read(dst.join(f)).unwrap()
+            );
+        }
+        let p = rt
+            .block_on(StreamPoller::new(remote).poll(&dst, &PollOptions::default()))
+            .unwrap();
+        assert_eq!((p.downloaded.len(), p.present), (0, 9));
+    }
+}
+
+#[test]
 fn poll_filters_by_stream_pattern_and_time() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");

@@ -33,6 +33,14 @@ pub struct Args {
     /// Files uploaded at the same time.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Compress stored objects (`<file>.log.zst`); `poll` installs them decompressed.
+    #[arg(long, value_enum)]
+    pub compress: Option<Compress>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compress {
+    Zstd,
 }
 
 fn streams_of(target: &Target) -> Result<Vec<(StreamName, PathBuf)>> {
@@ -85,6 +93,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         UploadOptions {
             concurrency: a.concurrency,
             delete_after_upload: a.delete_after_upload,
+            compress: a.compress == Some(Compress::Zstd),
             progress: Some(Progress(std::sync::Arc::new(move |done, total, bytes| {
                 if let Ok(mut p) = b.lock() {
                     p.files_and_bytes(done as u64, total as u64, bytes);
