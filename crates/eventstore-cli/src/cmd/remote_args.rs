@@ -12,6 +12,15 @@ pub struct RemoteArgs {
     /// S3 region (default us-east-1, or $AWS_REGION).
     #[arg(long)]
     pub s3_region: Option<String>,
+    /// S3 access key id (prefer the AWS_ACCESS_KEY_ID variable: flags show in process lists).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key (prefer the AWS_SECRET_ACCESS_KEY variable).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Allow plain HTTP to the endpoint (default: yes for http:// endpoints).
+    #[arg(long)]
+    pub s3_allow_http: Option<bool>,
     /// Retries of a failing request (5xx, timeout, dropped connection) before giving up.
     #[arg(long, default_value_t = 8)]
     pub retries: usize,
@@ -26,7 +35,9 @@ impl RemoteArgs {
         let s3 = S3Options {
             endpoint: self.s3_endpoint.clone(),
             region: self.s3_region.clone(),
-            ..S3Options::default()
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+            allow_http: self.s3_allow_http,
         };
         let retry = RetryOptions {
             max_retries: self.retries,
