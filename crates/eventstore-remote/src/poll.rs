@@ -196,9 +196,13 @@ impl StreamPoller {
                     .map(|n| (rel, n))
             })
             .buffer_unordered(opts.concurrency.max(1));
+        let mut dirs = std::collections::BTreeSet::new();
         while let Some(r) = results.next().await {
             match r {
                 Ok((rel, n)) => {
+                    if let Some((stream, _)) = rel.rsplit_once('/') {
+                        dirs.insert(root.join(stream));
+                    }
                     report.downloaded.push(rel);
                     report.bytes += n;
                 }
@@ -208,6 +212,11 @@ impl StreamPoller {
                 Err(e) => report.failed.push(e),
             }
         }
+        for d in dirs {
+            std::fs::File::open(&d)
+                .and_then(|f| f.sync_all())
+                .map_err(io("sync", &d))?;
+        }
         Ok(report)
     }
 
@@ -216,20 +225,21 @@ impl StreamPoller {
     async fn download(&self, rel: &str, compressed: bool, local: &Path) -> Result<u64> {
         let url = &self.remote.url;
         let meta_key = self.remote.key(&format!("{rel}{META_SUFFIX}"));
-        let meta_bytes = self
-            .remote
-            .store
-            .get(&meta_key)
-            .await
-            .map_err(|e| backend(url, "get", meta_key.as_ref(), e))?
-            .bytes()
-            .await
-            .map_err(|e| backend(url, "get", meta_key.as_ref(), e))?;
         let key = if compressed {
             self.remote.key(&format!("{rel}{ZSTD_SUFFIX}"))
         } else {
             self.remote.key(rel)
         };
+        // The manifest and the data in parallel: one round trip, not two.
+        let (meta_bytes, got) = tokio::join!(
+            async {
+                let g = self.remote.store.get(&meta_key).await?;
+                g.bytes().await
+            },
+            self.remote.store.get(&key)
+        );
+        let meta_bytes = meta_bytes.map_err(|e| backend(url, "get", meta_key.as_ref(), e))?;
+        let got = got.map_err(|e| backend(url, "get", key.as_ref(), e))?;
         let meta = FileMeta::from_json(&meta_bytes).map_err(|reason| Error::Corrupt {
             key: meta_key.to_string(),
             reason,
@@ -238,12 +248,6 @@ impl StreamPoller {
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
         let tmp = local.with_extension("log.download");
         let mut out = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        let got = self
-            .remote
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| backend(url, "get", key.as_ref(), e))?;
         let (mut size, mut crc) = (0u64, 0u32);
         let result: Result<()> = async {
             if compressed {
@@ -290,10 +294,9 @@ impl StreamPoller {
         }
         out.sync_all().map_err(io("sync", &tmp))?;
         drop(out);
+        // Visible at once (rename is atomic); the folder is fsynced once per
+        // pass for all the files renamed into it.
         std::fs::rename(&tmp, local).map_err(io("rename", &tmp))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync", dir))?;
         Ok(size)
     }
 }
