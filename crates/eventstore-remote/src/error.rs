@@ -39,10 +39,6 @@ pub enum Error {
     #[error("remote object {key} is corrupt: {reason}; not installed")]
     Corrupt { key: String, reason: String },
 
-    /// A local file that changed while it was uploaded.
-    #[error("{file} changed while it was uploaded")]
-    Changed { file: PathBuf },
-
     /// The log crate failed (reading a stream, listing files).
     #[error(transparent)]
     Log(#[from] eventstore_log::Error),
@@ -60,10 +56,7 @@ pub enum Error {
 impl Error {
     /// Whether trying again may help.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Error::Backend { .. } | Error::Corrupt { .. } | Error::Changed { .. }
-        )
+        matches!(self, Error::Backend { .. } | Error::Corrupt { .. })
     }
 }
 

@@ -82,6 +82,39 @@ impl FileMeta {
     }
 }
 
+/// Read a fetched data object (decompressing it when its manifest says
+/// so), handing the original bytes to `sink`; returns their size and
+/// CRC-32C, which the caller compares with the manifest.
+pub(crate) async fn read_object(
+    url: &str,
+    key: &object_store::path::Path,
+    got: object_store::GetResult,
+    meta: &FileMeta,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<(u64, u32)> {
+    use futures::TryStreamExt;
+    let fail = |e| crate::error::backend(url, "get", key.as_ref(), e);
+    if meta.compression.is_some() {
+        let stored = got.bytes().await.map_err(fail)?;
+        let plain = zstd::bulk::decompress(&stored, meta.size as usize).map_err(|e| {
+            crate::Error::Corrupt {
+                key: key.to_string(),
+                reason: format!("does not decompress: {e}"),
+            }
+        })?;
+        sink(&plain)?;
+        return Ok((plain.len() as u64, crc32c::crc32c(&plain)));
+    }
+    let mut stream = got.into_stream();
+    let (mut size, mut crc) = (0u64, 0u32);
+    while let Some(chunk) = stream.try_next().await.map_err(fail)? {
+        crc = crc32c::crc32c_append(crc, &chunk);
+        size += chunk.len() as u64;
+        sink(&chunk)?;
+    }
+    Ok((size, crc))
+}
+
 /// Size and CRC-32C of a local file, read in 1 MiB pieces.
 pub fn file_checksum(path: &Path) -> Result<(u64, u32)> {
     let mut f = std::fs::File::open(path).map_err(io("open", path))?;

@@ -2,7 +2,7 @@
 //! incrementally, installing a file only once it is complete and verified.
 
 use crate::error::{backend, io, Error, Result};
-use crate::layout::{FileMeta, META_SUFFIX, ZSTD_SUFFIX};
+use crate::layout::{read_object, FileMeta, META_SUFFIX, ZSTD_SUFFIX};
 use crate::remote::Remote;
 use eventstore_log::StreamName;
 use futures::{StreamExt, TryStreamExt};
@@ -248,40 +248,17 @@ impl StreamPoller {
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
         let tmp = local.with_extension("log.download");
         let mut out = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        let (mut size, mut crc) = (0u64, 0u32);
-        let result: Result<()> = async {
-            if compressed {
-                let stored = got
-                    .bytes()
-                    .await
-                    .map_err(|e| backend(url, "get", key.as_ref(), e))?;
-                let plain = zstd::bulk::decompress(&stored, meta.size as usize).map_err(|e| {
-                    Error::Corrupt {
-                        key: key.to_string(),
-                        reason: format!("does not decompress: {e}"),
-                    }
-                })?;
-                crc = crc32c::crc32c(&plain);
-                size = plain.len() as u64;
-                return out.write_all(&plain).map_err(io("write", &tmp));
-            }
-            let mut stream = got.into_stream();
-            while let Some(chunk) = stream
-                .try_next()
-                .await
-                .map_err(|e| backend(url, "get", key.as_ref(), e))?
-            {
-                crc = crc32c::crc32c_append(crc, &chunk);
-                size += chunk.len() as u64;
-                out.write_all(&chunk).map_err(io("write", &tmp))?;
-            }
-            Ok(())
-        }
+        let read = read_object(url, &key, got, &meta, |b| {
+            out.write_all(b).map_err(io("write", &tmp))
+        })
         .await;
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        let (size, crc) = match read {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         if size != meta.size || crc != meta.crc32c {
             let _ = std::fs::remove_file(&tmp);
             return Err(Error::Corrupt {

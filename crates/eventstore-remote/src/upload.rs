@@ -2,7 +2,7 @@
 //! under a root) to a remote, verified, idempotent and resumable.
 
 use crate::error::{backend, io, Error, Result};
-use crate::layout::{file_checksum, FileMeta, META_SUFFIX, ZSTD_SUFFIX};
+use crate::layout::{file_checksum, read_object, FileMeta, META_SUFFIX, ZSTD_SUFFIX};
 use crate::remote::Remote;
 use bytes::Bytes;
 use eventstore_log::{files, FileEntry, FileStatus, StreamName};
@@ -438,31 +438,7 @@ impl StreamUploader {
             .get(key)
             .await
             .map_err(|e| backend(url, "get", key.as_ref(), e))?;
-        let (size, crc) = if meta.compression.is_some() {
-            let stored = g
-                .bytes()
-                .await
-                .map_err(|e| backend(url, "get", key.as_ref(), e))?;
-            let plain = zstd::bulk::decompress(&stored, meta.size as usize).map_err(|e| {
-                Error::Corrupt {
-                    key: key.to_string(),
-                    reason: format!("after upload it does not decompress: {e}"),
-                }
-            })?;
-            (plain.len() as u64, crc32c::crc32c(&plain))
-        } else {
-            let mut stream = g.into_stream();
-            let (mut size, mut crc) = (0u64, 0u32);
-            while let Some(chunk) = stream
-                .try_next()
-                .await
-                .map_err(|e| backend(url, "get", key.as_ref(), e))?
-            {
-                crc = crc32c::crc32c_append(crc, &chunk);
-                size += chunk.len() as u64;
-            }
-            (size, crc)
-        };
+        let (size, crc) = read_object(url, key, g, meta, |_| Ok(())).await?;
         if size != meta.size || crc != meta.crc32c {
             return Err(Error::Corrupt {
                 key: key.to_string(),
