@@ -50,6 +50,12 @@ pub struct RootArg {
 }
 
 fn main() -> ExitCode {
+    // Behave like other Unix tools when the reader of our output goes away
+    // (`eventstore read ... | head`): end quietly instead of failing a write.
+    // SAFETY: setting a signal disposition before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let r = match cli.cmd {
         Command::Demo(a) => cmd::demo::run(a),

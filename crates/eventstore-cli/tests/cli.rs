@@ -681,3 +681,32 @@ fn upload_and_poll_watch_follow_new_files() {
     ));
     assert_eq!(raw, "first\nminute 1\nminute 2\nminute 3\n");
 }
+
+/// Output cut short by the reader (`| head`) ends the command quietly, never a panic.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    // 300 one-minute files: `info` prints a line for each.
+    let lines: String = (0..300i64)
+        .map(|i| format!("{} x\n", 1_723_161_240_000_000_000i64 + i * 60_000_000_000))
+        .collect();
+    ok(&run(
+        &["write", "p", "--time-prefix", "--roll", "1m"],
+        r,
+        lines.as_bytes(),
+    ));
+    let mut child = bin()
+        .args(["info", "p"])
+        .env("EVENTSTORE_ROOT", r)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
