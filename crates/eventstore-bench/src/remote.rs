@@ -4,78 +4,29 @@
 
 use crate::stats::{median, Table};
 use eventstore_log::*;
+use eventstore_remote::intercept::{Intercepted, Interceptor};
 use eventstore_remote::*;
-use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path as ObjPath;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
-use std::time::Duration;
-
-/// Adds a fixed delay to every request, as a store in another region would.
-#[derive(Debug)]
-struct Latency(Arc<dyn ObjectStore>, Duration);
-
-impl std::fmt::Display for Latency {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Latency({})", self.0)
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for Latency {
-    async fn put_opts(
-        &self,
-        l: &ObjPath,
-        p: PutPayload,
-        o: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        tokio::time::sleep(self.1).await;
-        self.0.put_opts(l, p, o).await
-    }
-    async fn put_multipart_opts(
-        &self,
-        l: &ObjPath,
-        o: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        tokio::time::sleep(self.1).await;
-        self.0.put_multipart_opts(l, o).await
-    }
-    async fn get_opts(&self, l: &ObjPath, o: GetOptions) -> object_store::Result<GetResult> {
-        tokio::time::sleep(self.1).await;
-        self.0.get_opts(l, o).await
-    }
-    fn delete_stream(
-        &self,
-        l: BoxStream<'static, object_store::Result<ObjPath>>,
-    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
-        self.0.delete_stream(l)
-    }
-    fn list(&self, p: Option<&ObjPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.0.list(p)
-    }
-    async fn list_with_delimiter(&self, p: Option<&ObjPath>) -> object_store::Result<ListResult> {
-        tokio::time::sleep(self.1).await;
-        self.0.list_with_delimiter(p).await
-    }
-    async fn copy_opts(
-        &self,
-        f: &ObjPath,
-        t: &ObjPath,
-        o: CopyOptions,
-    ) -> object_store::Result<()> {
-        tokio::time::sleep(self.1).await;
-        self.0.copy_opts(f, t, o).await
-    }
-}
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const SEC: i64 = 1_000_000_000;
 const T0: i64 = 1_723_161_600 * SEC;
+
+/// Adds a fixed delay to every request, as a store in another region would.
+#[derive(Debug)]
+struct Latency(Duration);
+
+#[async_trait::async_trait]
+impl Interceptor for Latency {
+    async fn before(&self, _op: &'static str, _location: &ObjPath) -> object_store::Result<()> {
+        tokio::time::sleep(self.0).await;
+        Ok(())
+    }
+}
 
 struct Server {
     endpoint: String,
@@ -324,7 +275,8 @@ pub fn bench_remote(dir: &Path) {
                 &format!("small-{}-{c}-{}", std::process::id(), delay.as_millis()),
             );
             if !delay.is_zero() {
-                let store: Arc<dyn ObjectStore> = Arc::new(Latency(remote.store.clone(), delay));
+                let store: Arc<dyn ObjectStore> =
+                    Arc::new(Intercepted::new(remote.store.clone(), Latency(delay)));
                 remote = Remote::new(store, remote.prefix.as_ref(), &remote.url);
             }
             let opts = UploadOptions {

@@ -10,7 +10,7 @@
 //! (`file:///path`, the embedded default).
 //!
 //! Modules: `remote` (URLs to stores), `layout` (keys and manifests),
-//! `upload`, `poll`.
+//! `upload`, `poll`, [`intercept`] (a wrapper store for fault injection).
 //!
 //! ```no_run
 //! # async fn f() -> eventstore_remote::Result<()> {
@@ -23,6 +23,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod error;
+pub mod intercept;
 pub mod layout;
 mod poll;
 mod remote;

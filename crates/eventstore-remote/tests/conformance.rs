@@ -5,13 +5,10 @@
 
 use async_trait::async_trait;
 use eventstore_log::*;
+use eventstore_remote::intercept::{Intercepted, Interceptor};
 use eventstore_remote::*;
-use futures::stream::BoxStream;
 use object_store::path::Path as ObjPath;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
+use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -364,23 +361,17 @@ fn delete_after_upload_frees_sealed_files_only() {
     }
 }
 
-/// Wraps a store and fails (or stalls) some requests, as a flaky network would.
+/// Fails (or stalls) some requests, as a flaky network would.
 #[derive(Debug)]
 struct Flaky {
-    inner: Arc<dyn ObjectStore>,
     every: usize,
     calls: AtomicUsize,
     injected: AtomicUsize,
 }
 
-impl std::fmt::Display for Flaky {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Flaky({})", self.inner)
-    }
-}
-
-impl Flaky {
-    async fn fault(&self) -> object_store::Result<()> {
+#[async_trait]
+impl Interceptor for Flaky {
+    async fn before(&self, _op: &'static str, _location: &ObjPath) -> object_store::Result<()> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         // A scrambled sequence, so that failures do not line up with the
         // fixed order of requests for one file.
@@ -399,61 +390,6 @@ impl Flaky {
     }
 }
 
-#[async_trait]
-impl ObjectStore for Flaky {
-    async fn put_opts(
-        &self,
-        location: &ObjPath,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.fault().await?;
-        self.inner.put_opts(location, payload, opts).await
-    }
-    async fn put_multipart_opts(
-        &self,
-        location: &ObjPath,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.fault().await?;
-        self.inner.put_multipart_opts(location, opts).await
-    }
-    async fn get_opts(
-        &self,
-        location: &ObjPath,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        self.fault().await?;
-        self.inner.get_opts(location, options).await
-    }
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<ObjPath>>,
-    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
-        self.inner.delete_stream(locations)
-    }
-    fn list(
-        &self,
-        prefix: Option<&ObjPath>,
-    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&ObjPath>,
-    ) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-    async fn copy_opts(
-        &self,
-        from: &ObjPath,
-        to: &ObjPath,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-}
-
 #[test]
 fn injected_faults_are_retried_nothing_lost_nothing_duplicated() {
     let tmp = tempfile::tempdir().unwrap();
@@ -461,12 +397,14 @@ fn injected_faults_are_retried_nothing_lost_nothing_duplicated() {
     write_streams(&src, 5);
     let sealed = sealed_files(&src);
     for (i, remote) in backends(tmp.path(), "faults").into_iter().enumerate() {
-        let flaky = Arc::new(Flaky {
-            inner: remote.store.clone(),
-            every: 4,
-            calls: AtomicUsize::new(0),
-            injected: AtomicUsize::new(0),
-        });
+        let flaky = Arc::new(Intercepted::new(
+            remote.store.clone(),
+            Flaky {
+                every: 4,
+                calls: AtomicUsize::new(0),
+                injected: AtomicUsize::new(0),
+            },
+        ));
         let prefix = remote.prefix.to_string();
         let faulty = Remote::new(flaky.clone(), &prefix, &remote.url);
         let rt = rt();
@@ -489,7 +427,7 @@ fn injected_faults_are_retried_nothing_lost_nothing_duplicated() {
             .unwrap();
         assert!(p.failed.is_empty(), "{:?}", p.failed);
         assert!(
-            flaky.injected.load(Ordering::SeqCst) > 5,
+            flaky.hooks.injected.load(Ordering::SeqCst) > 5,
             "faults were injected"
         );
         assert_eq!(sealed_files(&dst), sealed);
@@ -512,67 +450,15 @@ fn injected_faults_are_retried_nothing_lost_nothing_duplicated() {
 /// Stores damaged bytes for every log file it is given, as a faulty disk or
 /// proxy would, but answers as if all went well.
 #[derive(Debug)]
-struct Damaging(Arc<dyn ObjectStore>);
+struct Damaging;
 
-impl std::fmt::Display for Damaging {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Damaging({})", self.0)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Damaging {
-    async fn put_opts(
-        &self,
-        location: &ObjPath,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
+impl Interceptor for Damaging {
+    fn payload(&self, location: &ObjPath, payload: PutPayload) -> PutPayload {
         let mut b: Vec<u8> = payload.iter().flat_map(|c| c.to_vec()).collect();
         if location.as_ref().ends_with(".log") && b.len() > 200 {
             b[200] ^= 0x10;
         }
-        self.0.put_opts(location, PutPayload::from(b), opts).await
-    }
-    async fn put_multipart_opts(
-        &self,
-        location: &ObjPath,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.0.put_multipart_opts(location, opts).await
-    }
-    async fn get_opts(
-        &self,
-        location: &ObjPath,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        self.0.get_opts(location, options).await
-    }
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<ObjPath>>,
-    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
-        self.0.delete_stream(locations)
-    }
-    fn list(
-        &self,
-        prefix: Option<&ObjPath>,
-    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.0.list(prefix)
-    }
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&ObjPath>,
-    ) -> object_store::Result<ListResult> {
-        self.0.list_with_delimiter(prefix).await
-    }
-    async fn copy_opts(
-        &self,
-        from: &ObjPath,
-        to: &ObjPath,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.0.copy_opts(from, to, options).await
+        PutPayload::from(b)
     }
 }
 
@@ -601,7 +487,7 @@ fn an_upload_is_verified_before_it_counts() {
         let s3 = i == 1;
         // A store that damages what it stores: the upload is refused, no manifest is written.
         let bad = Remote::new(
-            Arc::new(Damaging(remote.store.clone())),
+            Arc::new(Intercepted::new(remote.store.clone(), Damaging)),
             remote.prefix.as_ref(),
             &remote.url,
         );
