@@ -97,8 +97,9 @@ impl UploadReport {
 
 /// Where the bytes of an upload come from.
 enum Body {
-    /// Read, verified (and perhaps compressed) in memory.
-    Memory(Vec<u8>),
+    /// Read, verified (and perhaps compressed) in memory, with the MD5 (hex)
+    /// of those bytes, computed off the async threads.
+    Memory(Vec<u8>, String),
     /// Streamed from the file in parts.
     File(PathBuf),
 }
@@ -295,7 +296,9 @@ impl StreamUploader {
                 } else {
                     bytes
                 };
-                Ok((rep, crc, size, Body::Memory(body)))
+                use md5::Digest;
+                let md5 = hex(&md5::Md5::digest(&body));
+                Ok((rep, crc, size, Body::Memory(body, md5)))
             } else {
                 let rep = eventstore_log::verify_file(&path, true);
                 let (size, crc) = file_checksum(&path)?;
@@ -324,7 +327,7 @@ impl StreamUploader {
             max_ts: rep.max_ts,
             compression: compress.then(|| "zstd".to_string()),
             stored_size: match &body {
-                Body::Memory(b) if compress => Some(b.len() as u64),
+                Body::Memory(b, _) if compress => Some(b.len() as u64),
                 _ => None,
             },
         };
@@ -372,12 +375,11 @@ impl StreamUploader {
         use md5::{Digest, Md5};
         let url = &self.remote.url;
         let (mut source, path): (Box<dyn Read + Send>, PathBuf) = match body {
-            Body::Memory(bytes) if (bytes.len() as u64) >= self.opts.multipart_threshold => (
+            Body::Memory(bytes, _) if (bytes.len() as u64) >= self.opts.multipart_threshold => (
                 Box::new(std::io::Cursor::new(bytes)),
                 PathBuf::from(key.as_ref()),
             ),
-            Body::Memory(bytes) => {
-                let expected = hex(&Md5::digest(&bytes));
+            Body::Memory(bytes, expected) => {
                 let r = self
                     .remote
                     .store
