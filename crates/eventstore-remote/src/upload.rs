@@ -404,23 +404,37 @@ impl StreamUploader {
         let mut buf = vec![0u8; self.opts.part_size];
         let mut part_md5s = Md5::new();
         let mut parts = 0;
+        let path = path.to_path_buf();
         loop {
             w.wait_for_capacity(4)
                 .await
                 .map_err(|e| backend(url, "upload part of", key.as_ref(), e))?;
-            // Fill a whole part, so that parts (and their MD5s) are exactly part_size.
-            let mut n = 0;
-            while n < buf.len() {
-                let k = source.read(&mut buf[n..]).map_err(io("read", path))?;
-                if k == 0 {
-                    break;
+            // Read a whole part (so that parts, and their MD5s, are exactly
+            // part_size) and hash it on a blocking thread.
+            let p = path.clone();
+            let (src, b, n, md5) = tokio::task::spawn_blocking(move || -> Result<_> {
+                let mut n = 0;
+                while n < buf.len() {
+                    let k = source.read(&mut buf[n..]).map_err(io("read", &p))?;
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
                 }
-                n += k;
-            }
+                let md5 = Md5::digest(&buf[..n]);
+                Ok((source, buf, n, md5))
+            })
+            .await
+            .map_err(|e| Error::Io {
+                op: "read",
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+            (source, buf) = (src, b);
             if n == 0 {
                 break;
             }
-            part_md5s.update(Md5::digest(&buf[..n]));
+            part_md5s.update(md5);
             parts += 1;
             w.write(&buf[..n]);
         }
