@@ -8,6 +8,7 @@
 use crate::error::{IoContext, Result};
 use crate::format::{self, FileHeader, Footer, IndexEntry, END_MARKER, HEADER_LEN, INDEX_STRIDE};
 use crate::pretouch::Pretoucher;
+use crate::writer::SyncFile;
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -239,9 +240,9 @@ impl ActiveFile {
     }
 
     /// fsync what has been written (data and the file size).
-    pub fn sync(&mut self) -> std::io::Result<()> {
+    pub fn sync(&mut self, syncer: &dyn SyncFile) -> std::io::Result<()> {
         if self.synced < self.pos {
-            self.file.sync_data()?;
+            syncer.sync(&self.file, true)?;
             self.synced = self.pos;
         }
         Ok(())
@@ -250,7 +251,7 @@ impl ActiveFile {
     /// Seal: write the footer, publish the end marker, fsync, cut the
     /// preallocated tail, fsync, rename to `.log`, fsync the folder.
     /// Returns the sealed path.
-    pub fn seal(mut self, dir: &Path) -> Result<PathBuf> {
+    pub fn seal(mut self, dir: &Path, syncer: &dyn SyncFile) -> Result<PathBuf> {
         if let Some(p) = self.pretouch.take() {
             p.set_file(None);
         }
@@ -267,10 +268,11 @@ impl ActiveFile {
         self.map[at + 4..at + bytes.len()].copy_from_slice(&bytes[4..]);
         self.publish(at, END_MARKER);
         let end = at + bytes.len();
-        self.map.flush_range(0, end).at("sync", &self.path)?;
+        // fdatasync writes back the pages dirtied through the map.
+        syncer.sync(&self.file, true).at("sync", &self.path)?;
         drop(self.map);
         self.file.set_len(end as u64).at("truncate", &self.path)?;
-        self.file.sync_all().at("sync", &self.path)?;
+        syncer.sync(&self.file, false).at("sync", &self.path)?;
         let sealed = crate::files::sealed_path(dir, self.header.interval_start_ns);
         std::fs::rename(&self.path, &sealed).at("rename", &self.path)?;
         sync_dir(dir)?;

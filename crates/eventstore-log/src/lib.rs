@@ -55,4 +55,6 @@ pub use inspect::{
 pub use name::StreamName;
 pub use reader::{OwnedRecord, ReadOptions, Record, StartAt, StopAt, StreamReader};
 pub use time::RollInterval;
-pub use writer::{Durability, RecoveryReport, RollBy, SealedFile, StreamWriter, WriterOptions};
+pub use writer::{
+    Durability, OsSync, RecoveryReport, RollBy, SealedFile, StreamWriter, SyncFile, WriterOptions,
+};

@@ -53,6 +53,27 @@ impl std::str::FromStr for Durability {
     }
 }
 
+/// How the writer makes a file durable. The default, [`OsSync`], calls
+/// `fdatasync` (or `fsync` for `data_only == false`); tests substitute one
+/// that fails, to check that a failed sync poisons the writer.
+pub trait SyncFile: Send + Sync + 'static {
+    fn sync(&self, file: &std::fs::File, data_only: bool) -> std::io::Result<()>;
+}
+
+/// The operating system's `fdatasync` / `fsync`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsSync;
+
+impl SyncFile for OsSync {
+    fn sync(&self, file: &std::fs::File, data_only: bool) -> std::io::Result<()> {
+        if data_only {
+            file.sync_data()
+        } else {
+            file.sync_all()
+        }
+    }
+}
+
 /// Which time decides when a file rolls over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RollBy {
@@ -78,6 +99,8 @@ pub struct WriterOptions {
     /// Run a helper thread that faults in pages ahead of the writer (on by
     /// default; turn off for many low-rate streams in one process).
     pub pretouch: bool,
+    /// How files are synced (the operating system's unless a test injects faults).
+    pub syncer: Arc<dyn SyncFile>,
 }
 
 impl Default for WriterOptions {
@@ -86,6 +109,7 @@ impl Default for WriterOptions {
             roll: RollInterval::HOURLY,
             roll_by: RollBy::WriterClock,
             pretouch: true,
+            syncer: Arc::new(OsSync),
             durability: Durability::None,
             clock: Arc::new(SystemClock),
         }
@@ -101,6 +125,11 @@ impl WriterOptions {
     /// Roll by the writer's clock or by the records' timestamps.
     pub fn roll_by(mut self, by: RollBy) -> Self {
         self.roll_by = by;
+        self
+    }
+    /// Sync files with `s` (tests use it to make syncs fail).
+    pub fn syncer(mut self, s: Arc<dyn SyncFile>) -> Self {
+        self.syncer = s;
         self
     }
     /// Enable or disable the pretouch thread.
@@ -246,6 +275,7 @@ impl StreamWriter {
             }
         }
         let s = shared.clone();
+        let syncer = self.opts.syncer.clone();
         let handle = std::thread::Builder::new()
             .name("eventstore-sync".into())
             .spawn(move || {
@@ -254,7 +284,7 @@ impl StreamWriter {
                     if s.dirty.swap(false, Ordering::AcqRel) {
                         let f = lock_ignoring_poison(&s.file).clone();
                         if let Some(f) = f {
-                            if f.sync_data().is_err() {
+                            if syncer.sync(&f, true).is_err() {
                                 s.failed.store(true, Ordering::Release);
                             }
                         }
@@ -412,7 +442,7 @@ impl StreamWriter {
             active.attach(self.pretouch.clone());
             self.active = Some(active);
         } else {
-            let sealed = active.seal(&self.dir)?;
+            let sealed = active.seal(&self.dir, &*self.opts.syncer)?;
             self.recovery.sealed.push(sealed);
         }
         Ok(())
@@ -533,7 +563,7 @@ impl StreamWriter {
             return Err(Error::Poisoned);
         }
         if let Some(a) = self.active.as_mut() {
-            if let Err(e) = a.sync() {
+            if let Err(e) = a.sync(&*self.opts.syncer) {
                 self.poisoned = true;
                 return Err(e).at("sync", &a.path);
             }
@@ -575,7 +605,7 @@ impl StreamWriter {
             return Ok(());
         };
         let info = (a.header.interval_start_ns, a.header.first_seq, a.count);
-        let path = match a.seal(&self.dir) {
+        let path = match a.seal(&self.dir, &*self.opts.syncer) {
             Ok(p) => p,
             Err(e) => {
                 self.poisoned = true;
