@@ -384,14 +384,19 @@ fn bench_seek(dir: &Path) {
     t.print();
 }
 
-fn mono_ns() -> i64 {
+/// A clock's time in ns (`CLOCK_MONOTONIC` is shared by processes).
+fn clock_ns(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes the struct we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec * SEC + ts.tv_nsec
+}
+
+fn mono_ns() -> i64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// The writer process of the follow benchmark: `n` records, one every
@@ -470,11 +475,5 @@ fn bench_follow(dir: &Path) {
 }
 
 fn cpu_ns() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the struct we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec * SEC + ts.tv_nsec
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }

@@ -479,12 +479,7 @@ impl StreamWriter {
         payloads: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Range<u64>> {
         let now = self.opts.clock.now_ns();
-        let first = self.next_seq;
-        for p in payloads {
-            self.write(now, now, p)?;
-        }
-        self.finish()?;
-        Ok(first..self.next_seq)
+        self.batch(now, payloads.into_iter().map(|p| (now, p)))
     }
 
     /// Append a batch of `(timestamp, payload)` records.
@@ -493,6 +488,15 @@ impl StreamWriter {
         records: impl IntoIterator<Item = (i64, &'a [u8])>,
     ) -> Result<Range<u64>> {
         let now = self.opts.clock.now_ns();
+        self.batch(now, records)
+    }
+
+    /// Write a batch read at clock time `now`, then sync and wake once.
+    fn batch<'a>(
+        &mut self,
+        now: i64,
+        records: impl IntoIterator<Item = (i64, &'a [u8])>,
+    ) -> Result<Range<u64>> {
         let first = self.next_seq;
         for (ts, p) in records {
             self.write(now, ts, p)?;
