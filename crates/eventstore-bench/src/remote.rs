@@ -128,6 +128,15 @@ fn build(
         .collect()
 }
 
+/// CPU seconds this process has used (user + system).
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 pub fn bench_remote(dir: &Path) {
     let s = server();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -149,9 +158,10 @@ pub fn bench_remote(dir: &Path) {
         root.join("big/stream"),
     )];
     let (mut up, mut put, mut poll, mut get) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut up_cpu, mut put_cpu) = (Vec::new(), Vec::new());
     for run in 0..3 {
         let remote = open(&s, &format!("tp-{}-{run}", std::process::id()));
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_secs());
         let r = rt
             .block_on(
                 StreamUploader::new(
@@ -165,10 +175,11 @@ pub fn bench_remote(dir: &Path) {
             )
             .expect("upload");
         up.push(t.elapsed().as_secs_f64());
+        up_cpu.push(cpu_secs() - c);
         assert_eq!(r.uploaded.len(), 10);
         // Baseline: the same bytes with plain puts, 4 at a time.
         let base = open(&s, &format!("tp-base-{}-{run}", std::process::id()));
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_secs());
         rt.block_on(
             futures::stream::iter(paths.iter().enumerate())
                 .map(|(i, p)| {
@@ -185,6 +196,7 @@ pub fn bench_remote(dir: &Path) {
                 .collect::<Vec<()>>(),
         );
         put.push(t.elapsed().as_secs_f64());
+        put_cpu.push(cpu_secs() - c);
         // Download: poller (temporary file, CRC check, fsync, rename) vs plain
         // gets written to files and fsynced, 4 at a time.
         let dst = dir.join(format!("remote-dst-{run}"));
@@ -245,6 +257,11 @@ pub fn bench_remote(dir: &Path) {
         format!("{:.2}x", g / d),
     ]);
     t.print();
+    println!(
+        "Client CPU per upload pass (median): EventStore {:.2} s, plain puts {:.2} s; the server shares the same 2 vCPUs.\n",
+        median(&mut up_cpu),
+        median(&mut put_cpu)
+    );
 
     // 1,000 small files of a quiet stream: concurrent against one at a time.
     let small_root = dir.join("remote-small");

@@ -7,7 +7,7 @@ use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 use std::fmt::{Debug, Display, Formatter};
 use std::sync::Arc;
@@ -15,8 +15,10 @@ use std::sync::Arc;
 /// What happens to the requests of an [`Intercepted`] store.
 #[async_trait]
 pub trait Interceptor: Send + Sync + Debug + 'static {
-    /// Runs before every put, multipart start, get, listing by delimiter
-    /// and copy (`op` names which); an error fails the request.
+    /// Runs before every put, multipart start, part, completion and abort,
+    /// get, listing by delimiter and copy (`op` names which: `put`,
+    /// `put_multipart`, `put_part`, `complete`, `abort`, `get`, `list`,
+    /// `copy`); an error fails the request.
     async fn before(&self, _op: &'static str, _location: &Path) -> object_store::Result<()> {
         Ok(())
     }
@@ -31,12 +33,44 @@ pub trait Interceptor: Send + Sync + Debug + 'static {
 pub struct Intercepted<I> {
     inner: Arc<dyn ObjectStore>,
     /// The interceptor (its counters, for instance).
-    pub hooks: I,
+    pub hooks: Arc<I>,
 }
 
 impl<I: Interceptor> Intercepted<I> {
     pub fn new(inner: Arc<dyn ObjectStore>, hooks: I) -> Self {
-        Intercepted { inner, hooks }
+        Intercepted {
+            inner,
+            hooks: Arc::new(hooks),
+        }
+    }
+}
+
+/// A multipart upload whose parts, completion and abort pass through the
+/// interceptor.
+#[derive(Debug)]
+struct InterceptedUpload<I> {
+    inner: Box<dyn MultipartUpload>,
+    hooks: Arc<I>,
+    location: Path,
+}
+
+#[async_trait]
+impl<I: Interceptor> MultipartUpload for InterceptedUpload<I> {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        let part = self.inner.put_part(data);
+        let (hooks, location) = (self.hooks.clone(), self.location.clone());
+        Box::pin(async move {
+            hooks.before("put_part", &location).await?;
+            part.await
+        })
+    }
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        self.hooks.before("complete", &self.location).await?;
+        self.inner.complete().await
+    }
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.hooks.before("abort", &self.location).await?;
+        self.inner.abort().await
     }
 }
 
@@ -64,7 +98,12 @@ impl<I: Interceptor> ObjectStore for Intercepted<I> {
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.hooks.before("put_multipart", location).await?;
-        self.inner.put_multipart_opts(location, opts).await
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(InterceptedUpload {
+            inner,
+            hooks: self.hooks.clone(),
+            location: location.clone(),
+        }))
     }
     async fn get_opts(
         &self,

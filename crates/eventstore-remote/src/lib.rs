@@ -2,8 +2,8 @@
 //!
 //! Production and consumption meet only in object storage. A collector runs
 //! a [`StreamUploader`], which uploads every sealed file (never the open one),
-//! reads it back to verify size and CRC-32C, and only then writes the file's
-//! manifest; a research machine runs a [`StreamPoller`], which lists the
+//! verifies what the store holds (its MD5 ETag, or by reading it back: size
+//! and CRC-32C), and only then writes the file's manifest; a research machine runs a [`StreamPoller`], which lists the
 //! remote's streams and installs each missing file under its local root once
 //! it matches its manifest. Both work on any `object_store` backend: S3 and
 //! S3-compatible servers (`s3://bucket/prefix`) or a local folder

@@ -50,6 +50,9 @@ pub struct PollOptions {
     pub to_ns: Option<i64>,
     /// Downloads at the same time (at least 1).
     pub concurrency: usize,
+    /// Called after each file with (files done, files in this pass, bytes
+    /// downloaded so far); files already present count as done.
+    pub progress: Option<crate::Progress>,
 }
 
 /// What one pass did.
@@ -188,6 +191,8 @@ impl StreamPoller {
                 jobs.push((s.name.clone(), f, local));
             }
         }
+        let total = jobs.len() + report.present;
+        let mut done = report.present;
         let mut results = futures::stream::iter(jobs)
             .map(|(s, f, local)| async move {
                 let rel = format!("{s}/{}", f.name);
@@ -210,6 +215,10 @@ impl StreamPoller {
                     return Err(e)
                 }
                 Err(e) => report.failed.push(e),
+            }
+            done += 1;
+            if let Some(p) = &opts.progress {
+                (p.0)(done, total, report.bytes);
             }
         }
         for d in dirs {

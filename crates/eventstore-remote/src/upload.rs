@@ -97,9 +97,8 @@ impl UploadReport {
 
 /// Where the bytes of an upload come from.
 enum Body {
-    /// Read, verified (and perhaps compressed) in memory, with the MD5 (hex)
-    /// of those bytes, computed off the async threads.
-    Memory(Vec<u8>, String),
+    /// Read, verified (and perhaps compressed) in memory.
+    Memory(Bytes),
     /// Streamed from the file in parts.
     File(PathBuf),
 }
@@ -296,9 +295,7 @@ impl StreamUploader {
                 } else {
                     bytes
                 };
-                use md5::Digest;
-                let md5 = hex(&md5::Md5::digest(&body));
-                Ok((rep, crc, size, Body::Memory(body, md5)))
+                Ok((rep, crc, size, Body::Memory(Bytes::from(body))))
             } else {
                 let rep = eventstore_log::verify_file(&path, true);
                 let (size, crc) = file_checksum(&path)?;
@@ -327,7 +324,7 @@ impl StreamUploader {
             max_ts: rep.max_ts,
             compression: compress.then(|| "zstd".to_string()),
             stored_size: match &body {
-                Body::Memory(b, _) if compress => Some(b.len() as u64),
+                Body::Memory(b) if compress => Some(b.len() as u64),
                 _ => None,
             },
         };
@@ -375,18 +372,24 @@ impl StreamUploader {
         use md5::{Digest, Md5};
         let url = &self.remote.url;
         let (mut source, path): (Box<dyn Read + Send>, PathBuf) = match body {
-            Body::Memory(bytes, _) if (bytes.len() as u64) >= self.opts.multipart_threshold => (
+            Body::Memory(bytes) if (bytes.len() as u64) >= self.opts.multipart_threshold => (
                 Box::new(std::io::Cursor::new(bytes)),
                 PathBuf::from(key.as_ref()),
             ),
-            Body::Memory(bytes, expected) => {
-                let r = self
-                    .remote
-                    .store
-                    .put(key, PutPayload::from(Bytes::from(bytes)))
-                    .await
-                    .map_err(|e| backend(url, "put", key.as_ref(), e))?;
-                return Ok((expected, r.e_tag));
+            Body::Memory(bytes) => {
+                // The MD5 is computed on a blocking thread while the bytes
+                // are on their way, not before they leave.
+                let b = bytes.clone();
+                let md5 = tokio::task::spawn_blocking(move || hex(&Md5::digest(&b)));
+                let put = self.remote.store.put(key, PutPayload::from(bytes));
+                let (md5, r) = tokio::join!(md5, put);
+                let r = r.map_err(|e| backend(url, "put", key.as_ref(), e))?;
+                let md5 = md5.map_err(|e| Error::Io {
+                    op: "hash",
+                    path: PathBuf::from(key.as_ref()),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+                return Ok((md5, r.e_tag));
             }
             Body::File(path) => (
                 Box::new(std::fs::File::open(&path).map_err(io("open", &path))?),
@@ -405,38 +408,48 @@ impl StreamUploader {
         let mut part_md5s = Md5::new();
         let mut parts = 0;
         let path = path.to_path_buf();
-        loop {
-            w.wait_for_capacity(4)
-                .await
-                .map_err(|e| backend(url, "upload part of", key.as_ref(), e))?;
-            // Read a whole part (so that parts, and their MD5s, are exactly
-            // part_size) and hash it on a blocking thread.
-            let p = path.clone();
-            let (src, b, n, md5) = tokio::task::spawn_blocking(move || -> Result<_> {
-                let mut n = 0;
-                while n < buf.len() {
-                    let k = source.read(&mut buf[n..]).map_err(io("read", &p))?;
-                    if k == 0 {
-                        break;
+        let sent: Result<()> = async {
+            loop {
+                w.wait_for_capacity(4)
+                    .await
+                    .map_err(|e| backend(url, "upload part of", key.as_ref(), e))?;
+                // Read a whole part (so that parts, and their MD5s, are exactly
+                // part_size) and hash it on a blocking thread.
+                let p = path.clone();
+                let (src, b, n, md5) = tokio::task::spawn_blocking(move || -> Result<_> {
+                    let mut n = 0;
+                    while n < buf.len() {
+                        let k = source.read(&mut buf[n..]).map_err(io("read", &p))?;
+                        if k == 0 {
+                            break;
+                        }
+                        n += k;
                     }
-                    n += k;
+                    let md5 = Md5::digest(&buf[..n]);
+                    Ok((source, buf, n, md5))
+                })
+                .await
+                .map_err(|e| Error::Io {
+                    op: "read",
+                    path: path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+                (source, buf) = (src, b);
+                if n == 0 {
+                    break;
                 }
-                let md5 = Md5::digest(&buf[..n]);
-                Ok((source, buf, n, md5))
-            })
-            .await
-            .map_err(|e| Error::Io {
-                op: "read",
-                path: path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
-            (source, buf) = (src, b);
-            if n == 0 {
-                break;
+                part_md5s.update(md5);
+                parts += 1;
+                w.write(&buf[..n]);
             }
-            part_md5s.update(md5);
-            parts += 1;
-            w.write(&buf[..n]);
+            Ok(())
+        }
+        .await;
+        if let Err(e) = sent {
+            // Abort, so that the parts sent so far do not linger (invisible
+            // but stored) on the server; a failed abort changes nothing.
+            let _ = w.abort().await;
+            return Err(e);
         }
         let r = w
             .finish()

@@ -148,17 +148,26 @@ fn upload_poll_read_back_byte_for_byte() {
             .all(|s| s.files.len() == 6 && s.files.iter().all(|f| f.complete)));
         // Poll into a second root: byte-identical, readable as is.
         let dst = tmp.path().join(format!("dst{i}"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
         let p = rt
             .block_on(poller.poll(
                 &dst,
                 &PollOptions {
                     concurrency: 4,
+                    progress: Some(Progress(std::sync::Arc::new(move |d, t, b| {
+                        s2.lock().unwrap().push((d, t, b))
+                    }))),
                     ..Default::default()
                 },
             ))
             .unwrap();
         assert!(p.failed.is_empty(), "{:?}", p.failed);
         assert_eq!(p.downloaded.len(), 18);
+        // Progress: one call per file, the last one with every file and byte.
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 18);
+        assert_eq!(seen.last().copied(), Some((18, 18, p.bytes)));
         assert_eq!(sealed_files(&dst), sealed);
         for f in &sealed {
             assert_eq!(
@@ -274,6 +283,7 @@ fn poll_filters_by_stream_pattern_and_time() {
             from_ns: Some(T0 + 2 * 60 * SEC),
             to_ns: Some(T0 + 4 * 60 * SEC),
             concurrency: 2,
+            progress: None,
         };
         let p = rt
             .block_on(StreamPoller::new(remote).poll(&dst, &opts))
@@ -462,26 +472,95 @@ impl Interceptor for Damaging {
     }
 }
 
+/// One sealed file of about 12 MB in stream `big/file`: several 5 MiB parts.
+fn write_big(src: &Path) -> StreamName {
+    let big = StreamName::new("big/file").unwrap();
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .pretouch(false)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open(src, &big, opts).unwrap();
+    for i in 0..3000u32 {
+        w.append(&vec![(i % 251) as u8; 4000]).unwrap();
+    }
+    clock.set(T0 + 120 * SEC);
+    w.close().unwrap();
+    big
+}
+
+/// Fails the second part of the first multipart upload; records every
+/// multipart request.
+#[derive(Debug, Default)]
+struct FailSecondPart {
+    ops: std::sync::Mutex<Vec<&'static str>>,
+}
+
+#[async_trait]
+impl Interceptor for FailSecondPart {
+    async fn before(&self, op: &'static str, _location: &ObjPath) -> object_store::Result<()> {
+        let mut ops = self.ops.lock().unwrap();
+        ops.push(op);
+        if op == "put_part" && ops.iter().filter(|o| **o == "put_part").count() == 2 {
+            return Err(object_store::Error::Generic {
+                store: "fail-second-part",
+                source: "injected failure: connection reset".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_multipart_upload_is_aborted_then_redone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let big = write_big(&src);
+    let rt = rt();
+    for (i, remote) in backends(tmp.path(), "abort").into_iter().enumerate() {
+        let store = Arc::new(Intercepted::new(
+            remote.store.clone(),
+            FailSecondPart::default(),
+        ));
+        let failing = Remote::new(store.clone(), remote.prefix.as_ref(), &remote.url);
+        let opts = UploadOptions {
+            multipart_threshold: 1 << 20,
+            part_size: 5 << 20,
+            ..Default::default()
+        };
+        let r = rt
+            .block_on(StreamUploader::new(failing, opts).upload_root(&src))
+            .unwrap();
+        assert_eq!(r.uploaded.len(), 1);
+        let ops = store.hooks.ops.lock().unwrap().clone();
+        // The first upload is aborted, the second completes.
+        let abort = ops.iter().position(|o| *o == "abort");
+        let complete = ops.iter().position(|o| *o == "complete");
+        assert!(
+            abort.is_some() && abort < complete,
+            "{}: {ops:?}",
+            remote.url
+        );
+        assert_eq!(ops.iter().filter(|o| **o == "put_multipart").count(), 2);
+        let dst = tmp.path().join(format!("dst{i}"));
+        let p = rt
+            .block_on(StreamPoller::new(remote).poll(&dst, &PollOptions::default()))
+            .unwrap();
+        assert_eq!(p.downloaded.len(), 1);
+        let f = files::list_files(&big.dir(&src)).unwrap().remove(0).path;
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            std::fs::read(big.dir(&dst).join(f.file_name().unwrap())).unwrap()
+        );
+    }
+}
+
 #[test]
 fn an_upload_is_verified_before_it_counts() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     write_streams(&src, 1);
-    // One large file, uploaded in 5 MiB parts.
-    let big = StreamName::new("big/file").unwrap();
-    {
-        let clock = ManualClock::new(T0);
-        let opts = WriterOptions::default()
-            .roll(RollInterval::MINUTELY)
-            .pretouch(false)
-            .clock(Arc::new(clock.clone()));
-        let mut w = StreamWriter::open(&src, &big, opts).unwrap();
-        for i in 0..3000u32 {
-            w.append(&vec![(i % 251) as u8; 4000]).unwrap();
-        }
-        clock.set(T0 + 120 * SEC);
-        w.close().unwrap();
-    }
+    let big = write_big(&src);
     let rt = rt();
     for (i, remote) in backends(tmp.path(), "verified").into_iter().enumerate() {
         let s3 = i == 1;

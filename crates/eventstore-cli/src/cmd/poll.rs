@@ -4,9 +4,10 @@ use super::remote_args::{runtime, RemoteArgs};
 use crate::RootArg;
 use anyhow::{bail, Result};
 use eventstore_log::time::parse_time;
-use eventstore_remote::{PollOptions, StreamPoller};
+use eventstore_remote::{PollOptions, Progress, StreamPoller};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -41,16 +42,27 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let dest = a.dest.clone().unwrap_or_else(|| a.root.root.clone());
+    let bar = Arc::new(Mutex::new(crate::progress::Progress::new("downloading", 0)));
+    let b = bar.clone();
     let opts = PollOptions {
         pattern: a.streams.clone(),
         from_ns: a.from.as_deref().map(parse_time).transpose()?,
         to_ns: a.to.as_deref().map(parse_time).transpose()?,
         concurrency: a.concurrency,
+        progress: Some(Progress(Arc::new(move |done, total, bytes| {
+            if let Ok(mut p) = b.lock() {
+                p.files_and_bytes(done as u64, total as u64, bytes);
+            }
+        }))),
     };
     let poller = StreamPoller::new(a.remote.open(&a.url)?);
     let rt = runtime()?;
     loop {
-        let r = rt.block_on(poller.poll(&dest, &opts))?;
+        let r = rt.block_on(poller.poll(&dest, &opts));
+        if let Ok(p) = bar.lock() {
+            p.finish();
+        }
+        let r = r?;
         for f in &r.downloaded {
             println!("downloaded {f}");
         }
