@@ -39,6 +39,12 @@ enum Command {
     Poll(cmd::poll::Args),
     /// List the streams on a remote or under a local root.
     Ls(cmd::ls::Args),
+    /// Host the streams of a folder over gRPC: appends and subscriptions from other machines.
+    Serve(cmd::serve::Args),
+    /// Append standard input's lines (or frames) to a stream on a server.
+    Publish(cmd::publish::Args),
+    /// Print a stream of a server from a position, up to a bound or following live appends.
+    Subscribe(cmd::subscribe::Args),
 }
 
 /// Where streams live, shared by the commands that take a stream.
@@ -67,6 +73,9 @@ fn main() -> ExitCode {
         Command::Upload(a) => cmd::upload::run(a),
         Command::Poll(a) => cmd::poll::run(a),
         Command::Ls(a) => cmd::ls::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Publish(a) => cmd::publish::run(a),
+        Command::Subscribe(a) => cmd::subscribe::run(a),
     };
     match r {
         Ok(code) => code,

@@ -368,6 +368,14 @@ impl StreamReader {
                 }
                 Step::Wait => {}
             }
+            // Nothing more to read now: a sequence bound already reached
+            // ends the read, without waiting for the record at the bound.
+            if let (Some(StopAt::Seq(s)), Some(p)) = (self.opts.stop, self.position()) {
+                if p >= s {
+                    self.done = true;
+                    return Ok(None);
+                }
+            }
             if !self.opts.follow {
                 return Ok(None);
             }

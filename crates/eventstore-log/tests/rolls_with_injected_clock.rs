@@ -206,3 +206,31 @@ fn interval_durability_syncs_in_the_background() {
     assert_eq!(stream_info(&dir).unwrap().records(), 100);
     assert!("fortnightly".parse::<Durability>().is_err());
 }
+
+#[test]
+fn a_following_read_ends_at_its_sequence_bound_without_waiting_for_that_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    for i in 0..10u8 {
+        w.append(&[i]).unwrap();
+    }
+    // Records 0..10 exist; a follower bounded at 10 ends after record 9,
+    // and one bounded at 5 after record 4, with nothing more appended.
+    for stop in [10u64, 5] {
+        let opts = ReadOptions::from(StartAt::Seq(3))
+            .stop(StopAt::Seq(stop))
+            .follow(true);
+        let mut r = StreamReader::open_dir(&dir, opts).unwrap();
+        let mut seen = Vec::new();
+        while let Some(rec) = r.next().unwrap() {
+            seen.push(rec.seq);
+        }
+        assert_eq!(seen, (3..stop).collect::<Vec<_>>());
+        assert!(r.is_finished());
+    }
+}

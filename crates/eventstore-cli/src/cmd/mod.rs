@@ -1,12 +1,16 @@
 //! One file per command.
 
+pub mod client_args;
 pub mod demo;
 pub mod info;
 pub mod ls;
 pub mod poll;
+pub mod publish;
 pub mod read;
 pub mod remote_args;
 pub mod retain;
+pub mod serve;
+pub mod subscribe;
 pub mod upload;
 pub mod verify;
 pub mod write;

@@ -26,6 +26,20 @@ pub struct Args {
     pub stream: String,
     #[command(flatten)]
     pub root: RootArg,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "text")]
+    pub output: Output,
+    /// Print at most this many records.
+    #[arg(long, short = 'n')]
+    pub limit: Option<u64>,
+}
+
+/// Where reading starts and stops, and whether it follows new records:
+/// shared by `read` (a local stream) and `subscribe` (a server's).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RangeArgs {
     /// Start at this sequence number.
     #[arg(long, conflicts_with_all = ["from_time", "from_end"])]
     pub from_seq: Option<u64>,
@@ -44,33 +58,36 @@ pub struct Args {
     /// Keep waiting for new records, like tail -f.
     #[arg(long, short)]
     pub follow: bool,
-    /// Output format.
-    #[arg(long, short, value_enum, default_value = "text")]
-    pub output: Output,
-    /// Print at most this many records.
-    #[arg(long, short = 'n')]
-    pub limit: Option<u64>,
+}
+
+impl RangeArgs {
+    /// The start and the stop bound, checked against each other.
+    pub fn bounds(&self) -> Result<(StartAt, Option<StopAt>)> {
+        let start = match (self.from_seq, &self.from_time, self.from_end) {
+            (Some(s), _, _) => StartAt::Seq(s),
+            (_, Some(t), _) => StartAt::Time(parse_time(t)?),
+            (_, _, true) => StartAt::End,
+            _ => StartAt::Beginning,
+        };
+        let stop = match (self.to_seq, &self.to_time) {
+            (Some(s), _) => Some(StopAt::Seq(s)),
+            (_, Some(t)) => Some(StopAt::Time(parse_time(t)?)),
+            _ => None,
+        };
+        if let (StartAt::Seq(f), Some(StopAt::Seq(t))) = (start, stop) {
+            if t < f {
+                bail!("--to-seq {t} is before --from-seq {f}");
+            }
+        }
+        Ok((start, stop))
+    }
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let dir = crate::target::stream_dir(&a.root.root, &a.stream)?;
-    let start = match (a.from_seq, &a.from_time, a.from_end) {
-        (Some(s), _, _) => StartAt::Seq(s),
-        (_, Some(t), _) => StartAt::Time(parse_time(t)?),
-        (_, _, true) => StartAt::End,
-        _ => StartAt::Beginning,
-    };
-    let stop = match (a.to_seq, &a.to_time) {
-        (Some(s), _) => Some(StopAt::Seq(s)),
-        (_, Some(t)) => Some(StopAt::Time(parse_time(t)?)),
-        _ => None,
-    };
-    if let (StartAt::Seq(f), Some(StopAt::Seq(t))) = (start, stop) {
-        if t < f {
-            bail!("--to-seq {t} is before --from-seq {f}");
-        }
-    }
-    let mut opts = ReadOptions::from(start).follow(a.follow);
+    let (start, stop) = a.range.bounds()?;
+    let follow = a.range.follow;
+    let mut opts = ReadOptions::from(start).follow(follow);
     opts.stop = stop;
     let mut r = StreamReader::open_dir(&dir, opts)?;
     let stdout = std::io::stdout();
@@ -83,7 +100,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let rec = match r.next_before(Some(Instant::now()))? {
             Some(rec) => rec,
             None => {
-                if !a.follow || r.is_finished() {
+                if !follow || r.is_finished() {
                     break;
                 }
                 out.flush()?;

@@ -1,0 +1,90 @@
+//! `eventstore serve --data DIR --listen ADDR`: host streams over gRPC.
+
+use super::remote_args::runtime;
+use anyhow::{Context, Result};
+use eventstore_log::{Durability, RollInterval};
+use eventstore_service::{Server, ServerOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Folder of the streams the server hosts.
+    #[arg(long, env = "EVENTSTORE_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub listen: String,
+    /// Roll interval of the streams: minutely, hourly, daily, or an interval dividing a day.
+    #[arg(long, default_value = "1h")]
+    pub roll: String,
+    /// When appends are acknowledged: none (once written; survives a crash
+    /// of the server, not a power loss), batch (after an fsync of each
+    /// group of appends), or an interval such as 10ms (after an fsync at most that much later).
+    #[arg(long, default_value = "none")]
+    pub durability: String,
+    /// Require `authorization: Bearer <token>` on every call.
+    #[arg(long, env = "EVENTSTORE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Token that deletion and retention calls must carry (without it they are refused).
+    #[arg(long, env = "EVENTSTORE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// PEM certificate chain: serve over TLS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest request or response message, bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_message_bytes: usize,
+    /// Largest batch sent to a subscriber, bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_batch_bytes: usize,
+    /// Subscriptions open at the same time.
+    #[arg(long, default_value_t = 1024)]
+    pub max_subscriptions: usize,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let mut opts = ServerOptions::new(&a.data);
+    opts.host.roll = RollInterval::parse(&a.roll)?;
+    opts.host.durability = a.durability.parse::<Durability>()?;
+    opts.token = a.token.clone();
+    opts.admin_token = a.admin_token.clone();
+    opts.max_message_bytes = a.max_message_bytes;
+    opts.max_batch_bytes = a.max_batch_bytes;
+    opts.max_subscriptions = a.max_subscriptions;
+    if let (Some(c), Some(k)) = (&a.tls_cert, &a.tls_key) {
+        let cert = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
+        let key = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
+        opts.tls = Some((cert, key));
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let server = Server::bind(&a.listen, opts).await?;
+        let addr = server.local_addr()?;
+        eprintln!(
+            "eventstore: serving {} on {addr}{}",
+            a.data.display(),
+            if a.tls_cert.is_some() { " (TLS)" } else { "" }
+        );
+        server
+            .run(async {
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(s) => s,
+                        Err(_) => return std::future::pending().await,
+                    };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                eprintln!("eventstore: shutting down");
+            })
+            .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

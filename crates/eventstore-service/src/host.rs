@@ -1,0 +1,294 @@
+//! The streams a server hosts: one writer thread per stream that appends
+//! whole groups of requests, syncs once per group and only then answers
+//! them (group commit), and one reader thread per subscription that sends
+//! whatever the log holds past its position, one batch at a time.
+
+use crate::proto;
+use bytes::Bytes;
+use eventstore_log::{
+    Durability, ReadOptions, RollInterval, StartAt, StopAt, StreamName, StreamReader, StreamWriter,
+    WriterOptions,
+};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// One append request waiting for the stream's writer.
+pub(crate) struct Job {
+    pub records: Vec<Bytes>,
+    pub reply: oneshot::Sender<eventstore_log::Result<Range<u64>>>,
+}
+
+/// Requests queued per stream before appenders wait: the bound that turns
+/// a slow disk into waiting appenders instead of memory.
+const JOBS_QUEUED: usize = 64;
+/// At most this many queued requests are appended as one group.
+const JOBS_PER_GROUP: usize = 256;
+
+/// How streams are written.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    pub data: PathBuf,
+    pub roll: RollInterval,
+    /// When an append is acknowledged: `None` at once (the records survive
+    /// a crash of the server, not a power loss), `Batch` after the fsync of
+    /// its group, `Interval(d)` after an fsync at most `d` later.
+    pub durability: Durability,
+}
+
+/// A running writer thread.
+struct Writer {
+    tx: mpsc::Sender<Job>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// The streams a server hosts and their writer threads.
+pub(crate) struct Host {
+    pub opts: HostOptions,
+    writers: Mutex<HashMap<StreamName, Writer>>,
+}
+
+impl Host {
+    pub fn new(opts: HostOptions) -> Host {
+        Host {
+            opts,
+            writers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The queue of `name`'s writer, starting the writer (and creating or
+    /// recovering the stream) if needed.
+    pub fn writer(&self, name: &StreamName) -> eventstore_log::Result<mpsc::Sender<Job>> {
+        let mut writers = self
+            .writers
+            .lock()
+            .map_err(|_| eventstore_log::Error::Poisoned)?;
+        if let Some(w) = writers.get(name) {
+            if !w.thread.is_finished() {
+                return Ok(w.tx.clone());
+            }
+        }
+        let opts = WriterOptions::default()
+            .roll(self.opts.roll)
+            // The writer thread syncs (once per group) itself.
+            .durability(Durability::None);
+        let w = StreamWriter::open(&self.opts.data, name, opts)?;
+        let (tx, rx) = mpsc::channel(JOBS_QUEUED);
+        let durability = self.opts.durability;
+        let thread = std::thread::Builder::new()
+            .name(format!("write {name}"))
+            .spawn(move || write_loop(w, rx, durability))
+            .map_err(eventstore_log::Error::Io)?;
+        writers.insert(
+            name.clone(),
+            Writer {
+                tx: tx.clone(),
+                thread,
+            },
+        );
+        Ok(tx)
+    }
+
+    /// Stop `name`'s writer (sealing its open file) and wait until it has:
+    /// it ends once the calls that still hold its queue are done.
+    pub async fn stop_writer(&self, name: &StreamName) {
+        let w = self.writers.lock().ok().and_then(|mut w| w.remove(name));
+        if let Some(Writer { tx, thread }) = w {
+            drop(tx);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    /// Stop every writer and wait for them: files whose interval has
+    /// passed are sealed, open ones are left for the next start to recover.
+    pub fn close_all(&self) {
+        let writers: Vec<Writer> = match self.writers.lock() {
+            Ok(mut w) => w.drain().map(|(_, w)| w).collect(),
+            Err(_) => return,
+        };
+        for Writer { tx, thread } in writers {
+            drop(tx);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread of one stream.
+fn write_loop(mut w: StreamWriter, mut rx: mpsc::Receiver<Job>, durability: Durability) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return,
+    };
+    let mut last_sync = Instant::now();
+    loop {
+        // Wait for work; while idle, let the writer seal a file whose
+        // interval has passed.
+        let first = rt
+            .block_on(async { tokio::time::timeout(Duration::from_millis(500), rx.recv()).await });
+        let first = match first {
+            Ok(Some(j)) => j,
+            Ok(None) => break,
+            Err(_) => {
+                let _ = w.tick();
+                continue;
+            }
+        };
+        let mut group = vec![first];
+        take_queued(&mut rx, &mut group);
+        let mut results: Vec<eventstore_log::Result<Range<u64>>> = Vec::with_capacity(group.len());
+        append_group(&mut w, &group, &mut results);
+        match durability {
+            Durability::None => {}
+            Durability::Batch => sync_group(&mut w, &mut results),
+            Durability::Interval(d) => {
+                // Wait for the interval to end, appending what arrives
+                // meanwhile, then one fsync answers all of them.
+                let due = last_sync + d;
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                    let start = group.len();
+                    take_queued(&mut rx, &mut group);
+                    append_group(&mut w, &group[start..], &mut results);
+                }
+                sync_group(&mut w, &mut results);
+                last_sync = Instant::now();
+            }
+        }
+        for (job, r) in group.into_iter().zip(results) {
+            let _ = job.reply.send(r);
+        }
+    }
+    let _ = w.close();
+}
+
+fn take_queued(rx: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
+    while group.len() < JOBS_PER_GROUP {
+        match rx.try_recv() {
+            Ok(j) => group.push(j),
+            Err(_) => break,
+        }
+    }
+}
+
+fn append_group(
+    w: &mut StreamWriter,
+    group: &[Job],
+    results: &mut Vec<eventstore_log::Result<Range<u64>>>,
+) {
+    for job in group {
+        results.push(w.append_batch(job.records.iter().map(|b| &b[..])));
+    }
+}
+
+/// fsync; if it fails, every append of the group fails with it.
+fn sync_group(w: &mut StreamWriter, results: &mut [eventstore_log::Result<Range<u64>>]) {
+    if let Err(e) = w.sync() {
+        let msg = e.to_string();
+        for r in results.iter_mut() {
+            if r.is_ok() {
+                *r = Err(eventstore_log::Error::InvalidArgument(format!(
+                    "not acknowledged: fsync failed: {msg}"
+                )));
+            }
+        }
+    }
+}
+
+/// What one subscription reads.
+pub(crate) struct SubscriptionSpec {
+    pub dir: PathBuf,
+    pub start: StartAt,
+    pub stop: Option<StopAt>,
+    pub follow: bool,
+    pub max_batch_bytes: usize,
+}
+
+/// A subscription's reader thread: reads the log from its position and
+/// sends batches into `tx`. The first record is sent as soon as it exists;
+/// everything else already in the log (up to `max_batch_bytes`) goes with
+/// it. While the receiver is busy, `blocking_send` waits and new records
+/// wait in the log, not in memory: the next batch is larger.
+pub(crate) fn subscription_loop(
+    spec: SubscriptionSpec,
+    tx: mpsc::Sender<Result<proto::RecordBatch, tonic::Status>>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let opts = ReadOptions {
+        start: spec.start,
+        stop: spec.stop,
+        follow: spec.follow,
+    };
+    let mut reader = loop {
+        match StreamReader::open_dir(&spec.dir, opts) {
+            Ok(r) => break r,
+            // Following a stream not yet created: wait for its first append.
+            Err(eventstore_log::Error::NoSuchStream(_)) if spec.follow && !tx.is_closed() => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(crate::server::status(e)));
+                return;
+            }
+        }
+    };
+    let poll = Duration::from_millis(250);
+    loop {
+        let mut batch = proto::RecordBatch::default();
+        let mut bytes = 0usize;
+        // The first record: wait for it (checking now and then that the
+        // subscriber is still there and the stream still exists).
+        match reader.next_before(Some(Instant::now() + poll)) {
+            Ok(Some(r)) => {
+                bytes += r.payload.len();
+                batch.records.push(proto::Record {
+                    seq: r.seq,
+                    timestamp_ns: r.timestamp,
+                    payload: Bytes::copy_from_slice(r.payload),
+                });
+            }
+            Ok(None) => {
+                if !spec.follow || reader.is_finished() || tx.is_closed() {
+                    return;
+                }
+                if !spec.dir.is_dir() {
+                    let _ = tx.blocking_send(Err(tonic::Status::not_found("stream deleted")));
+                    return;
+                }
+                continue;
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(crate::server::status(e)));
+                return;
+            }
+        }
+        // Then whatever is already there, without waiting.
+        while bytes < spec.max_batch_bytes {
+            match reader.next_before(Some(Instant::now())) {
+                Ok(Some(r)) => {
+                    bytes += r.payload.len() + 16;
+                    batch.records.push(proto::Record {
+                        seq: r.seq,
+                        timestamp_ns: r.timestamp,
+                        payload: Bytes::copy_from_slice(r.payload),
+                    });
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.blocking_send(Ok(batch));
+                    let _ = tx.blocking_send(Err(crate::server::status(e)));
+                    return;
+                }
+            }
+        }
+        if tx.blocking_send(Ok(batch)).is_err() {
+            return;
+        }
+    }
+}

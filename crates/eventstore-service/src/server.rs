@@ -1,0 +1,514 @@
+//! `Server`: the gRPC service over the streams of one data folder.
+
+use crate::host::{subscription_loop, Host, HostOptions, Job, SubscriptionSpec};
+use crate::proto::event_store_server::{EventStore, EventStoreServer};
+use crate::proto::{self, subscribe_request::Start, subscribe_request::Stop};
+use crate::{Error, Result};
+use eventstore_log::{RetentionPolicy, StartAt, StopAt, StreamName};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Request, Response, Status, Streaming};
+
+/// How the server runs.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Where streams are written, how they roll, when appends are acknowledged.
+    pub host: HostOptions,
+    /// When set, every call must carry `authorization: Bearer <token>`
+    /// (or the admin token).
+    pub token: Option<String>,
+    /// The token that deletion and retention calls must carry; without it
+    /// they are refused.
+    pub admin_token: Option<String>,
+    /// Largest request or response message (bytes).
+    pub max_message_bytes: usize,
+    /// Largest batch of records sent to a subscriber (payload bytes).
+    pub max_batch_bytes: usize,
+    /// Subscriptions open at the same time; more are refused.
+    pub max_subscriptions: usize,
+    /// Batches queued per subscription before its reader waits: with
+    /// `max_batch_bytes`, the memory bound of a subscription.
+    pub subscription_queue: usize,
+    /// PEM certificate chain and private key: serve over TLS.
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ServerOptions {
+    pub fn new(data: impl Into<std::path::PathBuf>) -> ServerOptions {
+        ServerOptions {
+            host: HostOptions {
+                data: data.into(),
+                roll: eventstore_log::RollInterval::HOURLY,
+                durability: eventstore_log::Durability::None,
+            },
+            token: None,
+            admin_token: None,
+            max_message_bytes: 16 << 20,
+            max_batch_bytes: 1 << 20,
+            max_subscriptions: 1024,
+            subscription_queue: 4,
+            tls: None,
+        }
+    }
+}
+
+/// A bound, not yet running, server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    opts: ServerOptions,
+}
+
+impl Server {
+    /// Bind `addr` (such as `127.0.0.1:0`).
+    pub async fn bind(addr: &str, opts: ServerOptions) -> Result<Server> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Io(format!("cannot listen on {addr}"), e))?;
+        std::fs::create_dir_all(&opts.host.data)
+            .map_err(|e| Error::Io(format!("cannot create {}", opts.host.data.display()), e))?;
+        Ok(Server { listener, opts })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::Io("local address".into(), e))
+    }
+
+    /// Serve until `shutdown` completes. Then open calls end with
+    /// `UNAVAILABLE` (clients reconnect to the next server), writers
+    /// stop, and `run` returns.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        let opts = self.opts;
+        let host = Arc::new(Host::new(opts.host.clone()));
+        let (stop_tx, stop) = watch::channel(false);
+        let service = Service {
+            host: host.clone(),
+            subscriptions: Arc::new(Semaphore::new(opts.max_subscriptions)),
+            opts: opts.clone(),
+            stop,
+        };
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let tokens: Vec<String> = opts
+            .token
+            .iter()
+            .chain(opts.admin_token.iter())
+            .map(|t| format!("Bearer {t}"))
+            .collect();
+        let check = move |req: Request<()>| -> std::result::Result<Request<()>, Status> {
+            if opts.token.is_none() {
+                return Ok(req);
+            }
+            match req.metadata().get("authorization") {
+                None => Err(Status::unauthenticated(
+                    "missing token: send `authorization: Bearer <token>`",
+                )),
+                Some(v) if tokens.iter().any(|t| same(t.as_bytes(), v.as_bytes())) => Ok(req),
+                Some(_) => Err(Status::unauthenticated("wrong token")),
+            }
+        };
+        let svc = EventStoreServer::new(service)
+            .max_decoding_message_size(opts.max_message_bytes)
+            .max_encoding_message_size(opts.max_message_bytes + (1 << 20));
+        let mut builder = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .initial_stream_window_size(1 << 20)
+            .initial_connection_window_size(4 << 20)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)));
+        if let Some((cert, key)) = &opts.tls {
+            crate::tls_provider();
+            let tls = tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(cert, key));
+            builder = builder.tls_config(tls).map_err(Error::Transport)?;
+        }
+        let r = builder
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                svc, check,
+            ))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await;
+        host.close_all();
+        r.map_err(Error::Transport)
+    }
+}
+
+/// Compare in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// A log error as the gRPC status a client can act on.
+pub(crate) fn status(e: eventstore_log::Error) -> Status {
+    use eventstore_log::Error as E;
+    match e {
+        E::InvalidName { .. } | E::InvalidArgument(_) | E::PayloadTooLarge { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
+        E::NoSuchStream(_) => Status::not_found(e.to_string()),
+        E::Locked { .. } => Status::failed_precondition(e.to_string()),
+        E::Poisoned => Status::unavailable(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+fn stream_name(s: &str) -> std::result::Result<StreamName, Status> {
+    StreamName::new(s).map_err(status)
+}
+
+#[derive(Clone)]
+struct Service {
+    host: Arc<Host>,
+    subscriptions: Arc<Semaphore>,
+    opts: ServerOptions,
+    /// Becomes true when the server shuts down.
+    stop: watch::Receiver<bool>,
+}
+
+/// A response stream that ends with `UNAVAILABLE` when the server shuts
+/// down, so that graceful shutdown does not wait for calls that never end
+/// (following subscriptions) and clients know to reconnect.
+struct Stoppable<S> {
+    inner: S,
+    stop: Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    done: bool,
+}
+
+impl<S> Stoppable<S> {
+    fn new(inner: S, mut stop: watch::Receiver<bool>) -> Self {
+        Stoppable {
+            inner,
+            stop: Box::pin(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }),
+            done: false,
+        }
+    }
+}
+
+impl<T, S: tokio_stream::Stream<Item = std::result::Result<T, Status>> + Unpin> tokio_stream::Stream
+    for Stoppable<S>
+{
+    type Item = std::result::Result<T, Status>;
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if self.stop.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            return Poll::Ready(Some(Err(Status::unavailable(
+                "the server is shutting down",
+            ))));
+        }
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+impl Service {
+    /// Queue one append; the receiver answers once it is durable.
+    async fn submit(
+        &self,
+        req: proto::AppendRequest,
+    ) -> std::result::Result<oneshot::Receiver<eventstore_log::Result<std::ops::Range<u64>>>, Status>
+    {
+        let name = stream_name(&req.stream)?;
+        if req.records.is_empty() {
+            return Err(Status::invalid_argument(
+                "an append needs at least one record",
+            ));
+        }
+        let tx = self.host.writer(&name).map_err(status)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Job {
+            records: req.records,
+            reply,
+        })
+        .await
+        .map_err(|_| Status::unavailable(format!("stream {name} is closing")))?;
+        Ok(rx)
+    }
+
+    fn admin(&self, meta: &tonic::metadata::MetadataMap) -> std::result::Result<(), Status> {
+        let Some(admin) = &self.opts.admin_token else {
+            return Err(Status::permission_denied(
+                "deletion and retention are disabled: start the server with an admin token",
+            ));
+        };
+        let want = format!("Bearer {admin}");
+        match meta.get("authorization") {
+            Some(v) if same(want.as_bytes(), v.as_bytes()) => Ok(()),
+            _ => Err(Status::permission_denied("this call needs the admin token")),
+        }
+    }
+}
+
+async fn answer(
+    request_id: u64,
+    rx: oneshot::Receiver<eventstore_log::Result<std::ops::Range<u64>>>,
+) -> std::result::Result<proto::AppendResponse, Status> {
+    let seqs = rx
+        .await
+        .map_err(|_| Status::unavailable("the stream's writer stopped"))?
+        .map_err(status)?;
+    Ok(proto::AppendResponse {
+        request_id,
+        first_seq: seqs.start,
+        count: (seqs.end - seqs.start) as u32,
+    })
+}
+
+fn summary(name: &str, info: &eventstore_log::StreamInfo) -> proto::StreamSummary {
+    let seqs = info.seqs().unwrap_or(0..0);
+    let (min, max) = info.span().unwrap_or((0, 0));
+    proto::StreamSummary {
+        name: name.to_string(),
+        files: info.files.len() as u32,
+        records: info.records(),
+        bytes: info.bytes(),
+        first_seq: seqs.start,
+        next_seq: seqs.end,
+        min_ts_ns: min,
+        max_ts_ns: max,
+    }
+}
+
+type BoxStream<T> =
+    Pin<Box<dyn tokio_stream::Stream<Item = std::result::Result<T, Status>> + Send>>;
+
+/// Appends a call may have waiting for their acknowledgement.
+const APPENDS_IN_FLIGHT: usize = 64;
+
+#[tonic::async_trait]
+impl EventStore for Service {
+    async fn append(
+        &self,
+        request: Request<proto::AppendRequest>,
+    ) -> std::result::Result<Response<proto::AppendResponse>, Status> {
+        let req = request.into_inner();
+        let id = req.request_id;
+        let rx = self.submit(req).await?;
+        Ok(Response::new(answer(id, rx).await?))
+    }
+
+    type AppendStreamStream = BoxStream<proto::AppendResponse>;
+
+    async fn append_stream(
+        &self,
+        request: Request<Streaming<proto::AppendRequest>>,
+    ) -> std::result::Result<Response<Self::AppendStreamStream>, Status> {
+        let mut input = request.into_inner();
+        let (pending_tx, mut pending_rx) = mpsc::channel(APPENDS_IN_FLIGHT);
+        let (out_tx, out_rx) = mpsc::channel(APPENDS_IN_FLIGHT);
+        let service = self.clone();
+        // Requests are read only while fewer than APPENDS_IN_FLIGHT wait
+        // for their answer: flow control holds the client back.
+        let errors = out_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                // Stop reading once the response has ended (an error, or
+                // the server shutting down).
+                let m = tokio::select! {
+                    m = input.message() => m,
+                    _ = errors.closed() => return,
+                };
+                let req = match m {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = errors.send(Err(e)).await;
+                        return;
+                    }
+                };
+                let id = req.request_id;
+                let r = service.submit(req).await;
+                if pending_tx.send((id, r)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Some((id, r)) = pending_rx.recv().await {
+                let a = match r {
+                    Ok(rx) => answer(id, rx).await,
+                    Err(e) => Err(e),
+                };
+                let failed = a.is_err();
+                if out_tx.send(a).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(Stoppable::new(
+            ReceiverStream::new(out_rx),
+            self.stop.clone(),
+        ))))
+    }
+
+    type SubscribeStream = BoxStream<proto::RecordBatch>;
+
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> std::result::Result<Response<Self::SubscribeStream>, Status> {
+        let req = request.into_inner();
+        let name = stream_name(&req.stream)?;
+        let permit = self
+            .subscriptions
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                Status::resource_exhausted(format!(
+                    "too many subscriptions (at most {})",
+                    self.opts.max_subscriptions
+                ))
+            })?;
+        let start = match req.start {
+            None | Some(Start::FromBeginning(_)) => StartAt::Beginning,
+            Some(Start::FromSeq(s)) => StartAt::Seq(s),
+            Some(Start::FromTimeNs(t)) => StartAt::Time(t),
+            Some(Start::FromEnd(_)) => StartAt::End,
+        };
+        let stop = req.stop.map(|s| match s {
+            Stop::ToSeq(s) => StopAt::Seq(s),
+            Stop::ToTimeNs(t) => StopAt::Time(t),
+        });
+        let max = if req.max_batch_bytes == 0 {
+            self.opts.max_batch_bytes
+        } else {
+            (req.max_batch_bytes as usize).min(self.opts.max_batch_bytes)
+        };
+        let spec = SubscriptionSpec {
+            dir: name.dir(&self.host.opts.data),
+            start,
+            stop,
+            follow: req.follow,
+            max_batch_bytes: max,
+        };
+        let (tx, rx) = mpsc::channel(self.opts.subscription_queue.max(1));
+        std::thread::Builder::new()
+            .name(format!("read {name}"))
+            .spawn(move || subscription_loop(spec, tx, permit))
+            .map_err(|e| Status::resource_exhausted(format!("cannot start a reader: {e}")))?;
+        Ok(Response::new(Box::pin(Stoppable::new(
+            ReceiverStream::new(rx),
+            self.stop.clone(),
+        ))))
+    }
+
+    async fn list_streams(
+        &self,
+        _request: Request<proto::ListStreamsRequest>,
+    ) -> std::result::Result<Response<proto::ListStreamsResponse>, Status> {
+        let data = self.host.opts.data.clone();
+        let streams = tokio::task::spawn_blocking(move || -> eventstore_log::Result<_> {
+            let mut out = Vec::new();
+            for n in eventstore_log::list_streams(&data)? {
+                let info = eventstore_log::stream_info(&n.dir(&data))?;
+                out.push(summary(n.as_str(), &info));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(status)?;
+        Ok(Response::new(proto::ListStreamsResponse { streams }))
+    }
+
+    async fn stream_info(
+        &self,
+        request: Request<proto::StreamInfoRequest>,
+    ) -> std::result::Result<Response<proto::StreamInfoResponse>, Status> {
+        let name = stream_name(&request.into_inner().stream)?;
+        let dir = name.dir(&self.host.opts.data);
+        if !dir.is_dir() {
+            return Err(Status::not_found(format!("no stream {name}")));
+        }
+        let info = tokio::task::spawn_blocking(move || eventstore_log::stream_info(&dir))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(status)?;
+        let files = info
+            .files
+            .iter()
+            .map(|f| proto::FileSummary {
+                name: f
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                sealed: f.sealed,
+                records: f.records,
+                bytes: f.bytes,
+                first_seq: f.first_seq,
+                min_ts_ns: f.min_ts.unwrap_or(0),
+                max_ts_ns: f.max_ts.unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::new(proto::StreamInfoResponse {
+            summary: Some(summary(name.as_str(), &info)),
+            files,
+        }))
+    }
+
+    async fn delete_stream(
+        &self,
+        request: Request<proto::DeleteStreamRequest>,
+    ) -> std::result::Result<Response<proto::DeleteStreamResponse>, Status> {
+        self.admin(request.metadata())?;
+        let name = stream_name(&request.into_inner().stream)?;
+        let dir = name.dir(&self.host.opts.data);
+        if !dir.is_dir() {
+            return Err(Status::not_found(format!("no stream {name}")));
+        }
+        self.host.stop_writer(&name).await;
+        let files = eventstore_log::files::list_files(&dir)
+            .map(|f| f.len())
+            .unwrap_or(0);
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Status::internal(format!("cannot remove {}: {e}", dir.display())))?;
+        Ok(Response::new(proto::DeleteStreamResponse {
+            files_removed: files as u32,
+        }))
+    }
+
+    async fn retain(
+        &self,
+        request: Request<proto::RetainRequest>,
+    ) -> std::result::Result<Response<proto::RetainResponse>, Status> {
+        self.admin(request.metadata())?;
+        let req = request.into_inner();
+        let name = stream_name(&req.stream)?;
+        let dir = name.dir(&self.host.opts.data);
+        if !dir.is_dir() {
+            return Err(Status::not_found(format!("no stream {name}")));
+        }
+        let policy = RetentionPolicy {
+            max_age: (req.max_age_ns > 0).then(|| Duration::from_nanos(req.max_age_ns)),
+            max_bytes: (req.max_bytes > 0).then_some(req.max_bytes),
+        };
+        let now = eventstore_log::Clock::now_ns(&eventstore_log::SystemClock);
+        let removed =
+            tokio::task::spawn_blocking(move || eventstore_log::retain(&dir, policy, now))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(status)?;
+        Ok(Response::new(proto::RetainResponse {
+            files_removed: removed
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect(),
+        }))
+    }
+}
