@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every test of every crate.
 # Installs and starts what the tests need by itself (an S3-compatible
-# server on loopback) and stops it afterwards.
+# server on loopback, grpcio-tools for the Python client example) and
+# stops the server afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -18,6 +19,13 @@ while IFS= read -r line; do eval "export $line"; done <<< "$s3_env"
 trap 'kill $S3_SERVER_PIDS 2>/dev/null || true' EXIT
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 echo "   $EVENTSTORE_TEST_S3_ENDPOINT bucket $EVENTSTORE_TEST_S3_BUCKET"
+
+echo "== python client tools (grpcio-tools, for the Python example's test)"
+venv="${EVENTSTORE_VENV:-target/test-venv}"
+if ! "$venv/bin/python" -c 'import grpc_tools' 2>/dev/null; then
+  "$venv/bin/pip" install -q --disable-pip-version-check 'grpcio-tools==1.85.1'
+fi
+export EVENTSTORE_TEST_PYTHON="$PWD/$venv/bin/python"
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -24,7 +24,7 @@ pub(crate) struct Job {
 
 /// Requests queued per stream before appenders wait: the bound that turns
 /// a slow disk into waiting appenders instead of memory.
-const JOBS_QUEUED: usize = 64;
+const JOBS_QUEUED: usize = 16;
 /// At most this many queued requests are appended as one group.
 const JOBS_PER_GROUP: usize = 256;
 
