@@ -100,8 +100,9 @@ impl Client {
             .map_err(|e| Error::InvalidArgument(format!("bad server address {addr:?}: {e}")))?
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
-            .initial_stream_window_size(1 << 20)
-            .initial_connection_window_size(4 << 20)
+            .initial_stream_window_size(4 << 20)
+            .initial_connection_window_size(16 << 20)
+            .max_frame_size(Some(1 << 20))
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true);
         if let Some(ca) = &opts.tls_ca {

@@ -120,8 +120,9 @@ impl Server {
             .max_encoding_message_size(opts.max_message_bytes + (1 << 20));
         let mut builder = tonic::transport::Server::builder()
             .tcp_nodelay(true)
-            .initial_stream_window_size(1 << 20)
-            .initial_connection_window_size(4 << 20)
+            .initial_stream_window_size(4 << 20)
+            .initial_connection_window_size(16 << 20)
+            .max_frame_size(Some(1 << 20))
             .http2_keepalive_interval(Some(Duration::from_secs(30)));
         if let Some((cert, key)) = &opts.tls {
             crate::tls_provider();
