@@ -10,6 +10,22 @@
 //! reconnecting and resuming after the last record it delivered.
 //!
 //! The protocol is `proto/eventstore.proto`, documented in `docs/protocol.md`.
+//!
+//! ```no_run
+//! # async fn f() -> eventstore_service::Result<()> {
+//! use eventstore_service::*;
+//! let client = Client::connect("127.0.0.1:7070", ClientOptions::default()).await?;
+//! let seqs = client.append("a/b", vec!["one".into(), "two".into()]).await?;
+//! let publisher = client.publisher("a/b", PublisherOptions::default());
+//! publisher.send("three".into()).await?;
+//! publisher.flush().await?;
+//! let mut sub = client.subscribe("a/b", StartAt::Seq(seqs.start), None, true);
+//! while let Some(e) = sub.next().await {
+//!     let e = e?;
+//!     println!("{} {:?}", e.seq, e.payload);
+//! }
+//! # Ok(()) }
+//! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod client;
@@ -23,6 +39,7 @@ pub mod proto {
 }
 
 pub use client::{Client, ClientOptions, Event, Publisher, PublisherOptions, Subscription};
+pub use eventstore_log::{StartAt, StopAt};
 pub use host::HostOptions;
 pub use server::{Server, ServerOptions};
 
