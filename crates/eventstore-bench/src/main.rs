@@ -202,6 +202,48 @@ fn bench_latency(dir: &Path) {
         behind.to_string(),
     ]);
     t.print();
+    bench_roll_latency(dir);
+}
+
+/// The append that rolls the file: it seals the previous file and creates
+/// the next. 20 rolls of 100,000-record files, durability none.
+fn bench_roll_latency(dir: &Path) {
+    let path = fresh(dir, "roll-lat");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&path, opts).unwrap();
+    let p = payload(64);
+    let (mut rolls, mut others) = (Vec::new(), Vec::new());
+    for f in 0..21i64 {
+        clock.set(T0 + f * 60 * SEC);
+        let t = Instant::now();
+        w.append(&p).unwrap();
+        if f > 0 {
+            rolls.push(t.elapsed().as_nanos() as u64);
+        }
+        for _ in 0..100_000 {
+            let t = Instant::now();
+            w.append(&p).unwrap();
+            others.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    drop(w);
+    cleanup(&path);
+    let r = percentiles(&mut rolls, &[50.0, 100.0]);
+    let o = percentiles(&mut others, &[50.0, 99.99]);
+    let mut t = Table::new(
+        "The append that rolls: seals the previous file and starts the next (20 rolls, 64 B, durability none)",
+        &["rolling append p50", "rolling append max", "other appends p50", "other appends p99.99"],
+    );
+    t.row(vec![
+        format!("{:.0} us", r[0] as f64 / 1e3),
+        format!("{:.0} us", r[1] as f64 / 1e3),
+        format!("{} ns", o[0]),
+        format!("{} ns", o[1]),
+    ]);
+    t.print();
 }
 
 /// Write `files` files of `per_file` records of `len` bytes, one per simulated minute.

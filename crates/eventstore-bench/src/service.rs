@@ -6,57 +6,12 @@
 use crate::stats::{median, percentiles, Table};
 use bytes::Bytes;
 use eventstore_log::{StartAt, StopAt};
-use eventstore_service::{Client, ClientOptions, PublisherOptions, Server, ServerOptions};
+use eventstore_service::{
+    BackgroundServer, Client, ClientOptions, PublisherOptions, ServerOptions,
+};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// A server on 127.0.0.1:0 in its own runtime (two worker threads).
-struct Hosted {
-    addr: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Hosted {
-    fn start(data: &Path) -> Hosted {
-        let opts = ServerOptions::new(data);
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let s = Server::bind("127.0.0.1:0", opts).await.expect("bind");
-                addr_tx.send(s.local_addr().expect("addr")).expect("send");
-                s.run(async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .expect("serve");
-            });
-        });
-        Hosted {
-            addr: addr_rx.recv().expect("server address").to_string(),
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Hosted {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -131,10 +86,14 @@ fn eventstore(
 pub fn bench_service(dir: &Path) {
     let data = dir.join("service-data");
     let _ = std::fs::remove_dir_all(&data);
-    let server = Hosted::start(&data);
+    let server = BackgroundServer::start("127.0.0.1:0", ServerOptions::new(&data), 2)
+        .expect("start the server");
     let rt = runtime();
     let client = rt
-        .block_on(Client::connect(&server.addr, ClientOptions::default()))
+        .block_on(Client::connect(
+            &server.addr().to_string(),
+            ClientOptions::default(),
+        ))
         .expect("connect");
     let mut t = Table::new(
         "Service over loopback: publish (all acknowledged) and subscribe (catch-up read of the stream), median of 3",

@@ -595,7 +595,10 @@ impl StreamWriter {
             created_ns: now,
         };
         let roll_at = iv.floor(start) + iv.ns();
-        let mut active = ActiveFile::create(&self.dir, header, roll_at)?;
+        // The interval syncer fsyncs only the file: it needs the folder
+        // synced now. Otherwise the first sync (if any) does it.
+        let sync_dir_now = matches!(self.opts.durability, Durability::Interval(_));
+        let mut active = ActiveFile::create(&self.dir, header, roll_at, sync_dir_now)?;
         active.attach(self.pretouch.clone());
         self.active = Some(active);
         self.last_start = Some(start);

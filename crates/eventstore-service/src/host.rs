@@ -12,7 +12,7 @@ use eventstore_log::{
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,6 +49,9 @@ struct Writer {
 pub(crate) struct Host {
     pub opts: HostOptions,
     writers: Mutex<HashMap<StreamName, Writer>>,
+    /// Bumped whenever a writer starts (a stream may have been created):
+    /// wakes subscriptions waiting for their stream to exist.
+    pub started: Arc<(Mutex<u64>, Condvar)>,
 }
 
 impl Host {
@@ -56,6 +59,7 @@ impl Host {
         Host {
             opts,
             writers: Mutex::new(HashMap::new()),
+            started: Arc::new((Mutex::new(0), Condvar::new())),
         }
     }
 
@@ -89,6 +93,11 @@ impl Host {
                 thread,
             },
         );
+        let (n, cv) = &*self.started;
+        if let Ok(mut n) = n.lock() {
+            *n += 1;
+            cv.notify_all();
+        }
         Ok(tx)
     }
 
@@ -204,6 +213,8 @@ fn sync_group(w: &mut StreamWriter, results: &mut [eventstore_log::Result<Range<
 /// What one subscription reads.
 pub(crate) struct SubscriptionSpec {
     pub dir: PathBuf,
+    /// The host's writer-started signal.
+    pub started: Arc<(Mutex<u64>, Condvar)>,
     pub start: StartAt,
     pub stop: Option<StopAt>,
     pub follow: bool,
@@ -228,9 +239,16 @@ pub(crate) fn subscription_loop(
     let mut reader = loop {
         match StreamReader::open_dir(&spec.dir, opts) {
             Ok(r) => break r,
-            // Following a stream not yet created: wait for its first append.
+            // Following a stream not yet created: sleep until a writer
+            // starts (checking now and then that the subscriber is still there).
             Err(eventstore_log::Error::NoSuchStream(_)) if spec.follow && !tx.is_closed() => {
-                std::thread::sleep(Duration::from_millis(20));
+                let (n, cv) = &*spec.started;
+                if let Ok(g) = n.lock() {
+                    let seen = *g;
+                    let _ = cv.wait_timeout_while(g, Duration::from_millis(250), |n| {
+                        *n == seen && !spec.dir.is_dir()
+                    });
+                }
             }
             Err(e) => {
                 let _ = tx.blocking_send(Err(crate::server::status(e)));

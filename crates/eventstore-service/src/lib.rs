@@ -41,7 +41,7 @@ pub mod proto {
 pub use client::{Client, ClientOptions, Event, Publisher, PublisherOptions, Subscription};
 pub use eventstore_log::{StartAt, StopAt};
 pub use host::HostOptions;
-pub use server::{Server, ServerOptions};
+pub use server::{BackgroundServer, Server, ServerOptions};
 
 /// Select rustls's crypto provider for the process (ring), once: with
 /// another provider compiled in by other crates (object storage brings

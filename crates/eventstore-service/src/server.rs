@@ -145,6 +145,76 @@ impl Server {
     }
 }
 
+/// A server running on a thread of its own (with its own runtime), for
+/// embedding in a program or a test: serves until dropped.
+pub struct BackgroundServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl BackgroundServer {
+    /// Bind `addr` (such as `127.0.0.1:0`) and serve with `threads` worker threads.
+    pub fn start(addr: &str, opts: ServerOptions, threads: usize) -> Result<BackgroundServer> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (bound_tx, bound) = std::sync::mpsc::channel::<Result<SocketAddr>>();
+        let addr = addr.to_string();
+        // Everything runtime-related happens on the thread, so that this
+        // can be called from inside another runtime.
+        let thread = std::thread::Builder::new()
+            .name("eventstore-server".into())
+            .spawn(move || -> Result<()> {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads.max(1))
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::Io("cannot start a runtime".into(), e))?;
+                rt.block_on(async move {
+                    let server = match Server::bind(&addr, opts).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let msg = e.to_string();
+                            let _ = bound_tx.send(Err(e));
+                            return Err(Error::InvalidArgument(msg));
+                        }
+                    };
+                    let _ = bound_tx.send(server.local_addr());
+                    server
+                        .run(async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                })
+            })
+            .map_err(|e| Error::Io("cannot start the server thread".into(), e))?;
+        let addr = bound
+            .recv()
+            .map_err(|_| Error::InvalidArgument("the server thread ended".into()))??;
+        Ok(BackgroundServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for BackgroundServer {
+    /// Shut down (open calls end with `UNAVAILABLE`) and wait for it.
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Compare in time independent of where the first difference is.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
@@ -395,6 +465,7 @@ impl EventStore for Service {
         };
         let spec = SubscriptionSpec {
             dir: name.dir(&self.host.opts.data),
+            started: self.host.started.clone(),
             start,
             stop,
             follow: req.follow,

@@ -28,6 +28,13 @@ pub struct Args {
     pub root: RootArg,
     #[command(flatten)]
     pub range: RangeArgs,
+    #[command(flatten)]
+    pub print: PrintArgs,
+}
+
+/// How records are printed: shared by `read` and `subscribe`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PrintArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "text")]
     pub output: Output,
@@ -93,7 +100,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut n = 0u64;
-    let limit = a.limit.unwrap_or(u64::MAX);
+    let limit = a.print.limit.unwrap_or(u64::MAX);
     let mut line = Vec::with_capacity(256);
     while n < limit {
         // Take what is there now; flush before blocking for more.
@@ -111,7 +118,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             }
         };
         line.clear();
-        format_record(&mut line, &rec, a.output);
+        format_record(&mut line, &rec, a.print.output);
         out.write_all(&line)?;
         n += 1;
     }

@@ -2,7 +2,7 @@
 //! position, up to a bound or following live appends.
 
 use super::client_args::ClientArgs;
-use super::read::{format_record, Output, RangeArgs};
+use super::read::{format_record, PrintArgs, RangeArgs};
 use super::remote_args::runtime;
 use anyhow::Result;
 use eventstore_log::Record;
@@ -19,12 +19,8 @@ pub struct Args {
     pub client: ClientArgs,
     #[command(flatten)]
     pub range: RangeArgs,
-    /// Output format.
-    #[arg(long, short, value_enum, default_value = "text")]
-    pub output: Output,
-    /// Print at most this many records.
-    #[arg(long, short = 'n')]
-    pub limit: Option<u64>,
+    #[command(flatten)]
+    pub print: PrintArgs,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -36,7 +32,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let mut sub = client.subscribe(&a.stream, start, stop, a.range.follow);
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-        let limit = a.limit.unwrap_or(u64::MAX);
+        let limit = a.print.limit.unwrap_or(u64::MAX);
         let mut n = 0u64;
         let mut line = Vec::with_capacity(256);
         while n < limit {
@@ -53,7 +49,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                     timestamp: e.timestamp_ns,
                     payload: &e.payload,
                 };
-                format_record(&mut line, &rec, a.output);
+                format_record(&mut line, &rec, a.print.output);
                 out.write_all(&line)?;
                 n += 1;
             }
