@@ -39,6 +39,10 @@ enum Command {
     Poll(cmd::poll::Args),
     /// List the streams on a remote or under a local root.
     Ls(cmd::ls::Args),
+    /// Import a market-data recording into normalized market streams (Binance trades for now).
+    Import(cmd::import::Args),
+    /// Print a trade stream's trades in a time range, as text, CSV or JSON.
+    Trades(cmd::trades::Args),
     /// Host the streams of a folder over gRPC: appends and subscriptions from other machines.
     Serve(cmd::serve::Args),
     /// Append standard input's lines (or frames) to a stream on a server.
@@ -73,6 +77,8 @@ fn main() -> ExitCode {
         Command::Upload(a) => cmd::upload::run(a),
         Command::Poll(a) => cmd::poll::run(a),
         Command::Ls(a) => cmd::ls::run(a),
+        Command::Import(a) => cmd::import::run(a),
+        Command::Trades(a) => cmd::trades::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Publish(a) => cmd::publish::run(a),
         Command::Subscribe(a) => cmd::subscribe::run(a),

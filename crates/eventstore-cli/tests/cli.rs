@@ -710,3 +710,58 @@ fn a_closed_pipe_is_not_a_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `import binance` then `trades`: CSV rows carry the source's exact
+/// strings; a bad row fails with file and line and writes nothing.
+#[test]
+fn binance_trades_import_and_query_from_the_command_line() {
+    let Some(data) = market_data() else { return };
+    let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let out = ok(&run(
+        &["import", "binance", gz.to_str().unwrap(), "--roll", "1m"],
+        r,
+        b"",
+    ));
+    assert!(
+        out.contains("binance/btcusdt/trades: 9757 records"),
+        "{out}"
+    );
+    let csv = ok(&run(
+        &[
+            "trades",
+            "binance/btcusdt/trades",
+            "--format",
+            "csv",
+            "--from",
+            "2024-08-08T23:58:00Z",
+            "--to",
+            "2024-08-08T23:59:00Z",
+        ],
+        r,
+        b"",
+    ));
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "local_ts,exchange_ts,price,size,side,trade_id");
+    assert!(rows.len() > 100);
+    for row in &rows[1..] {
+        let f: Vec<&str> = row.split(',').collect();
+        let ts: i64 = f[0].parse().unwrap();
+        assert!((1_723_161_480_000_000_000..1_723_161_540_000_000_000).contains(&ts));
+        assert_eq!(f[2].split_once('.').unwrap().1.len(), 8, "{row}");
+    }
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"e\":\"trade\",\"s\":\"X\",\"t\":1,\"p\":\"1.0\",\"q\":\"oops\",\"T\":1,\"m\":true}\n",
+    )
+    .unwrap();
+    let e = err(&run(
+        &["import", "binance", bad.to_str().unwrap()],
+        &r.join("b"),
+        b"",
+    ));
+    assert!(e.contains(&format!("{}:1: ", bad.display())), "{e}");
+    assert!(!r.join("b").join("binance").exists());
+}

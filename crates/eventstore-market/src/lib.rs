@@ -1,6 +1,11 @@
 //! Market data for EventStore.
 //!
 //! Modules:
+//! - [`decimal`]: exact prices and sizes (integers at a per-stream scale).
+//! - [`trade`]: the trade record and its binary encoding.
+//! - [`meta`]: `market.json`, what a market stream holds.
+//! - [`binance`]: the importer of Binance recordings.
+//! - [`trades`]: [`TradeStreamReader`], trades by time range.
 //! - [`synth`]: a seeded generator of realistic synthetic market streams (a
 //!   random-walk order book with price-level updates, and Poisson trades),
 //!   for demos, tests and benchmarks at any scale.
@@ -13,4 +18,16 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod binance;
+pub mod decimal;
+mod error;
+pub mod input;
+pub mod meta;
 pub mod synth;
+pub mod trade;
+pub mod trades;
+
+pub use error::{Error, Result};
+pub use meta::StreamMeta;
+pub use trade::{Side, Trade};
+pub use trades::TradeStreamReader;

@@ -2,6 +2,7 @@
 
 pub mod client_args;
 pub mod demo;
+pub mod import;
 pub mod info;
 pub mod ls;
 pub mod poll;
@@ -11,6 +12,7 @@ pub mod remote_args;
 pub mod retain;
 pub mod serve;
 pub mod subscribe;
+pub mod trades;
 pub mod upload;
 pub mod verify;
 pub mod write;

@@ -1,0 +1,58 @@
+//! `eventstore import <format> <input>`: market-data recordings into
+//! normalized market streams.
+
+use crate::RootArg;
+use anyhow::Result;
+use eventstore_log::RollInterval;
+use eventstore_market::binance::{import, ImportOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Binance websocket recordings: `<receive ns> <json>` per line, or JSON lines (trades for now).
+    Binance,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Input format.
+    pub format: Format,
+    /// Input file (.gz and .zst are read directly).
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub root: RootArg,
+    /// Roll interval of the streams written.
+    #[arg(long, default_value = "1h")]
+    pub roll: String,
+    /// Count and report bad rows instead of stopping at the first (which names file and line).
+    #[arg(long)]
+    pub skip_bad: bool,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let opts = ImportOptions {
+        skip_bad: a.skip_bad,
+        roll: RollInterval::parse(&a.roll)?,
+        ..ImportOptions::default()
+    };
+    let r = match a.format {
+        Format::Binance => import(&a.input, &a.root.root, &opts)?,
+    };
+    for (s, n) in &r.streams {
+        println!("{s}: {n} records");
+    }
+    if r.other > 0 {
+        println!(
+            "{} messages of kinds not imported yet (depth, book ticker, ...)",
+            r.other
+        );
+    }
+    if r.skipped > 0 {
+        eprintln!("{} bad rows skipped, such as:", r.skipped);
+        for e in &r.skipped_examples {
+            eprintln!("  {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

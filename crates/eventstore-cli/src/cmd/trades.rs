@@ -1,0 +1,95 @@
+//! `eventstore trades <stream> --from T --to T`: a trade stream's trades
+//! in a time range (receive time), as text, CSV or JSON lines.
+
+use crate::RootArg;
+use anyhow::Result;
+use eventstore_log::time::{format_utc, parse_time};
+use eventstore_log::StreamName;
+use eventstore_market::decimal;
+use eventstore_market::TradeStreamReader;
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `<receive time> <side> <size> @ <price> #<id>` per line.
+    Text,
+    /// local_ts,exchange_ts,price,size,side,trade_id (times in ns) with a header.
+    Csv,
+    /// One JSON object per line; prices and sizes as strings.
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Trade stream name, such as binance/btcusdt/trades.
+    pub stream: String,
+    #[command(flatten)]
+    pub root: RootArg,
+    /// From this receive time (RFC 3339 UTC or ns), inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// To this receive time, exclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+pub fn run(a: Args) -> Result<ExitCode> {
+    let name = StreamName::new(&a.stream)?;
+    let from = a.from.as_deref().map(parse_time).transpose()?;
+    let to = a.to.as_deref().map(parse_time).transpose()?;
+    let mut r = TradeStreamReader::open(&a.root.root, &name, from, to)?;
+    let m = r.meta().clone();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    if a.format == Format::Csv {
+        writeln!(out, "local_ts,exchange_ts,price,size,side,trade_id")?;
+    }
+    let mut line = String::with_capacity(128);
+    while let Some(t) = r.next()? {
+        line.clear();
+        let price = decimal::format(t.price, m.price_scale, m.style);
+        let size = decimal::format(t.size, m.size_scale, m.style);
+        match a.format {
+            Format::Text => {
+                use std::fmt::Write;
+                let _ = write!(
+                    line,
+                    "{} {} {size} @ {price} #{}",
+                    format_utc(t.local_ts),
+                    t.side.as_str(),
+                    t.trade_id
+                );
+            }
+            Format::Csv => {
+                use std::fmt::Write;
+                let _ = write!(
+                    line,
+                    "{},{},{price},{size},{},{}",
+                    t.local_ts,
+                    t.exchange_ts,
+                    t.side.as_str(),
+                    t.trade_id
+                );
+            }
+            Format::Json => {
+                use std::fmt::Write;
+                let _ = write!(
+                    line,
+                    "{{\"local_ts\":{},\"exchange_ts\":{},\"price\":\"{price}\",\"size\":\"{size}\",\"side\":\"{}\",\"trade_id\":{}}}",
+                    t.local_ts,
+                    t.exchange_ts,
+                    t.side.as_str(),
+                    t.trade_id
+                );
+            }
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

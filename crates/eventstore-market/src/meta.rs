@@ -1,0 +1,98 @@
+//! `market.json`: what a market stream holds, kept in the stream's folder.
+
+use crate::decimal::DecimalStyle;
+use crate::{Error, Result};
+use std::path::Path;
+
+/// The file name, in the stream's folder.
+pub const META_FILE: &str = "market.json";
+
+/// What a market stream holds and how to read its numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamMeta {
+    /// `binance`, `binance-futures`, ...
+    pub venue: String,
+    /// The venue's symbol, such as `BTCUSDT`.
+    pub symbol: String,
+    /// `trades` (more kinds come with the order-book records).
+    pub kind: String,
+    /// Prices are integers of `10^-price_scale`.
+    pub price_scale: u8,
+    /// Sizes are integers of `10^-size_scale`.
+    pub size_scale: u8,
+    /// How the source printed its decimals, so that they print back the same.
+    pub style: DecimalStyle,
+}
+
+impl StreamMeta {
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "format": "eventstore.market/1",
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "price_scale": self.price_scale,
+            "size_scale": self.size_scale,
+            "style": self.style.as_str(),
+        })
+        .to_string()
+    }
+
+    pub fn from_json(text: &str, path: &Path) -> Result<StreamMeta> {
+        let bad = |why: String| Error::Meta {
+            path: path.to_path_buf(),
+            reason: why,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .map(String::from)
+                .ok_or_else(|| bad(format!("no string {k:?}")))
+        };
+        let n = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_u64())
+                .filter(|n| *n <= crate::decimal::MAX_SCALE as u64)
+                .map(|n| n as u8)
+                .ok_or_else(|| bad(format!("no scale {k:?} from 0 to 18")))
+        };
+        if s("format")? != "eventstore.market/1" {
+            return Err(bad("unknown format (expected eventstore.market/1)".into()));
+        }
+        let style = s("style")?;
+        Ok(StreamMeta {
+            venue: s("venue")?,
+            symbol: s("symbol")?,
+            kind: s("kind")?,
+            price_scale: n("price_scale")?,
+            size_scale: n("size_scale")?,
+            style: DecimalStyle::parse(&style)
+                .ok_or_else(|| bad(format!("unknown style {style:?}")))?,
+        })
+    }
+
+    /// The metadata of the stream in `dir`, if it has any.
+    pub fn load(dir: &Path) -> Result<Option<StreamMeta>> {
+        let path = dir.join(META_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Self::from_json(&t, &path).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io { path, source: e }),
+        }
+    }
+
+    /// Write it into `dir` (through a temporary file and a rename).
+    pub fn store(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(META_FILE);
+        let tmp = dir.join(format!("{META_FILE}.tmp"));
+        let io = |e| Error::Io {
+            path: path.clone(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::write(&tmp, self.to_json()).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+}

@@ -1,0 +1,169 @@
+//! The real Binance spot recording: every trade imported and read back
+//! exactly (prices and sizes print as the source's strings), time-range
+//! queries against a brute-force filter, and bad rows named by file and
+//! line with nothing written.
+
+use eventstore_log::{RollInterval, StreamName};
+use eventstore_market::binance::{import, ImportOptions};
+use eventstore_market::decimal::{format, DecimalStyle};
+use eventstore_market::{Error, Side, TradeStreamReader};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The shared market-data folder; absent on a user's machine (skip),
+/// required under CI.
+fn market_data() -> Option<PathBuf> {
+    let p = std::env::var_os("EVENTSTORE_MARKET_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
+        });
+    if p.is_dir() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "market data not found at {} (set EVENTSTORE_MARKET_DATA)",
+        p.display()
+    );
+    eprintln!("skipping: market data not found at {}", p.display());
+    None
+}
+
+/// The trades of the source, as (local ns, trade id, price, size, buyer is maker, trade time ms).
+fn source_trades(path: &Path) -> Vec<(i64, u64, String, String, bool, i64)> {
+    let mut out = Vec::new();
+    eventstore_market::input::for_each_line(path, |_, line| {
+        let (ns, json) = line.split_once(' ').unwrap();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        let d = v.get("data").unwrap_or(&v);
+        if d["e"] == "trade" {
+            out.push((
+                ns.parse().unwrap(),
+                d["t"].as_u64().unwrap(),
+                d["p"].as_str().unwrap().to_string(),
+                d["q"].as_str().unwrap().to_string(),
+                d["m"].as_bool().unwrap(),
+                d["T"].as_i64().unwrap(),
+            ));
+        }
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn every_binance_spot_trade_is_imported_and_read_back_exactly() {
+    let Some(data) = market_data() else { return };
+    let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let src = source_trades(&input);
+    assert_eq!(src.len(), 9_757);
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = ImportOptions {
+        roll: RollInterval::MINUTELY,
+        ..ImportOptions::default()
+    };
+    let r = import(&input, tmp.path(), &opts).unwrap();
+    assert_eq!(r.streams.get("binance/btcusdt/trades"), Some(&9_757));
+    assert!(r.other > 0, "depth and bookTicker messages are counted");
+    let name = StreamName::new("binance/btcusdt/trades").unwrap();
+    let mut rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
+    let m = rd.meta().clone();
+    assert_eq!(
+        (m.price_scale, m.size_scale, m.symbol.as_str()),
+        (8, 8, "BTCUSDT")
+    );
+    let mut got = Vec::new();
+    while let Some(t) = rd.next().unwrap() {
+        got.push(t);
+    }
+    assert_eq!(got.len(), src.len());
+    for (t, s) in got.iter().zip(&src) {
+        assert_eq!(t.local_ts, s.0);
+        assert_eq!(t.trade_id, s.1);
+        assert_eq!(format(t.price, m.price_scale, DecimalStyle::Fixed), s.2);
+        assert_eq!(format(t.size, m.size_scale, DecimalStyle::Fixed), s.3);
+        assert_eq!(t.side, if s.4 { Side::Sell } else { Side::Buy });
+        assert_eq!(t.exchange_ts, s.5 * 1_000_000);
+    }
+    // Rolled every minute: the six-minute recording spans several files.
+    let files = eventstore_log::files::list_files(&name.dir(tmp.path())).unwrap();
+    assert!(files.len() >= 6, "{} files", files.len());
+
+    // Time ranges at pseudo-random bounds equal a brute-force filter.
+    let (lo, hi) = (src[0].0, src[src.len() - 1].0);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..50 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let a = lo + (x % (hi - lo + 1) as u64) as i64;
+        let b = a + ((x >> 20) % 120_000_000_000) as i64;
+        let want: Vec<u64> = src
+            .iter()
+            .filter(|s| s.0 >= a && s.0 < b)
+            .map(|s| s.1)
+            .collect();
+        let mut rd = TradeStreamReader::open(tmp.path(), &name, Some(a), Some(b)).unwrap();
+        let mut ids = Vec::new();
+        while let Some(t) = rd.next().unwrap() {
+            ids.push(t.trade_id);
+        }
+        assert_eq!(ids, want, "[{a}, {b})");
+    }
+}
+
+#[test]
+fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("feed.txt");
+    let good = r#"1723161254087896568 {"stream":"btcusdt@trade","data":{"e":"trade","E":1723161255343,"s":"BTCUSDT","t":1,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true,"M":true}}"#;
+    let rows = [
+        (good.to_string(), None),
+        (
+            good.replace("\"p\":\"61837.63000000\"", "\"p\":\"61837.6x\""),
+            Some("not a decimal"),
+        ),
+        (good.replace(",\"m\":true", ""), Some("\"m\"")),
+        (
+            "1723161254087896568 {not json".to_string(),
+            Some("not a JSON message"),
+        ),
+        (good.replace("0.02000000", "0.020"), Some("decimal places")),
+    ];
+    let root = tmp.path().join("root");
+    for (bad, why) in rows.iter().skip(1) {
+        let mut f = std::fs::File::create(&input).unwrap();
+        writeln!(f, "{}", rows[0].0).unwrap();
+        writeln!(f, "{}", rows[0].0.replace("\"t\":1,", "\"t\":2,")).unwrap();
+        writeln!(f, "{bad}").unwrap();
+        drop(f);
+        let e = import(&input, &root, &ImportOptions::default()).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::BadRow { line: 3, .. }), "{msg}");
+        assert!(
+            msg.starts_with(&format!("{}:3: ", input.display())),
+            "{msg}"
+        );
+        assert!(msg.contains(why.unwrap()), "{msg}");
+        assert!(!root.join("binance").exists(), "nothing written");
+        // With skip_bad the good rows go in and the bad one is counted.
+        let skip = tmp.path().join("skip");
+        let r = import(
+            &input,
+            &skip,
+            &ImportOptions {
+                skip_bad: true,
+                ..ImportOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (r.skipped, r.streams.get("binance/btcusdt/trades")),
+            (1, Some(&2))
+        );
+        assert!(r.skipped_examples[0].contains(":3: "));
+        std::fs::remove_dir_all(&skip).unwrap();
+    }
+}
