@@ -4,7 +4,7 @@
 //! - [`decimal`]: exact prices and sizes (integers at a per-stream scale).
 //! - [`trade`]: the trade record and its binary encoding.
 //! - [`meta`]: `market.json`, what a market stream holds.
-//! - [`binance`]: the importer of Binance recordings.
+//! - [`import`]: the import pipeline; [`binance`] and [`tardis`] parse their formats.
 //! - [`trades`]: [`TradeStreamReader`], trades by time range.
 //! - [`synth`]: a seeded generator of realistic synthetic market streams (a
 //!   random-walk order book with price-level updates, and Poisson trades),
@@ -21,9 +21,11 @@
 pub mod binance;
 pub mod decimal;
 mod error;
+pub mod import;
 pub mod input;
 pub mod meta;
 pub mod synth;
+pub mod tardis;
 pub mod trade;
 pub mod trades;
 

@@ -1,10 +1,10 @@
 //! `eventstore import <format> <input>`: market-data recordings into
-//! normalized market streams.
+//! normalized market streams (`binance`, `tardis-trades`).
 
 use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::RollInterval;
-use eventstore_market::binance::{import, ImportOptions};
+use eventstore_market::import::{self as market, import, ImportOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +12,8 @@ use std::process::ExitCode;
 pub enum Format {
     /// Binance websocket recordings: `<receive ns> <json>` per line, or JSON lines (trades for now).
     Binance,
+    /// Tardis.dev `trades` CSV.
+    TardisTrades,
 }
 
 #[derive(clap::Args, Debug)]
@@ -36,9 +38,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
         roll: RollInterval::parse(&a.roll)?,
         ..ImportOptions::default()
     };
-    let r = match a.format {
-        Format::Binance => import(&a.input, &a.root.root, &opts)?,
+    let format = match a.format {
+        Format::Binance => market::Format::Binance,
+        Format::TardisTrades => market::Format::TardisTrades,
     };
+    let r = import(format, &a.input, &a.root.root, &opts)?;
     for (s, n) in &r.streams {
         println!("{s}: {n} records");
     }

@@ -1,11 +1,11 @@
-//! The real Binance spot recording: every trade imported and read back
+//! The real Binance spot recording and Tardis trades file: every trade imported and read back
 //! exactly (prices and sizes print as the source's strings), time-range
 //! queries against a brute-force filter, and bad rows named by file and
 //! line with nothing written.
 
 use eventstore_log::{RollInterval, StreamName};
-use eventstore_market::binance::{import, ImportOptions};
 use eventstore_market::decimal::{format, DecimalStyle};
+use eventstore_market::import::{import, Format, ImportOptions};
 use eventstore_market::{Error, Side, TradeStreamReader};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -64,7 +64,7 @@ fn every_binance_spot_trade_is_imported_and_read_back_exactly() {
         roll: RollInterval::MINUTELY,
         ..ImportOptions::default()
     };
-    let r = import(&input, tmp.path(), &opts).unwrap();
+    let r = import(Format::Binance, &input, tmp.path(), &opts).unwrap();
     assert_eq!(r.streams.get("binance/btcusdt/trades"), Some(&9_757));
     assert!(r.other > 0, "depth and bookTicker messages are counted");
     let name = StreamName::new("binance/btcusdt/trades").unwrap();
@@ -139,7 +139,7 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
         writeln!(f, "{}", rows[0].0.replace("\"t\":1,", "\"t\":2,")).unwrap();
         writeln!(f, "{bad}").unwrap();
         drop(f);
-        let e = import(&input, &root, &ImportOptions::default()).unwrap_err();
+        let e = import(Format::Binance, &input, &root, &ImportOptions::default()).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::BadRow { line: 3, .. }), "{msg}");
         assert!(
@@ -151,6 +151,7 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
         // With skip_bad the good rows go in and the bad one is counted.
         let skip = tmp.path().join("skip");
         let r = import(
+            Format::Binance,
             &input,
             &skip,
             &ImportOptions {
@@ -166,4 +167,66 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
         assert!(r.skipped_examples[0].contains(":3: "));
         std::fs::remove_dir_all(&skip).unwrap();
     }
+}
+
+#[test]
+fn every_tardis_trade_is_imported_and_prints_as_the_source() {
+    let Some(data) = market_data() else { return };
+    let input = data.join("tardis/binance-futures_trades_BTCUSDT_2020-02-22.csv.gz");
+    let mut src = Vec::new();
+    eventstore_market::input::for_each_line(&input, |no, line| {
+        if no > 1 && !line.is_empty() {
+            src.push(line.to_string());
+        }
+        Ok(())
+    })
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = import(
+        Format::TardisTrades,
+        &input,
+        tmp.path(),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        r.streams.get("binance-futures/btcusdt/trades"),
+        Some(&(src.len() as u64))
+    );
+    let name = StreamName::new("binance-futures/btcusdt/trades").unwrap();
+    let mut rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
+    let m = rd.meta().clone();
+    assert_eq!(m.style, DecimalStyle::Trimmed);
+    let mut n = 0;
+    while let Some(t) = rd.next().unwrap() {
+        let row = format!(
+            "{},{},{},{},{},{},{},{}",
+            m.venue,
+            m.symbol,
+            t.exchange_ts / 1000,
+            t.local_ts / 1000,
+            t.trade_id,
+            t.side.as_str(),
+            format(t.price, m.price_scale, m.style),
+            format(t.size, m.size_scale, m.style)
+        );
+        assert_eq!(row, src[n], "row {}", n + 2);
+        n += 1;
+    }
+    assert_eq!(n, src.len());
+    // A bad row: file and line named, nothing written.
+    let bad = tmp.path().join("bad.csv");
+    let mut text = String::from("exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n");
+    text.push_str(&src[0]);
+    text.push_str(
+        "\nbinance-futures,BTCUSDT,1582329602111000,1582329602418379,42377944,buy,96x2,0.132\n",
+    );
+    std::fs::write(&bad, text).unwrap();
+    let root = tmp.path().join("r2");
+    let e = import(Format::TardisTrades, &bad, &root, &ImportOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!("{}:3: ", bad.display())),
+        "{e}"
+    );
+    assert!(!root.exists() || std::fs::read_dir(&root).unwrap().next().is_none());
 }
