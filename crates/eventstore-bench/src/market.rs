@@ -1,0 +1,194 @@
+//! Market data: import throughput of the real recordings, decoding of
+//! stored trades, and the first trade at a time found by index against a
+//! scan from the start of the day.
+
+use crate::stats::{median, Table};
+use eventstore_log::*;
+use eventstore_market::import::{import, Format, ImportOptions};
+use eventstore_market::{Side, Trade, TradeStreamReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+const SEC: i64 = 1_000_000_000;
+const DAY0: i64 = 1_723_075_200 * SEC; // 2024-08-08T00:00:00Z
+
+fn market_data() -> Option<PathBuf> {
+    let p = std::env::var_os("EVENTSTORE_MARKET_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
+        });
+    p.is_dir().then_some(p)
+}
+
+pub fn bench_market(dir: &Path) {
+    import_throughput(dir);
+    let root = dir.join("market-day");
+    let _ = std::fs::remove_dir_all(&root);
+    let name = StreamName::new("synth/btcusdt/trades").expect("name");
+    let n = write_day(&root, &name, 10_000_000, RollInterval::MINUTELY);
+    decode_throughput(&root, &name, n, "1440 minutely");
+    first_trade(&root, &name);
+    let _ = std::fs::remove_dir_all(&root);
+    let hourly = StreamName::new("synth/btcusdt/trades-hourly").expect("name");
+    let n = write_day(&root, &hourly, 10_000_000, RollInterval::HOURLY);
+    decode_throughput(&root, &hourly, n, "24 hourly");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn import_throughput(dir: &Path) {
+    let Some(data) = market_data() else {
+        eprintln!("market: no market data (set EVENTSTORE_MARKET_DATA): import throughput skipped");
+        return;
+    };
+    let mut t = Table::new(
+        "Import of the real recordings (whole pipeline: decompress, check every row, write), median of 5",
+        &["input", "rows imported", "input MB (uncompressed)", "records/s", "input MB/s"],
+    );
+    let inputs = [
+        (
+            Format::Binance,
+            "binance/spot_btcusdt_20240808.hftbacktest.gz",
+        ),
+        (
+            Format::TardisTrades,
+            "tardis/binance-futures_trades_BTCUSDT_2020-02-22.csv.gz",
+        ),
+    ];
+    for (format, rel) in inputs {
+        let input = data.join(rel);
+        let mut bytes = 0u64;
+        let mut lines = 0u64;
+        eventstore_market::input::for_each_line(&input, |_, l| {
+            bytes += l.len() as u64 + 1;
+            lines += 1;
+            Ok(())
+        })
+        .expect("read input");
+        let mut secs = Vec::new();
+        let mut imported = 0;
+        for run in 0..5 {
+            let root = dir.join(format!("import-{run}"));
+            let _ = std::fs::remove_dir_all(&root);
+            let t0 = Instant::now();
+            let r = import(format, &input, &root, &ImportOptions::default()).expect("import");
+            secs.push(t0.elapsed().as_secs_f64());
+            imported = r.streams.values().sum::<u64>();
+            let _ = std::fs::remove_dir_all(&root);
+        }
+        let s = median(&mut secs);
+        t.row(vec![
+            rel.to_string(),
+            format!("{imported} of {lines} lines"),
+            format!("{:.1}", bytes as f64 / 1e6),
+            format!("{:.2} M/s", lines as f64 / s / 1e6),
+            format!("{:.0}", bytes as f64 / s / 1e6),
+        ]);
+    }
+    t.print();
+}
+
+/// A day of minutely files holding `n` trades at an even pace: a random walk.
+fn write_day(root: &Path, name: &StreamName, n: u64, roll: RollInterval) -> u64 {
+    let clock = ManualClock::new(DAY0);
+    let opts = WriterOptions::default()
+        .roll(roll)
+        .roll_by(RollBy::RecordTime)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open(root, name, opts).expect("writer");
+    let meta = eventstore_market::StreamMeta {
+        venue: "synth".into(),
+        symbol: "BTCUSDT".into(),
+        kind: "trades".into(),
+        price_scale: 2,
+        size_scale: 8,
+        style: eventstore_market::decimal::DecimalStyle::Fixed,
+    };
+    meta.store(&name.dir(root)).expect("meta");
+    let step = 86_400 * SEC / n as i64;
+    let mut price = 6_000_000i64;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        price += (x % 3) as i64 - 1;
+        let ts = DAY0 + i as i64 * step;
+        let t = Trade {
+            exchange_ts: ts - 1_000_000,
+            local_ts: ts,
+            price,
+            size: (x >> 40) as i64 % 1_000_000 + 1,
+            side: if x & 1 == 0 { Side::Buy } else { Side::Sell },
+            trade_id: i,
+        };
+        w.append_at(ts, &t.encode()).expect("append");
+    }
+    w.close().expect("close");
+    n
+}
+
+fn decode_throughput(root: &Path, name: &StreamName, n: u64, files: &str) {
+    let mut secs = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let mut r = TradeStreamReader::open(root, name, None, None).expect("open");
+        let (mut k, mut vol) = (0u64, 0i64);
+        while let Some(t) = r.next().expect("next") {
+            k += 1;
+            vol = vol.wrapping_add(t.size);
+        }
+        assert_eq!(k, n);
+        std::hint::black_box(vol);
+        secs.push(t0.elapsed().as_secs_f64());
+    }
+    let s = median(&mut secs);
+    let mut t = Table::new(
+        "Decoding stored trades (TradeStreamReader over a day of files, CRC of every record checked), one core, median of 5",
+        &["trades", "files", "seconds", "trades/s"],
+    );
+    t.row(vec![
+        n.to_string(),
+        files.into(),
+        format!("{s:.3}"),
+        format!("{:.1} M/s", n as f64 / s / 1e6),
+    ]);
+    t.print();
+}
+
+fn first_trade(root: &Path, name: &StreamName) {
+    let (mut idx, mut scan) = (Vec::new(), Vec::new());
+    let mut x = 0x9e37_79b9u64;
+    for _ in 0..20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let at = DAY0 + (x % 86_400) as i64 * SEC + 123_456_789;
+        let t0 = Instant::now();
+        let mut r = TradeStreamReader::open(root, name, Some(at), None).expect("open");
+        let a = r.next().expect("next").expect("a trade");
+        idx.push(t0.elapsed().as_secs_f64());
+        let t0 = Instant::now();
+        let mut r = TradeStreamReader::open(root, name, None, None).expect("open");
+        let b = loop {
+            let t = r.next().expect("next").expect("a trade");
+            if t.local_ts >= at {
+                break t;
+            }
+        };
+        scan.push(t0.elapsed().as_secs_f64());
+        assert_eq!(a, b);
+    }
+    let (i, s) = (median(&mut idx), median(&mut scan));
+    let mut t = Table::new(
+        "First trade at a random time of a day of minutely files (10 M trades): by index against a scan from the start of the day, median of 20",
+        &["by index", "scan from the day's start", "ratio"],
+    );
+    t.row(vec![
+        format!("{:.0} us", i * 1e6),
+        format!("{:.1} ms", s * 1e3),
+        format!("{:.0}x", s / i),
+    ]);
+    t.print();
+}
