@@ -35,6 +35,11 @@ pub struct FileMeta {
 /// Suffix of a zstd-compressed data object: `<file name>.zst`.
 pub const ZSTD_SUFFIX: &str = ".zst";
 
+/// Files of a stream's folder that describe the whole stream (such as a
+/// market stream's `market.json`): uploaded before its log files and
+/// polled with them, stored as `<prefix>/<stream>/<name>`.
+pub const STREAM_SIDECARS: &[&str] = &["market.json"];
+
 impl FileMeta {
     /// The manifest as JSON.
     pub fn to_json(&self) -> String {

@@ -2,7 +2,7 @@
 //! incrementally, installing a file only once it is complete and verified.
 
 use crate::error::{backend, io, Error, Result};
-use crate::layout::{read_object, FileMeta, META_SUFFIX, ZSTD_SUFFIX};
+use crate::layout::{read_object, FileMeta, META_SUFFIX, STREAM_SIDECARS, ZSTD_SUFFIX};
 use crate::remote::Remote;
 use eventstore_log::StreamName;
 use futures::{StreamExt, TryStreamExt};
@@ -31,6 +31,8 @@ pub struct RemoteFile {
 pub struct RemoteStream {
     pub name: StreamName,
     pub files: Vec<RemoteFile>,
+    /// The stream's sidecar files on the remote ([`crate::layout::STREAM_SIDECARS`]), with their sizes.
+    pub sidecars: Vec<(String, u64)>,
 }
 
 impl RemoteStream {
@@ -65,6 +67,8 @@ pub struct PollReport {
     pub bytes: u64,
     /// Files refused (corrupt) or failed; the others were still installed.
     pub failed: Vec<Error>,
+    /// Stream sidecar files (`market.json`) installed or updated.
+    pub sidecars: usize,
 }
 
 /// Does `name` match `pattern`, where `*` matches any run of characters?
@@ -116,6 +120,7 @@ impl StreamPoller {
             .map_err(|e| backend(&self.remote.url, "list", self.remote.prefix.as_ref(), e))?;
         let mut by_stream: BTreeMap<String, BTreeMap<String, RemoteFile>> = BTreeMap::new();
         let mut metas = Vec::new();
+        let mut sidecars: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
         for o in objects {
             let Some(rel) = self.remote.rel(&o.location) else {
                 continue;
@@ -123,6 +128,14 @@ impl StreamPoller {
             let Some((stream, file)) = rel.rsplit_once('/') else {
                 continue;
             };
+            if STREAM_SIDECARS.contains(&file) {
+                sidecars
+                    .entry(stream.to_string())
+                    .or_default()
+                    .push((file.to_string(), o.size));
+                by_stream.entry(stream.to_string()).or_default();
+                continue;
+            }
             if let Some(data) = file.strip_suffix(META_SUFFIX) {
                 metas.push((stream.to_string(), data.to_string()));
                 continue;
@@ -155,6 +168,7 @@ impl StreamPoller {
             .filter_map(|(s, files)| {
                 Some(RemoteStream {
                     name: StreamName::new(&s).ok()?,
+                    sidecars: sidecars.remove(&s).unwrap_or_default(),
                     files: files.into_values().collect(),
                 })
             })
@@ -174,6 +188,15 @@ impl StreamPoller {
                 continue;
             }
             let dir = s.name.dir(root);
+            for (file, size) in &s.sidecars {
+                let local = dir.join(file);
+                if std::fs::metadata(&local).is_ok_and(|m| m.len() == *size) {
+                    continue;
+                }
+                self.download_sidecar(&format!("{}/{file}", s.name), &local)
+                    .await?;
+                report.sidecars += 1;
+            }
             for f in s.files {
                 if !f.complete
                     || opts.from_ns.is_some_and(|t| f.start_ns < t)
@@ -227,6 +250,28 @@ impl StreamPoller {
                 .map_err(io("sync", &d))?;
         }
         Ok(report)
+    }
+
+    /// Install a stream sidecar (small): fetched whole, written to a
+    /// temporary name, renamed into place.
+    async fn download_sidecar(&self, rel: &str, local: &Path) -> Result<()> {
+        let key = self.remote.key(rel);
+        let url = &self.remote.url;
+        let bytes = self
+            .remote
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| backend(url, "get", key.as_ref(), e))?
+            .bytes()
+            .await
+            .map_err(|e| backend(url, "read", key.as_ref(), e))?;
+        if let Some(d) = local.parent() {
+            std::fs::create_dir_all(d).map_err(io("create", d))?;
+        }
+        let tmp = local.with_extension("json.download");
+        std::fs::write(&tmp, &bytes).map_err(io("write", &tmp))?;
+        std::fs::rename(&tmp, local).map_err(io("rename", &tmp))
     }
 
     /// Download one file to a temporary name, check it against its

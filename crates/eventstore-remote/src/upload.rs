@@ -2,7 +2,9 @@
 //! under a root) to a remote, verified, idempotent and resumable.
 
 use crate::error::{backend, io, Error, Result};
-use crate::layout::{file_checksum, read_object, FileMeta, META_SUFFIX, ZSTD_SUFFIX};
+use crate::layout::{
+    file_checksum, read_object, FileMeta, META_SUFFIX, STREAM_SIDECARS, ZSTD_SUFFIX,
+};
 use crate::remote::Remote;
 use bytes::Bytes;
 use eventstore_log::{files, FileEntry, FileStatus, StreamName};
@@ -163,7 +165,26 @@ impl StreamUploader {
         let mut jobs = Vec::new();
         let mut report = UploadReport::default();
         for (name, dir) in streams {
-            let done = self.completed(name).await?;
+            let (done, sidecars) = self.completed(name).await?;
+            for file in STREAM_SIDECARS {
+                let local = dir.join(file);
+                let Ok(m) = std::fs::metadata(&local) else {
+                    continue;
+                };
+                if sidecars.get(*file) != Some(&m.len()) {
+                    let bytes = std::fs::read(&local).map_err(io("read", &local))?;
+                    let key = self.remote.key(&format!("{name}/{file}"));
+                    retrying(self.opts.attempts, || async {
+                        self.remote
+                            .store
+                            .put(&key, PutPayload::from(bytes.clone()))
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| backend(&self.remote.url, "put", key.as_ref(), e))
+                    })
+                    .await?;
+                }
+            }
             for f in files::list_files(dir)? {
                 if !f.sealed {
                     continue;
@@ -222,9 +243,14 @@ impl StreamUploader {
     }
 
     /// The files of `stream` whose upload is complete on the remote (data
-    /// and manifest present), with the data's size: one listing per stream
-    /// instead of a request per file.
-    async fn completed(&self, stream: &StreamName) -> Result<HashMap<String, Option<u64>>> {
+    /// and manifest present), with the data's size, and the stream's
+    /// sidecars with theirs: one listing per stream instead of a request
+    /// per file.
+    #[allow(clippy::type_complexity)]
+    async fn completed(
+        &self,
+        stream: &StreamName,
+    ) -> Result<(HashMap<String, Option<u64>>, HashMap<String, u64>)> {
         let prefix = self.remote.key(stream.as_str());
         let objects: Vec<object_store::ObjectMeta> = self
             .remote
@@ -235,6 +261,7 @@ impl StreamUploader {
             .map_err(|e| backend(&self.remote.url, "list", prefix.as_ref(), e))?;
         let mut data = HashMap::new();
         let mut manifests = HashSet::new();
+        let mut sidecars = HashMap::new();
         for o in objects {
             let Some(rel) = self.remote.rel(&o.location) else {
                 continue;
@@ -243,6 +270,10 @@ impl StreamUploader {
                 continue;
             };
             if s != stream.as_str() {
+                continue;
+            }
+            if STREAM_SIDECARS.contains(&file) {
+                sidecars.insert(file.to_string(), o.size);
                 continue;
             }
             match file.strip_suffix(META_SUFFIX) {
@@ -260,7 +291,7 @@ impl StreamUploader {
             }
         }
         data.retain(|k, _| manifests.contains(k));
-        Ok(data)
+        Ok((data, sidecars))
     }
 
     async fn upload_file(&self, stream: &StreamName, f: &FileEntry) -> Result<Outcome> {

@@ -131,6 +131,9 @@ fn upload_poll_read_back_byte_for_byte() {
     let names = write_streams(&src, 6);
     let sealed = sealed_files(&src);
     assert_eq!(sealed.len(), 18);
+    // A market stream's metadata travels with the stream.
+    let meta = br#"{"format":"eventstore.market/1","venue":"binance","symbol":"BTCUSDT","kind":"trades","price_scale":8,"size_scale":8,"style":"fixed"}"#;
+    std::fs::write(names[0].dir(&src).join("market.json"), meta).unwrap();
     for (i, remote) in backends(tmp.path(), "roundtrip").into_iter().enumerate() {
         let rt = rt();
         let up = StreamUploader::new(remote.clone(), UploadOptions::default());
@@ -164,6 +167,11 @@ fn upload_poll_read_back_byte_for_byte() {
             .unwrap();
         assert!(p.failed.is_empty(), "{:?}", p.failed);
         assert_eq!(p.downloaded.len(), 18);
+        assert_eq!(p.sidecars, 1);
+        assert_eq!(
+            std::fs::read(names[0].dir(&dst).join("market.json")).unwrap(),
+            meta
+        );
         // Progress: one call per file, the last one with every file and byte.
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 18);
