@@ -5,7 +5,7 @@
 //! - [`trade`]: the trade record and its binary encoding.
 //! - [`meta`]: `market.json`, what a market stream holds.
 //! - [`import`]: the import pipeline; [`binance`] and [`tardis`] parse their formats.
-//! - [`trades`]: [`TradeStreamReader`], trades by time range.
+//! - [`trades`]: [`TradeStreamReader`], trades by time range; [`bars`]: OHLCV bars, VWAP, volume by side.
 //! - [`synth`]: a seeded generator of realistic synthetic market streams (a
 //!   random-walk order book with price-level updates, and Poisson trades),
 //!   for demos, tests and benchmarks at any scale.
@@ -18,6 +18,7 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod bars;
 pub mod binance;
 pub mod decimal;
 mod error;

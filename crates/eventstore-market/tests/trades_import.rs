@@ -230,3 +230,65 @@ fn every_tardis_trade_is_imported_and_prints_as_the_source() {
     );
     assert!(!root.exists() || std::fs::read_dir(&root).unwrap().next().is_none());
 }
+
+/// (open, high, low, close, volume, buy volume, trades, notional)
+type BarRow = (i64, i64, i64, i64, i64, i64, u64, i128);
+
+#[test]
+fn bars_equal_an_independent_computation_from_the_source_rows() {
+    use eventstore_market::bars::Bars;
+    use std::collections::BTreeMap;
+    let Some(data) = market_data() else { return };
+    let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let src = source_trades(&input);
+    let tmp = tempfile::tempdir().unwrap();
+    import(
+        Format::Binance,
+        &input,
+        tmp.path(),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let name = StreamName::new("binance/btcusdt/trades").unwrap();
+    for interval in [1_000_000_000i64, 60_000_000_000, 7_000_000_000] {
+        // Straight from the source strings: (o, h, l, c, volume, buy volume, count, notional).
+        let mut want: BTreeMap<i64, BarRow> = BTreeMap::new();
+        for s in &src {
+            let p = eventstore_market::decimal::parse(&s.2, 8).unwrap();
+            let q = eventstore_market::decimal::parse(&s.3, 8).unwrap();
+            let k = s.0 - s.0.rem_euclid(interval);
+            let e = want.entry(k).or_insert((p, p, p, p, 0, 0, 0, 0));
+            e.1 = e.1.max(p);
+            e.2 = e.2.min(p);
+            e.3 = p;
+            e.4 += q;
+            if !s.4 {
+                e.5 += q;
+            }
+            e.6 += 1;
+            e.7 += p as i128 * q as i128;
+        }
+        let rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
+        let mut bars = Bars::new(rd, interval);
+        let mut got = BTreeMap::new();
+        while let Some(b) = bars.next().unwrap() {
+            got.insert(
+                b.start_ns,
+                (
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    b.buy_volume,
+                    b.trades,
+                    b.notional,
+                ),
+            );
+            assert_eq!(b.volume, b.buy_volume + b.sell_volume);
+            let v = b.vwap().unwrap();
+            assert!(b.low <= v && v <= b.high);
+        }
+        assert_eq!(got, want, "bars of {interval} ns");
+    }
+}

@@ -5,8 +5,9 @@ use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::time::{format_utc, parse_time};
 use eventstore_log::StreamName;
+use eventstore_market::bars::Bars;
 use eventstore_market::decimal;
-use eventstore_market::TradeStreamReader;
+use eventstore_market::{StreamMeta, TradeStreamReader};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -35,6 +36,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Print OHLCV bars of this interval (1s, 1m, 5m, 1h, 1d, ...) instead
+    /// of trades: open, high, low, close, volume, buy and sell volume, VWAP, count.
+    #[arg(long)]
+    pub bars: Option<String>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -43,6 +48,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let to = a.to.as_deref().map(parse_time).transpose()?;
     let mut r = TradeStreamReader::open(&a.root.root, &name, from, to)?;
     let m = r.meta().clone();
+    if let Some(b) = &a.bars {
+        let ns = eventstore_log::time::parse_duration_ns(b)?;
+        if ns <= 0 {
+            anyhow::bail!("--bars {b}: the interval must be positive");
+        }
+        return print_bars(Bars::new(r, ns), &m, a.format);
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     if a.format == Format::Csv {
@@ -89,6 +101,65 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
         line.push('\n');
         out.write_all(line.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_bars(mut bars: Bars, m: &StreamMeta, format: Format) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    if format == Format::Csv {
+        writeln!(
+            out,
+            "start,open,high,low,close,volume,buy_volume,sell_volume,vwap,trades"
+        )?;
+    }
+    let p = |v: i64| decimal::format(v, m.price_scale, m.style);
+    let q = |v: i64| decimal::format(v, m.size_scale, m.style);
+    while let Some(b) = bars.next()? {
+        let vwap = b.vwap().map(p).unwrap_or_default();
+        match format {
+            Format::Text => writeln!(
+                out,
+                "{} O {} H {} L {} C {} V {} (buy {} sell {}) VWAP {vwap} n {}",
+                format_utc(b.start_ns),
+                p(b.open),
+                p(b.high),
+                p(b.low),
+                p(b.close),
+                q(b.volume),
+                q(b.buy_volume),
+                q(b.sell_volume),
+                b.trades
+            )?,
+            Format::Csv => writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{vwap},{}",
+                b.start_ns,
+                p(b.open),
+                p(b.high),
+                p(b.low),
+                p(b.close),
+                q(b.volume),
+                q(b.buy_volume),
+                q(b.sell_volume),
+                b.trades
+            )?,
+            Format::Json => writeln!(
+                out,
+                "{{\"start\":{},\"open\":\"{}\",\"high\":\"{}\",\"low\":\"{}\",\"close\":\"{}\",\"volume\":\"{}\",\"buy_volume\":\"{}\",\"sell_volume\":\"{}\",\"vwap\":\"{vwap}\",\"trades\":{}}}",
+                b.start_ns,
+                p(b.open),
+                p(b.high),
+                p(b.low),
+                p(b.close),
+                q(b.volume),
+                q(b.buy_volume),
+                q(b.sell_volume),
+                b.trades
+            )?,
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
