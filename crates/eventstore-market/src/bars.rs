@@ -22,7 +22,7 @@ pub struct Bar {
 }
 
 impl Bar {
-    fn new(start_ns: i64, t: &Trade) -> Bar {
+    pub(crate) fn new(start_ns: i64, t: &Trade) -> Bar {
         let mut b = Bar {
             start_ns,
             open: t.price,
@@ -40,7 +40,7 @@ impl Bar {
         b
     }
 
-    fn add(&mut self, t: &Trade) {
+    pub(crate) fn add(&mut self, t: &Trade) {
         self.high = self.high.max(t.price);
         self.low = self.low.min(t.price);
         self.close = t.price;

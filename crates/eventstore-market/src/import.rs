@@ -236,7 +236,10 @@ pub fn import(
         Ok(())
     })?;
     for (_, (name, w, n, _)) in writers {
+        let dir = w.dir().to_path_buf();
         w.close()?;
+        // Summarise the files sealed by the import.
+        crate::summary::summaries(&dir)?;
         report.streams.insert(name, n);
     }
     Ok(report)

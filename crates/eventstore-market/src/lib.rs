@@ -6,6 +6,7 @@
 //! - [`meta`]: `market.json`, what a market stream holds.
 //! - [`import`]: the import pipeline; [`binance`] and [`tardis`] parse their formats.
 //! - [`trades`]: [`TradeStreamReader`], trades by time range; [`bars`]: OHLCV bars, VWAP, volume by side.
+//! - [`summary`]: per-file trade summaries (`<file>.summary.json`).
 //! - [`synth`]: a seeded generator of realistic synthetic market streams (a
 //!   random-walk order book with price-level updates, and Poisson trades),
 //!   for demos, tests and benchmarks at any scale.
@@ -25,6 +26,7 @@ mod error;
 pub mod import;
 pub mod input;
 pub mod meta;
+pub mod summary;
 pub mod synth;
 pub mod tardis;
 pub mod trade;

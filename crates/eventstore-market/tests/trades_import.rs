@@ -292,3 +292,63 @@ fn bars_equal_an_independent_computation_from_the_source_rows() {
         assert_eq!(got, want, "bars of {interval} ns");
     }
 }
+
+#[test]
+fn every_sealed_file_gets_a_summary_equal_to_its_trades() {
+    use eventstore_market::summary::{summaries, summary_path};
+    let Some(data) = market_data() else { return };
+    let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = ImportOptions {
+        roll: RollInterval::MINUTELY,
+        ..ImportOptions::default()
+    };
+    import(Format::Binance, &input, tmp.path(), &opts).unwrap();
+    let name = StreamName::new("binance/btcusdt/trades").unwrap();
+    let dir = name.dir(tmp.path());
+    let files = eventstore_log::files::list_files(&dir).unwrap();
+    assert!(
+        files.iter().all(|f| summary_path(&f.path).exists()),
+        "built at import"
+    );
+    let sums = summaries(&dir).unwrap();
+    assert_eq!(sums.len(), files.len());
+    // Each file's summary is the one-minute bar of its trades.
+    let rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
+    let mut bars = eventstore_market::bars::Bars::new(rd, 60_000_000_000);
+    for (_, s) in &sums {
+        let b = bars.next().unwrap().unwrap();
+        let sb = s.bar.unwrap();
+        assert_eq!(
+            (
+                sb.open,
+                sb.high,
+                sb.low,
+                sb.close,
+                sb.volume,
+                sb.buy_volume,
+                sb.notional,
+                sb.trades
+            ),
+            (
+                b.open,
+                b.high,
+                b.low,
+                b.close,
+                b.volume,
+                b.buy_volume,
+                b.notional,
+                b.trades
+            )
+        );
+    }
+    assert_eq!(sums.iter().map(|(_, s)| s.trades).sum::<u64>(), 9_757);
+    // A stale summary (another file size) is rebuilt.
+    let p = summary_path(&files[0].path);
+    let stale = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("\"file_bytes\":", "\"file_bytes\":1");
+    std::fs::write(&p, stale).unwrap();
+    let again = summaries(&dir).unwrap();
+    assert_eq!(again[0].1, sums[0].1);
+}

@@ -40,6 +40,20 @@ pub const ZSTD_SUFFIX: &str = ".zst";
 /// polled with them, stored as `<prefix>/<stream>/<name>`.
 pub const STREAM_SIDECARS: &[&str] = &["market.json"];
 
+/// Suffixes of files that describe one sealed file (`<file>.log.summary.json`,
+/// a trade file's summary): uploaded after the file's manifest and polled
+/// with the file, stored beside it.
+pub const FILE_SIDECAR_SUFFIXES: &[&str] = &[".summary.json"];
+
+/// The sidecar suffix `name` (`<file>.log<suffix>`) ends with, and the log file's name.
+pub fn file_sidecar(name: &str) -> Option<(&str, &'static str)> {
+    FILE_SIDECAR_SUFFIXES.iter().find_map(|sfx| {
+        name.strip_suffix(sfx)
+            .filter(|log| log.ends_with(".log"))
+            .map(|log| (log, *sfx))
+    })
+}
+
 impl FileMeta {
     /// The manifest as JSON.
     pub fn to_json(&self) -> String {

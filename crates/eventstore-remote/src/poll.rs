@@ -2,7 +2,9 @@
 //! incrementally, installing a file only once it is complete and verified.
 
 use crate::error::{backend, io, Error, Result};
-use crate::layout::{read_object, FileMeta, META_SUFFIX, STREAM_SIDECARS, ZSTD_SUFFIX};
+use crate::layout::{
+    file_sidecar, read_object, FileMeta, META_SUFFIX, STREAM_SIDECARS, ZSTD_SUFFIX,
+};
 use crate::remote::Remote;
 use eventstore_log::StreamName;
 use futures::{StreamExt, TryStreamExt};
@@ -24,6 +26,8 @@ pub struct RemoteFile {
     pub complete: bool,
     /// The data object is zstd-compressed (`<name>.zst`).
     pub compressed: bool,
+    /// Suffixes of its sidecars on the remote ([`crate::layout::FILE_SIDECAR_SUFFIXES`]).
+    pub sidecars: Vec<&'static str>,
 }
 
 /// One stream on the remote.
@@ -121,6 +125,7 @@ impl StreamPoller {
         let mut by_stream: BTreeMap<String, BTreeMap<String, RemoteFile>> = BTreeMap::new();
         let mut metas = Vec::new();
         let mut sidecars: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+        let mut file_sidecars = Vec::new();
         for o in objects {
             let Some(rel) = self.remote.rel(&o.location) else {
                 continue;
@@ -128,6 +133,10 @@ impl StreamPoller {
             let Some((stream, file)) = rel.rsplit_once('/') else {
                 continue;
             };
+            if let Some((log, sfx)) = file_sidecar(file) {
+                file_sidecars.push((stream.to_string(), log.to_string(), sfx));
+                continue;
+            }
             if STREAM_SIDECARS.contains(&file) {
                 sidecars
                     .entry(stream.to_string())
@@ -155,8 +164,14 @@ impl StreamPoller {
                     size: o.size,
                     complete: false,
                     compressed,
+                    sidecars: Vec::new(),
                 },
             );
+        }
+        for (stream, log, sfx) in file_sidecars {
+            if let Some(f) = by_stream.get_mut(&stream).and_then(|m| m.get_mut(&log)) {
+                f.sidecars.push(sfx);
+            }
         }
         for (stream, data) in metas {
             if let Some(f) = by_stream.get_mut(&stream).and_then(|m| m.get_mut(&data)) {
@@ -209,6 +224,7 @@ impl StreamPoller {
                 // one must also still have its size.
                 if std::fs::metadata(&local).is_ok_and(|m| f.compressed || m.len() == f.size) {
                     report.present += 1;
+                    report.sidecars += self.fetch_file_sidecars(&s.name, &f, &local).await?;
                     continue;
                 }
                 jobs.push((s.name.clone(), f, local));
@@ -219,20 +235,22 @@ impl StreamPoller {
         let mut results = futures::stream::iter(jobs)
             .map(|(s, f, local)| async move {
                 let rel = format!("{s}/{}", f.name);
-                crate::upload::retrying(4, || self.download(&rel, f.compressed, &local))
-                    .await
-                    .map(|n| (rel, n))
+                let n = crate::upload::retrying(4, || self.download(&rel, f.compressed, &local))
+                    .await?;
+                let k = self.fetch_file_sidecars(&s, &f, &local).await?;
+                Ok((rel, n, k))
             })
             .buffer_unordered(opts.concurrency.max(1));
         let mut dirs = std::collections::BTreeSet::new();
         while let Some(r) = results.next().await {
             match r {
-                Ok((rel, n)) => {
+                Ok((rel, n, k)) => {
                     if let Some((stream, _)) = rel.rsplit_once('/') {
                         dirs.insert(root.join(stream));
                     }
                     report.downloaded.push(rel);
                     report.bytes += n;
+                    report.sidecars += k;
                 }
                 Err(e @ (Error::NoSuchBucket { .. } | Error::AccessDenied { .. })) => {
                     return Err(e)
@@ -250,6 +268,29 @@ impl StreamPoller {
                 .map_err(io("sync", &d))?;
         }
         Ok(report)
+    }
+
+    /// Install the sidecars of the remote file `f` that `local` lacks;
+    /// returns how many.
+    async fn fetch_file_sidecars(
+        &self,
+        stream: &StreamName,
+        f: &RemoteFile,
+        local: &Path,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for sfx in &f.sidecars {
+            let mut name = local.file_name().unwrap_or_default().to_os_string();
+            name.push(sfx);
+            let path = local.with_file_name(name);
+            if path.exists() {
+                continue;
+            }
+            self.download_sidecar(&format!("{stream}/{}{sfx}", f.name), &path)
+                .await?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Install a stream sidecar (small): fetched whole, written to a

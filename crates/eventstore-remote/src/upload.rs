@@ -3,7 +3,8 @@
 
 use crate::error::{backend, io, Error, Result};
 use crate::layout::{
-    file_checksum, read_object, FileMeta, META_SUFFIX, STREAM_SIDECARS, ZSTD_SUFFIX,
+    file_checksum, file_sidecar, read_object, FileMeta, FILE_SIDECAR_SUFFIXES, META_SUFFIX,
+    STREAM_SIDECARS, ZSTD_SUFFIX,
 };
 use crate::remote::Remote;
 use bytes::Bytes;
@@ -103,6 +104,13 @@ enum Body {
     Memory(Bytes),
     /// Streamed from the file in parts.
     File(PathBuf),
+}
+
+/// `<file>.log<suffix>` beside the file.
+fn sidecar_path(path: &Path, suffix: &str) -> PathBuf {
+    let mut n = path.file_name().unwrap_or_default().to_os_string();
+    n.push(suffix);
+    path.with_file_name(n)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -205,6 +213,8 @@ impl StreamUploader {
                     None => false,
                 };
                 if complete {
+                    self.put_file_sidecars(name, &f.path, Some(&sidecars))
+                        .await?;
                     report.add(Outcome::Already {
                         deleted: self.maybe_delete(&f.path)?,
                     });
@@ -251,6 +261,7 @@ impl StreamUploader {
         &self,
         stream: &StreamName,
     ) -> Result<(HashMap<String, Option<u64>>, HashMap<String, u64>)> {
+        // Stream sidecars and file sidecars (by full name) with their sizes.
         let prefix = self.remote.key(stream.as_str());
         let objects: Vec<object_store::ObjectMeta> = self
             .remote
@@ -272,7 +283,7 @@ impl StreamUploader {
             if s != stream.as_str() {
                 continue;
             }
-            if STREAM_SIDECARS.contains(&file) {
+            if STREAM_SIDECARS.contains(&file) || file_sidecar(file).is_some() {
                 sidecars.insert(file.to_string(), o.size);
                 continue;
             }
@@ -375,6 +386,7 @@ impl StreamUploader {
             .put(&meta_key, PutPayload::from(meta.to_json().into_bytes()))
             .await
             .map_err(|e| backend(&self.remote.url, "put", meta_key.as_ref(), e))?;
+        self.put_file_sidecars(stream, &f.path, None).await?;
         let deleted = self.maybe_delete(&f.path)?;
         Ok(Outcome::Uploaded {
             name: rel,
@@ -389,7 +401,44 @@ impl StreamUploader {
             return Ok(false);
         }
         std::fs::remove_file(path).map_err(io("remove", path))?;
+        for sfx in FILE_SIDECAR_SUFFIXES {
+            let _ = std::fs::remove_file(sidecar_path(path, sfx));
+        }
         Ok(true)
+    }
+
+    /// Put the sidecars of the local file `path` that exist, unless
+    /// `remote` (name -> size on the remote) already has them at that size.
+    async fn put_file_sidecars(
+        &self,
+        stream: &StreamName,
+        path: &Path,
+        remote: Option<&HashMap<String, u64>>,
+    ) -> Result<()> {
+        for sfx in FILE_SIDECAR_SUFFIXES {
+            let local = sidecar_path(path, sfx);
+            let Ok(bytes) = std::fs::read(&local) else {
+                continue;
+            };
+            let name = local
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if remote.and_then(|r| r.get(&name)) == Some(&(bytes.len() as u64)) {
+                continue;
+            }
+            let key = self.remote.key(&format!("{stream}/{name}"));
+            retrying(self.opts.attempts, || async {
+                self.remote
+                    .store
+                    .put(&key, PutPayload::from(bytes.clone()))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| backend(&self.remote.url, "put", key.as_ref(), e))
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Put the file's bytes; returns the ETag S3 would give them (MD5 hex,

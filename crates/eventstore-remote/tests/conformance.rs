@@ -134,6 +134,13 @@ fn upload_poll_read_back_byte_for_byte() {
     // A market stream's metadata travels with the stream.
     let meta = br#"{"format":"eventstore.market/1","venue":"binance","symbol":"BTCUSDT","kind":"trades","price_scale":8,"size_scale":8,"style":"fixed"}"#;
     std::fs::write(names[0].dir(&src).join("market.json"), meta).unwrap();
+    // And a file's sidecar (a trade file's summary) travels with its file.
+    let summary_of = |root: &Path| {
+        let mut p = root.join(&sealed[0]).into_os_string();
+        p.push(".summary.json");
+        PathBuf::from(p)
+    };
+    std::fs::write(summary_of(&src), b"{\"trades\":1}").unwrap();
     for (i, remote) in backends(tmp.path(), "roundtrip").into_iter().enumerate() {
         let rt = rt();
         let up = StreamUploader::new(remote.clone(), UploadOptions::default());
@@ -167,7 +174,8 @@ fn upload_poll_read_back_byte_for_byte() {
             .unwrap();
         assert!(p.failed.is_empty(), "{:?}", p.failed);
         assert_eq!(p.downloaded.len(), 18);
-        assert_eq!(p.sidecars, 1);
+        assert_eq!(p.sidecars, 2);
+        assert_eq!(std::fs::read(summary_of(&dst)).unwrap(), b"{\"trades\":1}");
         assert_eq!(
             std::fs::read(names[0].dir(&dst).join("market.json")).unwrap(),
             meta

@@ -38,8 +38,12 @@ pub struct Args {
     pub format: Format,
     /// Print OHLCV bars of this interval (1s, 1m, 5m, 1h, 1d, ...) instead
     /// of trades: open, high, low, close, volume, buy and sell volume, VWAP, count.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "summary")]
     pub bars: Option<String>,
+    /// Print each sealed file's summary (trades, first and last time, OHLC,
+    /// volume by side, VWAP) from its `.summary.json`, built if missing.
+    #[arg(long)]
+    pub summary: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -48,6 +52,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let to = a.to.as_deref().map(parse_time).transpose()?;
     let mut r = TradeStreamReader::open(&a.root.root, &name, from, to)?;
     let m = r.meta().clone();
+    if a.summary {
+        return print_summaries(&name.dir(&a.root.root), &m, a.format);
+    }
     if let Some(b) = &a.bars {
         let ns = eventstore_log::time::parse_duration_ns(b)?;
         if ns <= 0 {
@@ -158,6 +165,62 @@ fn print_bars(mut bars: Bars, m: &StreamMeta, format: Format) -> Result<ExitCode
                 q(b.buy_volume),
                 q(b.sell_volume),
                 b.trades
+            )?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summaries(dir: &std::path::Path, m: &StreamMeta, format: Format) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let p = |v: i64| decimal::format(v, m.price_scale, m.style);
+    let q = |v: i64| decimal::format(v, m.size_scale, m.style);
+    if format == Format::Csv {
+        writeln!(
+            out,
+            "file,trades,first_ts,last_ts,open,high,low,close,volume,buy_volume,sell_volume,vwap"
+        )?;
+    }
+    for (f, s) in eventstore_market::summary::summaries(dir)? {
+        let file = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Some(b) = s.bar else {
+            writeln!(out, "{file} 0 trades")?;
+            continue;
+        };
+        let vwap = b.vwap().map(p).unwrap_or_default();
+        let (first, last) = (s.first_ts.unwrap_or(0), s.last_ts.unwrap_or(0));
+        match format {
+            Format::Csv => writeln!(
+                out,
+                "{file},{},{first},{last},{},{},{},{},{},{},{},{vwap}",
+                s.trades,
+                p(b.open),
+                p(b.high),
+                p(b.low),
+                p(b.close),
+                q(b.volume),
+                q(b.buy_volume),
+                q(b.sell_volume)
+            )?,
+            _ => writeln!(
+                out,
+                "{file} {} trades {} .. {} O {} H {} L {} C {} V {} (buy {} sell {}) VWAP {vwap}",
+                s.trades,
+                format_utc(first),
+                format_utc(last),
+                p(b.open),
+                p(b.high),
+                p(b.low),
+                p(b.close),
+                q(b.volume),
+                q(b.buy_volume),
+                q(b.sell_volume)
             )?,
         }
     }
