@@ -9,8 +9,11 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+# The optional Parquet export is built, linted and tested too.
+features="eventstore-cli/parquet"
+
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --features "$features" -- -D warnings
 
 echo "== starting the S3 servers"
 mkdir -p target
@@ -20,17 +23,17 @@ trap 'kill $S3_SERVER_PIDS 2>/dev/null || true' EXIT
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 echo "   $EVENTSTORE_TEST_S3_ENDPOINT bucket $EVENTSTORE_TEST_S3_BUCKET"
 
-echo "== python client tools (grpcio-tools, for the Python example's test)"
+echo "== python tools (grpcio-tools for the Python client example, duckdb to read Parquet exports)"
 venv="${EVENTSTORE_VENV:-target/test-venv}"
-if ! "$venv/bin/python" -c 'import grpc_tools' 2>/dev/null; then
-  "$venv/bin/pip" install -q --disable-pip-version-check 'grpcio-tools==1.85.1'
+if ! "$venv/bin/python" -c 'import grpc_tools, duckdb' 2>/dev/null; then
+  "$venv/bin/pip" install -q --disable-pip-version-check 'grpcio-tools==1.85.1' 'duckdb==2.0.1'
 fi
 export EVENTSTORE_TEST_PYTHON="$PWD/$venv/bin/python"
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
-  cargo test --workspace --locked --doc
+  cargo nextest run --workspace --locked --no-fail-fast --features "$features"
+  cargo test --workspace --locked --doc --features "$features"
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast --features "$features"
 fi

@@ -765,3 +765,47 @@ fn binance_trades_import_and_query_from_the_command_line() {
     assert!(e.contains(&format!("{}:1: ", bad.display())), "{e}");
     assert!(!r.join("b").join("binance").exists());
 }
+
+/// `trades --format parquet` on the real trades, read back by DuckDB (from
+/// the test Python that scripts/test.sh prepares): typed columns, exact
+/// decimals.
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_export_is_read_by_duckdb_with_exact_decimals() {
+    let Some(data) = market_data() else { return };
+    let Some(python) = std::env::var_os("EVENTSTORE_TEST_PYTHON") else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "EVENTSTORE_TEST_PYTHON must be set under CI"
+        );
+        eprintln!("skipped: EVENTSTORE_TEST_PYTHON is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    ok(&run(&["import", "binance", gz.to_str().unwrap()], r, b""));
+    let out = r.join("t.parquet");
+    ok(&run(
+        &[
+            "trades",
+            "binance/btcusdt/trades",
+            "--format",
+            "parquet",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        r,
+        b"",
+    ));
+    let q = format!(
+        "import duckdb\nprint(duckdb.sql(\"select count(*), any_value(typeof(price)), any_value(typeof(local_ts)), sum(size)::varchar, (select price::varchar || ' ' || size::varchar || ' ' || side from '{p}' order by local_ts limit 1) from '{p}'\").fetchall())",
+        p = out.display()
+    );
+    let o = Command::new(python).args(["-c", &q]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "[(9757, 'DECIMAL(38,8)', 'TIMESTAMPTZ_NS', '212.03315000', '61837.63000000 0.02000000 sell')]"
+    );
+}

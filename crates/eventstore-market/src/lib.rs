@@ -7,6 +7,7 @@
 //! - [`import`]: the import pipeline; [`binance`] and [`tardis`] parse their formats.
 //! - [`trades`]: [`TradeStreamReader`], trades by time range; [`bars`]: OHLCV bars, VWAP, volume by side.
 //! - [`summary`]: per-file trade summaries (`<file>.summary.json`).
+//! - `export` (with the `parquet` feature): trades to Parquet with typed columns.
 //! - [`synth`]: a seeded generator of realistic synthetic market streams (a
 //!   random-walk order book with price-level updates, and Poisson trades),
 //!   for demos, tests and benchmarks at any scale.
@@ -23,6 +24,8 @@ pub mod bars;
 pub mod binance;
 pub mod decimal;
 mod error;
+#[cfg(feature = "parquet")]
+pub mod export;
 pub mod import;
 pub mod input;
 pub mod meta;

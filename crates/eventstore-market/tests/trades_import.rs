@@ -352,3 +352,59 @@ fn every_sealed_file_gets_a_summary_equal_to_its_trades() {
     let again = summaries(&dir).unwrap();
     assert_eq!(again[0].1, sums[0].1);
 }
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_export_reads_back_row_for_row() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Decimal128Type, TimestampNanosecondType, UInt64Type};
+    let Some(data) = market_data() else { return };
+    let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let src = source_trades(&input);
+    let tmp = tempfile::tempdir().unwrap();
+    import(
+        Format::Binance,
+        &input,
+        tmp.path(),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let name = StreamName::new("binance/btcusdt/trades").unwrap();
+    let rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
+    let out = tmp.path().join("trades.parquet");
+    assert_eq!(
+        eventstore_market::export::trades_to_parquet(rd, &out).unwrap(),
+        9_757
+    );
+    let f = std::fs::File::open(&out).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut i = 0;
+    for batch in reader {
+        let b = batch.unwrap();
+        let schema = b.schema();
+        assert_eq!(
+            schema.field_with_name("price").unwrap().data_type(),
+            &arrow_schema::DataType::Decimal128(38, 8)
+        );
+        let local = b.column(0).as_primitive::<TimestampNanosecondType>();
+        let exch = b.column(1).as_primitive::<TimestampNanosecondType>();
+        let price = b.column(2).as_primitive::<Decimal128Type>();
+        let size = b.column(3).as_primitive::<Decimal128Type>();
+        let side = b.column(4).as_string::<i32>();
+        let id = b.column(5).as_primitive::<UInt64Type>();
+        for r in 0..b.num_rows() {
+            let s = &src[i];
+            assert_eq!(local.value(r), s.0);
+            assert_eq!(id.value(r), s.1);
+            assert_eq!(price.value_as_string(r), s.2, "row {i}");
+            assert_eq!(size.value_as_string(r), s.3, "row {i}");
+            assert_eq!(side.value(r), if s.4 { "sell" } else { "buy" });
+            assert_eq!(exch.value(r), s.5 * 1_000_000);
+            i += 1;
+        }
+    }
+    assert_eq!(i, src.len());
+}

@@ -19,6 +19,9 @@ pub enum Format {
     Csv,
     /// One JSON object per line; prices and sizes as strings.
     Json,
+    /// A Parquet file (`--output`), typed columns: timestamp[ns, UTC], decimal128, string, uint64.
+    /// Needs a build with `--features parquet`.
+    Parquet,
 }
 
 #[derive(clap::Args, Debug)]
@@ -44,6 +47,9 @@ pub struct Args {
     /// volume by side, VWAP) from its `.summary.json`, built if missing.
     #[arg(long)]
     pub summary: bool,
+    /// Output file, for --format parquet.
+    #[arg(long, short = 'o')]
+    pub output: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -54,6 +60,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let m = r.meta().clone();
     if a.summary {
         return print_summaries(&name.dir(&a.root.root), &m, a.format);
+    }
+    if a.format == Format::Parquet {
+        if a.bars.is_some() {
+            anyhow::bail!("--bars is printed as text, csv or json, not parquet");
+        }
+        let Some(out) = &a.output else {
+            anyhow::bail!("--format parquet needs --output FILE");
+        };
+        return parquet_out(r, out);
     }
     if let Some(b) = &a.bars {
         let ns = eventstore_log::time::parse_duration_ns(b)?;
@@ -94,7 +109,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                     t.trade_id
                 );
             }
-            Format::Json => {
+            Format::Json | Format::Parquet => {
                 use std::fmt::Write;
                 let _ = write!(
                     line,
@@ -153,7 +168,7 @@ fn print_bars(mut bars: Bars, m: &StreamMeta, format: Format) -> Result<ExitCode
                 q(b.sell_volume),
                 b.trades
             )?,
-            Format::Json => writeln!(
+            Format::Json | Format::Parquet => writeln!(
                 out,
                 "{{\"start\":{},\"open\":\"{}\",\"high\":\"{}\",\"low\":\"{}\",\"close\":\"{}\",\"volume\":\"{}\",\"buy_volume\":\"{}\",\"sell_volume\":\"{}\",\"vwap\":\"{vwap}\",\"trades\":{}}}",
                 b.start_ns,
@@ -226,4 +241,18 @@ fn print_summaries(dir: &std::path::Path, m: &StreamMeta, format: Format) -> Res
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "parquet")]
+fn parquet_out(r: TradeStreamReader, out: &std::path::Path) -> Result<ExitCode> {
+    let n = eventstore_market::export::trades_to_parquet(r, out)?;
+    eprintln!("{n} trades written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet_out(_r: TradeStreamReader, _out: &std::path::Path) -> Result<ExitCode> {
+    anyhow::bail!(
+        "this eventstore was built without Parquet: build it with `cargo build --release -p eventstore-cli --features parquet`"
+    )
 }
