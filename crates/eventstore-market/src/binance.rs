@@ -1,26 +1,45 @@
 //! Binance recordings: one message per line, `<local receive ns> <json>`
-//! (as written by hftbacktest's collector), or plain JSON lines. Messages
-//! may come wrapped in a combined-stream envelope (`{"stream":..,"data":..}`).
+//! (as written by hftbacktest's collector), `<receive seconds>: <json>` (as
+//! cryptofeed captures them, with `<url> <-> <ts>` and `<url> -> <ts>: <json>`
+//! lines), or plain JSON lines. Messages may come wrapped in a
+//! combined-stream envelope (`{"stream":..,"data":..}`).
 //!
-//! Imported now: `trade` messages, into `binance/<symbol>/trades`. Other
-//! messages (depth, bookTicker, aggTrade, snapshots) are counted and left
-//! for the order-book records.
+//! Imported now: `trade` messages into `binance/<symbol>/trades` and
+//! `aggTrade` messages into `binance/<symbol>/aggtrades` (the aggregate id as
+//! trade id). Other messages (depth, bookTicker, klines, snapshots) are
+//! counted and left for the order-book records.
 
 use crate::decimal;
 use crate::import::Row;
 use crate::trade::{Side, Trade};
 
-/// Parse `<ns> <json>` or `<json>`; `Ok(None)` for an empty line.
+/// `"1633998512.0633569"` (seconds, up to 9 decimals) as ns.
+fn seconds_to_ns(s: &str) -> Option<i64> {
+    decimal::parse(s, 9).ok()
+}
+
+/// Parse one line; `Ok(None)` for an empty line or a capture header.
 pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<Row>, String> {
-    let line = line.trim();
-    if line.is_empty() {
+    let mut line = line.trim();
+    if line.is_empty() || line.contains(" <-> ") {
         return Ok(None);
     }
+    // cryptofeed's REST answers: `<url> -> <ts>: <json>`.
+    if let Some((_, rest)) = line.split_once(" -> ") {
+        line = rest;
+    }
     let (local, json) = match line.split_once(' ') {
-        Some((ns, rest)) if ns.bytes().all(|b| b.is_ascii_digit()) => (
+        Some((ns, rest)) if !ns.is_empty() && ns.bytes().all(|b| b.is_ascii_digit()) => (
             Some(
                 ns.parse::<i64>()
                     .map_err(|_| format!("receive time {ns:?} is not a number of ns"))?,
+            ),
+            rest,
+        ),
+        Some((secs, rest)) if secs.ends_with(':') && !line.starts_with('{') => (
+            Some(
+                seconds_to_ns(&secs[..secs.len() - 1])
+                    .ok_or_else(|| format!("receive time {secs:?} is not seconds"))?,
             ),
             rest,
         ),
@@ -29,9 +48,11 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<Row>, String>
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
     let msg = v.get("data").unwrap_or(&v);
-    if msg.get("e").and_then(|e| e.as_str()) != Some("trade") {
-        return Ok(Some(Row::Other));
-    }
+    let (stream, id_field) = match msg.get("e").and_then(|e| e.as_str()) {
+        Some("trade") => ("trades", "t"),
+        Some("aggTrade") => ("aggtrades", "a"),
+        _ => return Ok(Some(Row::Other)),
+    };
     let s = |k: &str| {
         msg.get(k)
             .and_then(|x| x.as_str())
@@ -57,6 +78,7 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<Row>, String>
     };
     Ok(Some(Row::Trade {
         venue: None,
+        stream,
         symbol: s("s")?.to_string(),
         trade: Trade {
             exchange_ts,
@@ -64,7 +86,7 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<Row>, String>
             price: decimal::parse(p, price_places as u8)?,
             size: decimal::parse(q, size_places as u8)?,
             side,
-            trade_id: n("t")?,
+            trade_id: n(id_field)?,
         },
         price_places,
         size_places,

@@ -67,6 +67,8 @@ pub(crate) enum Row {
     Trade {
         /// The venue, when the row names it (Tardis does).
         venue: Option<String>,
+        /// The stream under `<venue>/<symbol>/`: `trades`, `aggtrades`.
+        stream: &'static str,
         symbol: String,
         trade: Trade,
         price_places: usize,
@@ -108,7 +110,7 @@ pub fn import(
     // places the venue prints: always the same for a fixed style, at most
     // the largest seen for a trimmed one).
     let style = format.style();
-    let mut scales: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let mut scales: BTreeMap<(String, String, &'static str), (usize, usize)> = BTreeMap::new();
     let mut bad_lines = std::collections::HashSet::new();
     for_each_line(input, |no, line| {
         let bad = |reason: String| Error::BadRow {
@@ -127,6 +129,7 @@ pub fn import(
         };
         if let Some(Row::Trade {
             venue,
+            stream,
             symbol,
             price_places,
             size_places,
@@ -135,7 +138,7 @@ pub fn import(
         {
             let venue = venue.unwrap_or_else(|| opts.venue.clone());
             let want = scales
-                .entry((venue, symbol.clone()))
+                .entry((venue, symbol.clone(), stream))
                 .or_insert((price_places, size_places));
             if style == DecimalStyle::Trimmed {
                 want.0 = want.0.max(price_places);
@@ -156,14 +159,14 @@ pub fn import(
     })?;
     // The streams: new, or existing with the same metadata.
     let mut writers = BTreeMap::new();
-    for ((venue, symbol), (ps, ss)) in &scales {
+    for ((venue, symbol, stream), (ps, ss)) in &scales {
         if *ps > decimal::MAX_SCALE as usize || *ss > decimal::MAX_SCALE as usize {
             return Err(Error::InvalidArgument(format!(
                 "{symbol}: more than {} decimal places",
                 decimal::MAX_SCALE
             )));
         }
-        let name = StreamName::new(&format!("{venue}/{}/trades", symbol.to_ascii_lowercase()))?;
+        let name = StreamName::new(&format!("{venue}/{}/{stream}", symbol.to_ascii_lowercase()))?;
         let meta = StreamMeta {
             venue: venue.clone(),
             symbol: symbol.clone(),
@@ -192,7 +195,7 @@ pub fn import(
                 .pretouch(false),
         )?;
         writers.insert(
-            (venue.clone(), symbol.clone()),
+            (venue.clone(), symbol.clone(), *stream),
             (name.to_string(), w, 0u64, meta),
         );
     }
@@ -204,13 +207,14 @@ pub fn import(
         match parse(format, no, line) {
             Ok(Some(Row::Trade {
                 venue,
+                stream,
                 symbol,
                 mut trade,
                 price_places,
                 size_places,
             })) => {
                 let venue = venue.unwrap_or_else(|| opts.venue.clone());
-                if let Some((_, w, n, meta)) = writers.get_mut(&(venue, symbol)) {
+                if let Some((_, w, n, meta)) = writers.get_mut(&(venue, symbol, stream)) {
                     let bad = |reason: String| Error::BadRow {
                         file: input.to_path_buf(),
                         line: no,

@@ -43,6 +43,7 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<Row>, Strin
     let (price_places, size_places) = (decimal::places(f[6]), decimal::places(f[7]));
     Ok(Some(Row::Trade {
         venue: Some(f[0].to_string()),
+        stream: "trades",
         symbol: f[1].to_string(),
         trade: Trade {
             exchange_ts: us(2, "timestamp")?,

@@ -408,3 +408,65 @@ fn parquet_export_reads_back_row_for_row() {
     }
     assert_eq!(i, src.len());
 }
+
+#[test]
+fn binance_agg_trades_from_a_cryptofeed_capture_are_imported() {
+    let Some(data) = market_data() else { return };
+    let input = data.join("binance/BINANCE.ws.1.0");
+    // The source's aggTrade messages: (receive seconds, symbol, id, price, size).
+    let mut src = Vec::new();
+    eventstore_market::input::for_each_line(&input, |_, line| {
+        if let Some((ts, json)) = line.split_once(": ") {
+            let v: serde_json::Value = match serde_json::from_str(json) {
+                Ok(v) => v,
+                Err(_) => return Ok(()),
+            };
+            let d = &v["data"];
+            if d["e"] == "aggTrade" {
+                src.push((
+                    ts.to_string(),
+                    d["s"].as_str().unwrap().to_ascii_lowercase(),
+                    d["a"].as_u64().unwrap(),
+                    d["p"].as_str().unwrap().to_string(),
+                    d["q"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(src.len(), 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let r = import(
+        Format::Binance,
+        &input,
+        tmp.path(),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.streams.values().sum::<u64>(), 2, "{r:?}");
+    assert!(r.other >= 177, "depth updates and klines counted: {r:?}");
+    for s in &src {
+        let name = StreamName::new(&format!("binance/{}/aggtrades", s.1)).unwrap();
+        let mut rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
+        let m = rd.meta().clone();
+        let t = rd.next().unwrap().unwrap();
+        assert_eq!(t.trade_id, s.2);
+        assert_eq!(format(t.price, m.price_scale, DecimalStyle::Fixed), s.3);
+        assert_eq!(format(t.size, m.size_scale, DecimalStyle::Fixed), s.4);
+        let want_ns = eventstore_market::decimal::parse(&s.0, 9).unwrap();
+        assert_eq!(
+            t.local_ts, want_ns,
+            "receive time from the capture's seconds"
+        );
+    }
+    // The REST capture holds only depth snapshots: nothing to import, no error.
+    let r = import(
+        Format::Binance,
+        &data.join("binance/BINANCE.http.0.0"),
+        &tmp.path().join("rest"),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert!(r.streams.is_empty() && r.other > 0, "{r:?}");
+}
