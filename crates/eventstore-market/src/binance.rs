@@ -4,13 +4,16 @@
 //! lines), or plain JSON lines. Messages may come wrapped in a
 //! combined-stream envelope (`{"stream":..,"data":..}`).
 //!
-//! Imported now: `trade` messages into `binance/<symbol>/trades` and
-//! `aggTrade` messages into `binance/<symbol>/aggtrades` (the aggregate id as
-//! trade id). Other messages (depth, bookTicker, klines, snapshots) are
-//! counted and left for the order-book records.
+//! Imported: `trade` into `binance/<symbol>/trades`, `aggTrade` into
+//! `binance/<symbol>/aggtrades` (the aggregate id as trade id), `depthUpdate`
+//! and REST depth snapshots into `binance/<symbol>/depth` (level updates;
+//! a snapshot without a symbol belongs to the file's only depth symbol),
+//! `bookTicker` into `binance/<symbol>/bookticker` (quotes). Other messages
+//! (klines, ...) are counted.
 
+use crate::book::{BookLevel, BookSide, Quote, FLAG_LAST, FLAG_SNAPSHOT};
 use crate::decimal;
-use crate::import::Row;
+use crate::import::{Rec, Row};
 use crate::trade::{Side, Trade};
 
 /// `"1633998512.0633569"` (seconds, up to 9 decimals) as ns.
@@ -24,8 +27,13 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<Row>, String>
     if line.is_empty() || line.contains(" <-> ") {
         return Ok(None);
     }
-    // cryptofeed's REST answers: `<url> -> <ts>: <json>`.
-    if let Some((_, rest)) = line.split_once(" -> ") {
+    // cryptofeed's REST answers: `<url> -> <ts>: <json>`; the url names the symbol.
+    let mut url_symbol = None;
+    if let Some((url, rest)) = line.split_once(" -> ") {
+        url_symbol = url
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("symbol="))
+            .map(String::from);
         line = rest;
     }
     let (local, json) = match line.split_once(' ') {
@@ -48,47 +56,234 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<Row>, String>
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
     let msg = v.get("data").unwrap_or(&v);
-    let (stream, id_field) = match msg.get("e").and_then(|e| e.as_str()) {
-        Some("trade") => ("trades", "t"),
-        Some("aggTrade") => ("aggtrades", "a"),
-        _ => return Ok(Some(Row::Other)),
-    };
-    let s = |k: &str| {
-        msg.get(k)
-            .and_then(|x| x.as_str())
-            .ok_or_else(|| format!("trade without string field {k:?}"))
-    };
-    let n = |k: &str| {
-        msg.get(k)
-            .and_then(|x| x.as_u64())
-            .ok_or_else(|| format!("trade without number field {k:?}"))
-    };
+    match msg.get("e").and_then(|e| e.as_str()) {
+        Some("trade") => trade(msg, local, "trades", "t"),
+        Some("aggTrade") => trade(msg, local, "aggtrades", "a"),
+        Some("depthUpdate") => depth_update(msg, local),
+        Some(_) => Ok(Some(Row::Other)),
+        None if msg.get("lastUpdateId").is_some() && msg.get("bids").is_some() => {
+            snapshot(msg, local, url_symbol)
+        }
+        None if msg.get("u").is_some() && msg.get("B").is_some() && msg.get("A").is_some() => {
+            book_ticker(msg, local)
+        }
+        None => Ok(Some(Row::Other)),
+    }
+}
+
+fn str_field<'a>(msg: &'a serde_json::Value, k: &str, what: &str) -> Result<&'a str, String> {
+    msg.get(k)
+        .and_then(|x| x.as_str())
+        .ok_or_else(|| format!("{what} without string field {k:?}"))
+}
+
+fn num_field(msg: &serde_json::Value, k: &str, what: &str) -> Result<u64, String> {
+    msg.get(k)
+        .and_then(|x| x.as_u64())
+        .ok_or_else(|| format!("{what} without number field {k:?}"))
+}
+
+fn ms_to_ns(ms: u64) -> Result<i64, String> {
+    (ms as i64)
+        .checked_mul(1_000_000)
+        .ok_or_else(|| "time out of range".to_string())
+}
+
+/// Prices (or sizes) of one message must share their decimal places.
+fn same_places(values: &[&str], what: &str) -> Result<usize, String> {
+    let p = values.first().map(|v| decimal::places(v)).unwrap_or(0);
+    if values.iter().any(|v| decimal::places(v) != p) {
+        return Err(format!(
+            "{what} printed with different decimal places in one message"
+        ));
+    }
+    Ok(p)
+}
+
+fn trade(
+    msg: &serde_json::Value,
+    local: Option<i64>,
+    stream: &'static str,
+    id_field: &str,
+) -> Result<Option<Row>, String> {
+    let s = |k: &str| str_field(msg, k, "trade");
     let (p, q) = (s("p")?, s("q")?);
     // Each price and size is stored at the decimal places it is printed
     // with; the import checks that they are the same on every line.
     let (price_places, size_places) = (decimal::places(p), decimal::places(q));
-    let exchange_ts = (n("T")? as i64)
-        .checked_mul(1_000_000)
-        .ok_or("trade time out of range")?;
+    let exchange_ts = ms_to_ns(num_field(msg, "T", "trade")?)?;
     let side = match msg.get("m").and_then(|m| m.as_bool()) {
         // The buyer was the maker: the seller crossed the spread.
         Some(true) => Side::Sell,
         Some(false) => Side::Buy,
         None => return Err("trade without boolean field \"m\"".into()),
     };
-    Ok(Some(Row::Trade {
+    Ok(Some(Row::Records {
         venue: None,
+        symbol: Some(s("s")?.to_string()),
         stream,
-        symbol: s("s")?.to_string(),
-        trade: Trade {
+        kind: "trades",
+        price_places,
+        size_places,
+        recs: vec![Rec::Trade(Trade {
             exchange_ts,
             local_ts: local.unwrap_or(exchange_ts),
             price: decimal::parse(p, price_places as u8)?,
             size: decimal::parse(q, size_places as u8)?,
             side,
-            trade_id: n(id_field)?,
-        },
-        price_places,
-        size_places,
+            trade_id: num_field(msg, id_field, "trade")?,
+        })],
+    }))
+}
+
+/// The `[price, size]` pairs of `msg[key]`.
+fn levels<'a>(msg: &'a serde_json::Value, key: &str) -> Result<Vec<(&'a str, &'a str)>, String> {
+    let Some(arr) = msg.get(key).and_then(|a| a.as_array()) else {
+        return Err(format!("depth without array {key:?}"));
+    };
+    arr.iter()
+        .map(|l| {
+            match (
+                l.get(0).and_then(|x| x.as_str()),
+                l.get(1).and_then(|x| x.as_str()),
+            ) {
+                (Some(p), Some(q)) => Ok((p, q)),
+                _ => Err(format!("a level of {key:?} is not [\"price\", \"size\"]")),
+            }
+        })
+        .collect()
+}
+
+/// Level records for the bids then asks of `msg`, the last one flagged.
+#[allow(clippy::too_many_arguments)]
+fn level_rows(
+    msg: &serde_json::Value,
+    bids: &str,
+    asks: &str,
+    symbol: Option<String>,
+    exchange_ts: i64,
+    local_ts: i64,
+    flags: u8,
+    ids: (u64, u64, u64),
+) -> Result<Option<Row>, String> {
+    let (b, a) = (levels(msg, bids)?, levels(msg, asks)?);
+    let all: Vec<(BookSide, &str, &str)> = b
+        .iter()
+        .map(|(p, q)| (BookSide::Bid, *p, *q))
+        .chain(a.iter().map(|(p, q)| (BookSide::Ask, *p, *q)))
+        .collect();
+    let pp = same_places(&all.iter().map(|l| l.1).collect::<Vec<_>>(), "prices")?;
+    let sp = same_places(&all.iter().map(|l| l.2).collect::<Vec<_>>(), "sizes")?;
+    let level = |side, price, size, flags| BookLevel {
+        exchange_ts,
+        local_ts,
+        side,
+        flags,
+        price,
+        size,
+        first_update_id: ids.0,
+        last_update_id: ids.1,
+        prev_update_id: ids.2,
+    };
+    let mut recs = Vec::with_capacity(all.len().max(1));
+    for (i, (side, p, q)) in all.iter().enumerate() {
+        let last = if i + 1 == all.len() { FLAG_LAST } else { 0 };
+        recs.push(Rec::Level(level(
+            *side,
+            decimal::parse(p, pp as u8)?,
+            decimal::parse(q, sp as u8)?,
+            flags | last,
+        )));
+    }
+    if recs.is_empty() {
+        // An event that changed no level still carries its update ids.
+        recs.push(Rec::Level(level(BookSide::None, 0, 0, flags | FLAG_LAST)));
+    }
+    Ok(Some(Row::Records {
+        venue: None,
+        symbol,
+        stream: "depth",
+        kind: "book_l2",
+        price_places: pp,
+        size_places: sp,
+        recs,
+    }))
+}
+
+fn depth_update(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Row>, String> {
+    let what = "depth update";
+    // Futures carry the transaction time `T`; spot only the event time `E`.
+    let ms = match msg.get("T").and_then(|t| t.as_u64()) {
+        Some(t) => t,
+        None => num_field(msg, "E", what)?,
+    };
+    let exchange_ts = ms_to_ns(ms)?;
+    let ids = (
+        num_field(msg, "U", what)?,
+        num_field(msg, "u", what)?,
+        msg.get("pu").and_then(|x| x.as_u64()).unwrap_or(0),
+    );
+    level_rows(
+        msg,
+        "b",
+        "a",
+        Some(str_field(msg, "s", what)?.to_string()),
+        exchange_ts,
+        local.unwrap_or(exchange_ts),
+        0,
+        ids,
+    )
+}
+
+fn snapshot(
+    msg: &serde_json::Value,
+    local: Option<i64>,
+    symbol: Option<String>,
+) -> Result<Option<Row>, String> {
+    let id = num_field(msg, "lastUpdateId", "depth snapshot")?;
+    let Some(local) = local else {
+        return Err("a depth snapshot without a receive time".into());
+    };
+    level_rows(
+        msg,
+        "bids",
+        "asks",
+        symbol,
+        local,
+        local,
+        FLAG_SNAPSHOT,
+        (id, id, 0),
+    )
+}
+
+fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Row>, String> {
+    let what = "book ticker";
+    let s = |k: &str| str_field(msg, k, what);
+    let (bp, bq, ap, aq) = (s("b")?, s("B")?, s("a")?, s("A")?);
+    let pp = same_places(&[bp, ap], "prices")?;
+    let sp = same_places(&[bq, aq], "sizes")?;
+    let exchange_ts = match msg.get("E").and_then(|t| t.as_u64()) {
+        Some(ms) => ms_to_ns(ms)?,
+        None => 0,
+    };
+    let Some(local) = local.or((exchange_ts != 0).then_some(exchange_ts)) else {
+        return Err("a book ticker without a receive or event time".into());
+    };
+    Ok(Some(Row::Records {
+        venue: None,
+        symbol: Some(s("s")?.to_string()),
+        stream: "bookticker",
+        kind: "quotes",
+        price_places: pp,
+        size_places: sp,
+        recs: vec![Rec::Quote(Quote {
+            exchange_ts,
+            local_ts: local,
+            bid_price: decimal::parse(bp, pp as u8)?,
+            bid_size: decimal::parse(bq, sp as u8)?,
+            ask_price: decimal::parse(ap, pp as u8)?,
+            ask_size: decimal::parse(aq, sp as u8)?,
+            update_id: num_field(msg, "u", what)?,
+        })],
     }))
 }

@@ -1,12 +1,13 @@
 //! The import pipeline shared by every input format: check the whole
 //! input, learn each symbol's scales, then write each symbol's stream.
 
+use crate::book::{BookLevel, Quote};
 use crate::decimal::{self, DecimalStyle};
 use crate::input::for_each_line;
 use crate::trade::Trade;
 use crate::{Error, Result, StreamMeta};
 use eventstore_log::{RollBy, RollInterval, StreamName, StreamWriter, WriterOptions};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Input formats.
@@ -61,18 +62,69 @@ pub struct ImportReport {
     pub other: u64,
 }
 
-/// One parsed input line. Prices and sizes are at the places they were
-/// printed with; the stream's scale is settled before writing.
+/// One record of a parsed row.
+pub(crate) enum Rec {
+    Trade(Trade),
+    Level(BookLevel),
+    Quote(Quote),
+}
+
+impl Rec {
+    /// Bring prices printed with `pp` places and sizes with `sp` to the
+    /// stream's scales.
+    fn rescale(&mut self, pp: usize, sp: usize, m: &StreamMeta) -> std::result::Result<(), String> {
+        let p = |v: &mut i64| -> std::result::Result<(), String> {
+            *v = rescale(*v, pp, m.price_scale)?;
+            Ok(())
+        };
+        let q = |v: &mut i64| -> std::result::Result<(), String> {
+            *v = rescale(*v, sp, m.size_scale)?;
+            Ok(())
+        };
+        match self {
+            Rec::Trade(t) => {
+                p(&mut t.price)?;
+                q(&mut t.size)
+            }
+            Rec::Level(l) => {
+                p(&mut l.price)?;
+                q(&mut l.size)
+            }
+            Rec::Quote(x) => {
+                p(&mut x.bid_price)?;
+                p(&mut x.ask_price)?;
+                q(&mut x.bid_size)?;
+                q(&mut x.ask_size)
+            }
+        }
+    }
+
+    fn append(&self, w: &mut StreamWriter) -> eventstore_log::Result<u64> {
+        match self {
+            Rec::Trade(t) => w.append_at(t.local_ts, &t.encode()),
+            Rec::Level(l) => w.append_at(l.local_ts, &l.encode()),
+            Rec::Quote(q) => w.append_at(q.local_ts, &q.encode()),
+        }
+    }
+}
+
+/// One parsed input line: records for one stream. Prices (and sizes) of a
+/// row share the places they were printed with; the stream's scale is
+/// settled before writing.
 pub(crate) enum Row {
-    Trade {
+    Records {
         /// The venue, when the row names it (Tardis does).
         venue: Option<String>,
-        /// The stream under `<venue>/<symbol>/`: `trades`, `aggtrades`.
+        /// The symbol; `None` for a message that does not name it (a
+        /// Binance REST depth snapshot): the file's only depth symbol.
+        symbol: Option<String>,
+        /// The stream under `<venue>/<symbol>/`: `trades`, `aggtrades`, `depth`, `bookticker`.
         stream: &'static str,
-        symbol: String,
-        trade: Trade,
+        /// `market.json` kind: `trades`, `book_l2`, `quotes`.
+        kind: &'static str,
         price_places: usize,
         size_places: usize,
+        recs: Vec<Rec>,
     },
     /// A message this importer does not store (yet).
     Other,
@@ -96,6 +148,8 @@ fn rescale(v: i64, places: usize, scale: u8) -> std::result::Result<i64, String>
     Ok(v)
 }
 
+type Key = (String, String, &'static str);
+
 /// Import `input` into streams under `root`. The whole input is checked
 /// before anything is written: a bad line stops the import (naming file and
 /// line) with nothing written, unless `skip_bad` is set.
@@ -106,60 +160,107 @@ pub fn import(
     opts: &ImportOptions,
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
-    // Pass 1: check every line, learn each symbol's scales (the decimal
+    // Pass 1: check every line, learn each stream's scales (the decimal
     // places the venue prints: always the same for a fixed style, at most
     // the largest seen for a trimmed one).
     let style = format.style();
-    let mut scales: BTreeMap<(String, String, &'static str), (usize, usize)> = BTreeMap::new();
+    let mut scales: BTreeMap<Key, (usize, usize, &'static str)> = BTreeMap::new();
+    let mut unnamed: Vec<(u64, String, &'static str, &'static str, usize, usize)> = Vec::new();
+    let mut depth_symbols: BTreeSet<(String, String)> = BTreeSet::new();
     let mut bad_lines = std::collections::HashSet::new();
+    let merge = |scales: &mut BTreeMap<Key, (usize, usize, &'static str)>,
+                 key: Key,
+                 kind: &'static str,
+                 pp: usize,
+                 sp: usize|
+     -> std::result::Result<(), String> {
+        let want = scales.entry(key.clone()).or_insert((pp, sp, kind));
+        if style == DecimalStyle::Trimmed {
+            want.0 = want.0.max(pp);
+            want.1 = want.1.max(sp);
+        } else if (want.0, want.1) != (pp, sp) {
+            return Err(format!(
+                "{} {} prices and sizes had {} and {} decimal places, this row {pp} and {sp}",
+                key.1, key.2, want.0, want.1
+            ));
+        }
+        Ok(())
+    };
     for_each_line(input, |no, line| {
         let bad = |reason: String| Error::BadRow {
             file: input.to_path_buf(),
             line: no,
             reason,
         };
-        let row = match parse(format, no, line) {
-            Ok(r) => r,
+        let checked = parse(format, no, line).and_then(|row| match row {
+            Some(Row::Records {
+                venue,
+                symbol,
+                stream,
+                kind,
+                price_places,
+                size_places,
+                ..
+            }) => {
+                let venue = venue.unwrap_or_else(|| opts.venue.clone());
+                match symbol {
+                    Some(symbol) => {
+                        if stream == "depth" {
+                            depth_symbols.insert((venue.clone(), symbol.clone()));
+                        }
+                        merge(
+                            &mut scales,
+                            (venue, symbol, stream),
+                            kind,
+                            price_places,
+                            size_places,
+                        )
+                    }
+                    None => {
+                        unnamed.push((no, venue, stream, kind, price_places, size_places));
+                        Ok(())
+                    }
+                }
+            }
+            _ => Ok(()),
+        });
+        match checked {
+            Ok(()) => Ok(()),
             Err(reason) if opts.skip_bad => {
                 note_skipped(&mut report, bad(reason));
                 bad_lines.insert(no);
-                return Ok(());
+                Ok(())
             }
-            Err(reason) => return Err(bad(reason)),
-        };
-        if let Some(Row::Trade {
-            venue,
-            stream,
-            symbol,
-            price_places,
-            size_places,
-            ..
-        }) = row
-        {
-            let venue = venue.unwrap_or_else(|| opts.venue.clone());
-            let want = scales
-                .entry((venue, symbol.clone(), stream))
-                .or_insert((price_places, size_places));
-            if style == DecimalStyle::Trimmed {
-                want.0 = want.0.max(price_places);
-                want.1 = want.1.max(size_places);
-            } else if *want != (price_places, size_places) {
-                let e = bad(format!(
-                    "{symbol} prices and sizes had {} and {} decimal places, this trade {price_places} and {size_places}",
-                    want.0, want.1
-                ));
-                if !opts.skip_bad {
-                    return Err(e);
-                }
-                note_skipped(&mut report, e);
-                bad_lines.insert(no);
-            }
+            Err(reason) => Err(bad(reason)),
         }
-        Ok(())
     })?;
+    // Messages that do not name their symbol belong to the file's only
+    // depth symbol of their venue.
+    let mut resolved: BTreeMap<String, String> = BTreeMap::new();
+    for (no, venue, stream, kind, pp, sp) in unnamed {
+        let candidates: Vec<&String> = depth_symbols
+            .iter()
+            .filter(|(v, _)| *v == venue)
+            .map(|(_, s)| s)
+            .collect();
+        let bad = |reason: String| Error::BadRow {
+            file: input.to_path_buf(),
+            line: no,
+            reason,
+        };
+        let [symbol] = candidates[..] else {
+            return Err(bad(format!(
+                "a depth snapshot without a symbol, and the file has {} depth symbols ({}); import one symbol per file",
+                candidates.len(),
+                candidates.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        resolved.insert(venue.clone(), symbol.clone());
+        merge(&mut scales, (venue, symbol.clone(), stream), kind, pp, sp).map_err(bad)?;
+    }
     // The streams: new, or existing with the same metadata.
     let mut writers = BTreeMap::new();
-    for ((venue, symbol, stream), (ps, ss)) in &scales {
+    for ((venue, symbol, stream), (ps, ss, kind)) in &scales {
         if *ps > decimal::MAX_SCALE as usize || *ss > decimal::MAX_SCALE as usize {
             return Err(Error::InvalidArgument(format!(
                 "{symbol}: more than {} decimal places",
@@ -170,7 +271,7 @@ pub fn import(
         let meta = StreamMeta {
             venue: venue.clone(),
             symbol: symbol.clone(),
-            kind: "trades".into(),
+            kind: kind.to_string(),
             price_scale: *ps as u8,
             size_scale: *ss as u8,
             style,
@@ -204,46 +305,49 @@ pub fn import(
         if bad_lines.contains(&no) {
             return Ok(());
         }
+        let bad = |reason: String| Error::BadRow {
+            file: input.to_path_buf(),
+            line: no,
+            reason,
+        };
         match parse(format, no, line) {
-            Ok(Some(Row::Trade {
+            Ok(Some(Row::Records {
                 venue,
-                stream,
                 symbol,
-                mut trade,
+                stream,
                 price_places,
                 size_places,
+                recs,
+                ..
             })) => {
                 let venue = venue.unwrap_or_else(|| opts.venue.clone());
+                let symbol = match symbol {
+                    Some(s) => s,
+                    None => resolved.get(&venue).cloned().unwrap_or_default(),
+                };
                 if let Some((_, w, n, meta)) = writers.get_mut(&(venue, symbol, stream)) {
-                    let bad = |reason: String| Error::BadRow {
-                        file: input.to_path_buf(),
-                        line: no,
-                        reason,
-                    };
-                    trade.price =
-                        rescale(trade.price, price_places, meta.price_scale).map_err(bad)?;
-                    trade.size = rescale(trade.size, size_places, meta.size_scale).map_err(bad)?;
-                    w.append_at(trade.local_ts, &trade.encode())?;
-                    *n += 1;
+                    for mut r in recs {
+                        r.rescale(price_places, size_places, meta).map_err(bad)?;
+                        r.append(w)?;
+                        *n += 1;
+                    }
                 }
             }
             Ok(Some(Row::Other)) => report.other += 1,
             Ok(None) => {}
             Err(reason) => {
-                return Err(Error::BadRow {
-                    file: input.to_path_buf(),
-                    line: no,
-                    reason: format!("{reason} (the input changed while importing)"),
-                })
+                return Err(bad(format!("{reason} (the input changed while importing)")))
             }
         }
         Ok(())
     })?;
-    for (_, (name, w, n, _)) in writers {
+    for (_, (name, w, n, meta)) in writers {
         let dir = w.dir().to_path_buf();
         w.close()?;
-        // Summarise the files sealed by the import.
-        crate::summary::summaries(&dir)?;
+        // Summarise the trade files sealed by the import.
+        if meta.kind == "trades" {
+            crate::summary::summaries(&dir)?;
+        }
         report.streams.insert(name, n);
     }
     Ok(report)

@@ -2,7 +2,7 @@
 //!
 //! Modules:
 //! - [`decimal`]: exact prices and sizes (integers at a per-stream scale).
-//! - [`trade`]: the trade record and its binary encoding.
+//! - [`trade`]: the trade record and its binary encoding; [`book`]: level updates and quotes.
 //! - [`meta`]: `market.json`, what a market stream holds.
 //! - [`import`]: the import pipeline; [`binance`] and [`tardis`] parse their formats.
 //! - [`trades`]: [`TradeStreamReader`], trades by time range; [`bars`]: OHLCV bars, VWAP, volume by side.
@@ -22,6 +22,7 @@
 
 pub mod bars;
 pub mod binance;
+pub mod book;
 pub mod decimal;
 mod error;
 #[cfg(feature = "parquet")]
@@ -35,6 +36,7 @@ pub mod tardis;
 pub mod trade;
 pub mod trades;
 
+pub use book::{BookLevel, BookSide, Quote};
 pub use error::{Error, Result};
 pub use meta::StreamMeta;
 pub use trade::{Side, Trade};

@@ -3,7 +3,7 @@
 //! printed without trailing zeros.
 
 use crate::decimal;
-use crate::import::Row;
+use crate::import::{Rec, Row};
 use crate::trade::{Side, Trade};
 
 const TRADES_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount";
@@ -41,18 +41,19 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<Row>, Strin
         .parse::<u64>()
         .map_err(|_| format!("trade id {:?} is not a non-negative integer", f[4]))?;
     let (price_places, size_places) = (decimal::places(f[6]), decimal::places(f[7]));
-    Ok(Some(Row::Trade {
+    Ok(Some(Row::Records {
         venue: Some(f[0].to_string()),
         stream: "trades",
-        symbol: f[1].to_string(),
-        trade: Trade {
+        kind: "trades",
+        symbol: Some(f[1].to_string()),
+        recs: vec![Rec::Trade(Trade {
             exchange_ts: us(2, "timestamp")?,
             local_ts: us(3, "local_timestamp")?,
             price: decimal::parse(f[6], price_places.min(decimal::MAX_SCALE as usize) as u8)?,
             size: decimal::parse(f[7], size_places.min(decimal::MAX_SCALE as usize) as u8)?,
             side,
             trade_id,
-        },
+        })],
         price_places,
         size_places,
     }))
