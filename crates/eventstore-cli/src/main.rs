@@ -39,7 +39,7 @@ enum Command {
     Poll(cmd::poll::Args),
     /// List the streams on a remote or under a local root.
     Ls(cmd::ls::Args),
-    /// Import a market-data recording into normalized market streams (Binance trades for now).
+    /// Import a market-data recording into normalized market streams (Binance, Tardis trades).
     Import(cmd::import::Args),
     /// Print a trade stream's trades in a time range, as text, CSV or JSON.
     Trades(cmd::trades::Args),

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// Binance websocket recordings: `<receive ns> <json>` per line, or JSON lines (trades for now).
+    /// Binance recordings: `<receive ns> <json>` per line, cryptofeed captures, or JSON lines (trades, aggTrades, depth, snapshots, book tickers).
     Binance,
     /// Tardis.dev `trades` CSV.
     TardisTrades,
@@ -47,10 +47,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         println!("{s}: {n} records");
     }
     if r.other > 0 {
-        println!(
-            "{} messages of kinds not imported yet (depth, book ticker, ...)",
-            r.other
-        );
+        println!("{} messages of kinds not imported (klines, ...)", r.other);
     }
     if r.skipped > 0 {
         eprintln!("{} bad rows skipped, such as:", r.skipped);
