@@ -121,7 +121,7 @@ fn trade(
     Ok(Some(Row::Records {
         venue: None,
         symbol: Some(s("s")?.to_string()),
-        stream,
+        stream: stream.to_string(),
         kind: "trades",
         price_places,
         size_places,
@@ -202,7 +202,7 @@ fn level_rows(
     Ok(Some(Row::Records {
         venue: None,
         symbol,
-        stream: "depth",
+        stream: "depth".to_string(),
         kind: "book_l2",
         price_places: pp,
         size_places: sp,
@@ -272,7 +272,7 @@ fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Row
     Ok(Some(Row::Records {
         venue: None,
         symbol: Some(s("s")?.to_string()),
-        stream: "bookticker",
+        stream: "bookticker".to_string(),
         kind: "quotes",
         price_places: pp,
         size_places: sp,

@@ -17,13 +17,15 @@ pub enum Format {
     Binance,
     /// Tardis.dev `trades` CSV.
     TardisTrades,
+    /// Tardis.dev `book_snapshot_N` CSV (top N levels per row).
+    TardisBookSnapshot,
 }
 
 impl Format {
     fn style(self) -> DecimalStyle {
         match self {
             Format::Binance => DecimalStyle::Fixed,
-            Format::TardisTrades => DecimalStyle::Trimmed,
+            Format::TardisTrades | Format::TardisBookSnapshot => DecimalStyle::Trimmed,
         }
     }
 }
@@ -119,7 +121,7 @@ pub(crate) enum Row {
         /// Binance REST depth snapshot): the file's only depth symbol.
         symbol: Option<String>,
         /// The stream under `<venue>/<symbol>/`: `trades`, `aggtrades`, `depth`, `bookticker`.
-        stream: &'static str,
+        stream: String,
         /// `market.json` kind: `trades`, `book_l2`, `quotes`.
         kind: &'static str,
         price_places: usize,
@@ -134,6 +136,7 @@ fn parse(format: Format, no: u64, line: &str) -> std::result::Result<Option<Row>
     match format {
         Format::Binance => crate::binance::parse_line(line),
         Format::TardisTrades => crate::tardis::parse_trade_line(no, line),
+        Format::TardisBookSnapshot => crate::tardis::parse_book_snapshot_line(no, line),
     }
 }
 
@@ -148,7 +151,7 @@ fn rescale(v: i64, places: usize, scale: u8) -> std::result::Result<i64, String>
     Ok(v)
 }
 
-type Key = (String, String, &'static str);
+type Key = (String, String, String);
 
 /// Import `input` into streams under `root`. The whole input is checked
 /// before anything is written: a bad line stops the import (naming file and
@@ -165,7 +168,7 @@ pub fn import(
     // the largest seen for a trimmed one).
     let style = format.style();
     let mut scales: BTreeMap<Key, (usize, usize, &'static str)> = BTreeMap::new();
-    let mut unnamed: Vec<(u64, String, &'static str, &'static str, usize, usize)> = Vec::new();
+    let mut unnamed: Vec<(u64, String, String, &'static str, usize, usize)> = Vec::new();
     let mut depth_symbols: BTreeSet<(String, String)> = BTreeSet::new();
     let mut bad_lines = std::collections::HashSet::new();
     let merge = |scales: &mut BTreeMap<Key, (usize, usize, &'static str)>,
@@ -205,7 +208,7 @@ pub fn import(
                 let venue = venue.unwrap_or_else(|| opts.venue.clone());
                 match symbol {
                     Some(symbol) => {
-                        if stream == "depth" {
+                        if stream == "depth" || stream.starts_with("book_snapshot") {
                             depth_symbols.insert((venue.clone(), symbol.clone()));
                         }
                         merge(
@@ -296,7 +299,7 @@ pub fn import(
                 .pretouch(false),
         )?;
         writers.insert(
-            (venue.clone(), symbol.clone(), *stream),
+            (venue.clone(), symbol.clone(), stream.clone()),
             (name.to_string(), w, 0u64, meta),
         );
     }

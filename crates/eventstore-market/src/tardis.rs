@@ -1,7 +1,8 @@
-//! Tardis.dev CSV datasets. `trades`: `exchange,symbol,timestamp,
-//! local_timestamp,id,side,price,amount`, times in microseconds, decimals
-//! printed without trailing zeros.
+//! Tardis.dev CSV datasets: `trades` (`exchange,symbol,timestamp,
+//! local_timestamp,id,side,price,amount`) and `book_snapshot_N`; times in
+//! microseconds, decimals printed without trailing zeros.
 
+use crate::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
 use crate::decimal;
 use crate::import::{Rec, Row};
 use crate::trade::{Side, Trade};
@@ -43,7 +44,7 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<Row>, Strin
     let (price_places, size_places) = (decimal::places(f[6]), decimal::places(f[7]));
     Ok(Some(Row::Records {
         venue: Some(f[0].to_string()),
-        stream: "trades",
+        stream: "trades".to_string(),
         kind: "trades",
         symbol: Some(f[1].to_string()),
         recs: vec![Rec::Trade(Trade {
@@ -56,5 +57,95 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<Row>, Strin
         })],
         price_places,
         size_places,
+    }))
+}
+
+/// Parse one line of a `book_snapshot_N` file (`exchange,symbol,timestamp,
+/// local_timestamp`, then `asks[i].price,asks[i].amount,bids[i].price,
+/// bids[i].amount` for i in 0..N): the top N levels of each side as one
+/// snapshot (bids then asks, best first; empty cells are levels the book
+/// did not have), into `<exchange>/<symbol>/book_snapshot_<N>`.
+pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Row>, String> {
+    let f: Vec<&str> = line.trim().split(',').collect();
+    if f.len() < 8 || !(f.len() - 4).is_multiple_of(4) {
+        return Err(format!(
+            "{} columns: a book_snapshot_N row has 4 + 4 x N",
+            f.len()
+        ));
+    }
+    let n = (f.len() - 4) / 4;
+    if no == 1 {
+        let mut want = String::from("exchange,symbol,timestamp,local_timestamp");
+        for i in 0..n {
+            want.push_str(&format!(
+                ",asks[{i}].price,asks[{i}].amount,bids[{i}].price,bids[{i}].amount"
+            ));
+        }
+        if line.trim() != want {
+            return Err("not a Tardis book_snapshot_N file: unexpected header".into());
+        }
+        return Ok(None);
+    }
+    let us = |i: usize, what: &str| {
+        f[i].parse::<i64>()
+            .ok()
+            .and_then(|v| v.checked_mul(1_000))
+            .ok_or_else(|| format!("{what} {:?} is not a time in microseconds", f[i]))
+    };
+    let (exchange_ts, local_ts) = (us(2, "timestamp")?, us(3, "local_timestamp")?);
+    // (side, price, amount) of every level present, bids then asks.
+    let mut lv: Vec<(BookSide, &str, &str)> = Vec::new();
+    for (side, off) in [(BookSide::Bid, 2usize), (BookSide::Ask, 0)] {
+        for i in 0..n {
+            let (p, q) = (f[4 + 4 * i + off], f[5 + 4 * i + off]);
+            match (p.is_empty(), q.is_empty()) {
+                (true, true) => {}
+                (false, false) => lv.push((side, p, q)),
+                _ => return Err(format!("level {i} has a price or an amount, not both")),
+            }
+        }
+    }
+    // Trimmed decimals: the row is read at its most places.
+    let pp = lv.iter().map(|l| decimal::places(l.1)).max().unwrap_or(0);
+    let sp = lv.iter().map(|l| decimal::places(l.2)).max().unwrap_or(0);
+    if pp > decimal::MAX_SCALE as usize || sp > decimal::MAX_SCALE as usize {
+        return Err("more than 18 decimal places".into());
+    }
+    let mut recs = Vec::with_capacity(lv.len().max(1));
+    for (i, (side, p, q)) in lv.iter().enumerate() {
+        let last = if i + 1 == lv.len() { FLAG_LAST } else { 0 };
+        recs.push(Rec::Level(BookLevel {
+            exchange_ts,
+            local_ts,
+            side: *side,
+            flags: FLAG_SNAPSHOT | last,
+            price: decimal::parse(p, pp as u8)?,
+            size: decimal::parse(q, sp as u8)?,
+            first_update_id: 0,
+            last_update_id: 0,
+            prev_update_id: 0,
+        }));
+    }
+    if recs.is_empty() {
+        recs.push(Rec::Level(BookLevel {
+            exchange_ts,
+            local_ts,
+            side: BookSide::None,
+            flags: FLAG_SNAPSHOT | FLAG_LAST,
+            price: 0,
+            size: 0,
+            first_update_id: 0,
+            last_update_id: 0,
+            prev_update_id: 0,
+        }));
+    }
+    Ok(Some(Row::Records {
+        venue: Some(f[0].to_string()),
+        symbol: Some(f[1].to_string()),
+        stream: format!("book_snapshot_{n}"),
+        kind: "book_l2",
+        price_places: pp,
+        size_places: sp,
+        recs,
     }))
 }

@@ -587,3 +587,71 @@ fn binance_depth_updates_snapshot_and_book_tickers_are_imported_exactly() {
         );
     }
 }
+
+#[test]
+fn tardis_book_snapshots_are_stored_as_snapshots_and_rebuild_every_row() {
+    use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
+    use eventstore_market::{BookLevel, BookSide};
+    let Some(data) = market_data() else { return };
+    for n in [5usize, 25] {
+        let input = data.join(format!(
+            "tardis/binance-futures_book_snapshot_{n}_BTCUSDT.csv"
+        ));
+        let mut src = Vec::new();
+        eventstore_market::input::for_each_line(&input, |no, line| {
+            if no > 1 && !line.is_empty() {
+                src.push(line.to_string());
+            }
+            Ok(())
+        })
+        .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let r = import(
+            Format::TardisBookSnapshot,
+            &input,
+            tmp.path(),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+        let name = format!("binance-futures/btcusdt/book_snapshot_{n}");
+        assert!(r.streams.contains_key(&name), "{r:?}");
+        let meta =
+            eventstore_market::StreamMeta::load(&StreamName::new(&name).unwrap().dir(tmp.path()))
+                .unwrap()
+                .unwrap();
+        assert_eq!(meta.kind, "book_l2");
+        let levels = stored(tmp.path(), &name, |b| BookLevel::decode(b).unwrap());
+        assert!(levels.iter().all(|l| l.flags & FLAG_SNAPSHOT != 0));
+        // Group into rows at each last-of-event flag, and print each row back.
+        let mut rows = Vec::new();
+        let mut cur: Vec<BookLevel> = Vec::new();
+        for l in levels {
+            let last = l.flags & FLAG_LAST != 0;
+            cur.push(l);
+            if last {
+                rows.push(std::mem::take(&mut cur));
+            }
+        }
+        assert_eq!(rows.len(), src.len());
+        let p = |v: i64| format(v, meta.price_scale, DecimalStyle::Trimmed);
+        let q = |v: i64| format(v, meta.size_scale, DecimalStyle::Trimmed);
+        for (row, want) in rows.iter().zip(&src) {
+            let bids: Vec<&BookLevel> = row.iter().filter(|l| l.side == BookSide::Bid).collect();
+            let asks: Vec<&BookLevel> = row.iter().filter(|l| l.side == BookSide::Ask).collect();
+            let mut line = format!(
+                "binance-futures,BTCUSDT,{},{}",
+                row[0].exchange_ts / 1000,
+                row[0].local_ts / 1000
+            );
+            for i in 0..n {
+                for side in [&asks, &bids] {
+                    match side.get(i) {
+                        Some(l) => line.push_str(&format!(",{},{}", p(l.price), q(l.size))),
+                        None => line.push_str(",,"),
+                    }
+                }
+            }
+            assert_eq!(&line, want);
+        }
+    }
+}

@@ -14,6 +14,8 @@ pub enum Format {
     Binance,
     /// Tardis.dev `trades` CSV.
     TardisTrades,
+    /// Tardis.dev `book_snapshot_N` CSV.
+    TardisBookSnapshot,
 }
 
 #[derive(clap::Args, Debug)]
@@ -41,6 +43,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let format = match a.format {
         Format::Binance => market::Format::Binance,
         Format::TardisTrades => market::Format::TardisTrades,
+        Format::TardisBookSnapshot => market::Format::TardisBookSnapshot,
     };
     let r = import(format, &a.input, &a.root.root, &opts)?;
     for (s, n) in &r.streams {
