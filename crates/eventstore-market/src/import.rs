@@ -4,6 +4,7 @@
 use crate::book::{BookLevel, Quote};
 use crate::decimal::{self, DecimalStyle};
 use crate::input::for_each_line;
+use crate::order::OrderEvent;
 use crate::trade::Trade;
 use crate::{Error, Result, StreamMeta};
 use eventstore_log::{RollBy, RollInterval, StreamName, StreamWriter, WriterOptions};
@@ -19,12 +20,14 @@ pub enum Format {
     TardisTrades,
     /// Tardis.dev `book_snapshot_N` CSV (top N levels per row).
     TardisBookSnapshot,
+    /// LOBSTER message files (needs `ImportOptions::date` and `symbol`).
+    Lobster,
 }
 
 impl Format {
     fn style(self) -> DecimalStyle {
         match self {
-            Format::Binance => DecimalStyle::Fixed,
+            Format::Binance | Format::Lobster => DecimalStyle::Fixed,
             Format::TardisTrades | Format::TardisBookSnapshot => DecimalStyle::Trimmed,
         }
     }
@@ -37,8 +40,13 @@ pub struct ImportOptions {
     pub skip_bad: bool,
     /// Roll interval of the streams written.
     pub roll: RollInterval,
-    /// Venue name used in stream names and metadata.
+    /// Venue name used in stream names and metadata, for formats whose
+    /// rows do not name it (Binance, LOBSTER).
     pub venue: String,
+    /// The trading day, for formats whose times are times of day (LOBSTER).
+    pub date: Option<String>,
+    /// The symbol, for formats whose rows do not name it (LOBSTER).
+    pub symbol: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -47,6 +55,8 @@ impl Default for ImportOptions {
             skip_bad: false,
             roll: RollInterval::HOURLY,
             venue: "binance".into(),
+            date: None,
+            symbol: None,
         }
     }
 }
@@ -69,6 +79,7 @@ pub(crate) enum Rec {
     Trade(Trade),
     Level(BookLevel),
     Quote(Quote),
+    Order(OrderEvent),
 }
 
 impl Rec {
@@ -98,6 +109,10 @@ impl Rec {
                 q(&mut x.bid_size)?;
                 q(&mut x.ask_size)
             }
+            Rec::Order(o) => {
+                p(&mut o.price)?;
+                q(&mut o.size)
+            }
         }
     }
 
@@ -106,6 +121,7 @@ impl Rec {
             Rec::Trade(t) => w.append_at(t.local_ts, &t.encode()),
             Rec::Level(l) => w.append_at(l.local_ts, &l.encode()),
             Rec::Quote(q) => w.append_at(q.local_ts, &q.encode()),
+            Rec::Order(o) => w.append_at(o.local_ts, &o.encode()),
         }
     }
 }
@@ -132,8 +148,20 @@ pub(crate) enum Row {
     Other,
 }
 
-fn parse(format: Format, no: u64, line: &str) -> std::result::Result<Option<Row>, String> {
+/// What a format needs besides the line.
+struct Context {
+    midnight_ns: i64,
+    symbol: String,
+}
+
+fn parse(
+    format: Format,
+    cx: &Context,
+    no: u64,
+    line: &str,
+) -> std::result::Result<Option<Row>, String> {
     match format {
+        Format::Lobster => crate::lobster::parse_line(line, cx.midnight_ns, &cx.symbol),
         Format::Binance => crate::binance::parse_line(line),
         Format::TardisTrades => crate::tardis::parse_trade_line(no, line),
         Format::TardisBookSnapshot => crate::tardis::parse_book_snapshot_line(no, line),
@@ -163,6 +191,24 @@ pub fn import(
     opts: &ImportOptions,
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
+    let cx = match format {
+        Format::Lobster => {
+            let (Some(date), Some(symbol)) = (&opts.date, &opts.symbol) else {
+                return Err(Error::InvalidArgument(
+                    "a LOBSTER file holds times of day and no symbol: give the date and the symbol"
+                        .into(),
+                ));
+            };
+            Context {
+                midnight_ns: eventstore_log::time::parse_time(date)?,
+                symbol: symbol.clone(),
+            }
+        }
+        _ => Context {
+            midnight_ns: 0,
+            symbol: String::new(),
+        },
+    };
     // Pass 1: check every line, learn each stream's scales (the decimal
     // places the venue prints: always the same for a fixed style, at most
     // the largest seen for a trimmed one).
@@ -195,7 +241,7 @@ pub fn import(
             line: no,
             reason,
         };
-        let checked = parse(format, no, line).and_then(|row| match row {
+        let checked = parse(format, &cx, no, line).and_then(|row| match row {
             Some(Row::Records {
                 venue,
                 symbol,
@@ -313,7 +359,7 @@ pub fn import(
             line: no,
             reason,
         };
-        match parse(format, no, line) {
+        match parse(format, &cx, no, line) {
             Ok(Some(Row::Records {
                 venue,
                 symbol,

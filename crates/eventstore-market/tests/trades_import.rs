@@ -655,3 +655,79 @@ fn tardis_book_snapshots_are_stored_as_snapshots_and_rebuild_every_row() {
         }
     }
 }
+
+#[test]
+fn every_lobster_message_is_stored_as_an_order_event() {
+    use eventstore_market::{Action, BookSide, OrderEvent};
+    let Some(data) = market_data() else { return };
+    let input = data.join("lobster/AMZN_message_20k.csv.gz");
+    let mut src = Vec::new();
+    eventstore_market::input::for_each_line(&input, |_, line| {
+        src.push(line.split(',').map(String::from).collect::<Vec<_>>());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(src.len(), 20_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = ImportOptions {
+        venue: "nasdaq".into(),
+        date: Some("2012-06-21T04:00:00Z".into()),
+        symbol: Some("AMZN".into()),
+        ..ImportOptions::default()
+    };
+    let r = import(Format::Lobster, &input, tmp.path(), &opts).unwrap();
+    assert_eq!(r.streams.get("nasdaq/amzn/orders"), Some(&20_000));
+    let got = stored(tmp.path(), "nasdaq/amzn/orders", |b| {
+        OrderEvent::decode(b).unwrap()
+    });
+    let midnight = 1_340_251_200_000_000_000i64; // 2012-06-21T04:00:00Z
+    for (g, s) in got.iter().zip(&src) {
+        let t = eventstore_market::decimal::parse(&s[0], 9).unwrap();
+        assert_eq!(g.exchange_ts, midnight + t);
+        let action = match s[1].as_str() {
+            "1" => Action::Add,
+            "2" => Action::Modify,
+            "3" => Action::Cancel,
+            "4" => Action::Fill,
+            "5" => Action::HiddenFill,
+            _ => Action::Other,
+        };
+        assert_eq!(g.action, action);
+        assert_eq!(g.order_id.to_string(), s[2]);
+        assert_eq!(g.size.to_string(), s[3]);
+        assert_eq!(g.price.to_string(), s[4], "price x 10^4 at scale 4");
+        assert_eq!(
+            g.side,
+            if s[5] == "1" {
+                BookSide::Bid
+            } else {
+                BookSide::Ask
+            }
+        );
+    }
+    // Without the date and symbol: a clear error, nothing written.
+    let e = import(
+        Format::Lobster,
+        &input,
+        &tmp.path().join("x"),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("give the date and the symbol"),
+        "{e}"
+    );
+    // A bad row names file and line.
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "34200.1,1,11,21,2238100,1\n34200.2,9,12,5,2238100,1\n",
+    )
+    .unwrap();
+    let e = import(Format::Lobster, &bad, &tmp.path().join("y"), &opts).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!("{}:2: ", bad.display())),
+        "{e}"
+    );
+    assert!(!tmp.path().join("y").exists());
+}

@@ -16,6 +16,8 @@ pub enum Format {
     TardisTrades,
     /// Tardis.dev `book_snapshot_N` CSV.
     TardisBookSnapshot,
+    /// LOBSTER message file (order level); needs --date and --symbol.
+    Lobster,
 }
 
 #[derive(clap::Args, Debug)]
@@ -32,18 +34,38 @@ pub struct Args {
     /// Count and report bad rows instead of stopping at the first (which names file and line).
     #[arg(long)]
     pub skip_bad: bool,
+    /// Venue, for formats whose rows do not name it (default: binance; nasdaq for lobster).
+    #[arg(long)]
+    pub venue: Option<String>,
+    /// The session's midnight as a UTC time, for LOBSTER's times of day
+    /// (New York midnight of 2012-06-21 is 2012-06-21T04:00:00Z).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// The symbol, for formats whose rows do not name it (LOBSTER).
+    #[arg(long)]
+    pub symbol: Option<String>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
+    let venue = a.venue.clone().unwrap_or_else(|| {
+        match a.format {
+            Format::Lobster => "nasdaq",
+            _ => "binance",
+        }
+        .to_string()
+    });
     let opts = ImportOptions {
         skip_bad: a.skip_bad,
         roll: RollInterval::parse(&a.roll)?,
-        ..ImportOptions::default()
+        venue,
+        date: a.date.clone(),
+        symbol: a.symbol.clone(),
     };
     let format = match a.format {
         Format::Binance => market::Format::Binance,
         Format::TardisTrades => market::Format::TardisTrades,
         Format::TardisBookSnapshot => market::Format::TardisBookSnapshot,
+        Format::Lobster => market::Format::Lobster,
     };
     let r = import(format, &a.input, &a.root.root, &opts)?;
     for (s, n) in &r.streams {
