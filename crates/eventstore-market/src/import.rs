@@ -22,12 +22,14 @@ pub enum Format {
     TardisBookSnapshot,
     /// LOBSTER message files (needs `ImportOptions::date` and `symbol`).
     Lobster,
+    /// Databento DBN (`.dbn.zst`): MBO and trades.
+    Databento,
 }
 
 impl Format {
     fn style(self) -> DecimalStyle {
         match self {
-            Format::Binance | Format::Lobster => DecimalStyle::Fixed,
+            Format::Binance | Format::Lobster | Format::Databento => DecimalStyle::Fixed,
             Format::TardisTrades | Format::TardisBookSnapshot => DecimalStyle::Trimmed,
         }
     }
@@ -162,6 +164,7 @@ fn parse(
 ) -> std::result::Result<Option<Row>, String> {
     match format {
         Format::Lobster => crate::lobster::parse_line(line, cx.midnight_ns, &cx.symbol),
+        Format::Databento => Err("DBN is binary: read through for_each_row".into()),
         Format::Binance => crate::binance::parse_line(line),
         Format::TardisTrades => crate::tardis::parse_trade_line(no, line),
         Format::TardisBookSnapshot => crate::tardis::parse_book_snapshot_line(no, line),
@@ -180,6 +183,20 @@ fn rescale(v: i64, places: usize, scale: u8) -> std::result::Result<i64, String>
 }
 
 type Key = (String, String, String);
+
+/// Call `f(position, row)` for every row of `input`: lines of a text
+/// format, records of a binary one (the position is then the record's).
+fn for_each_row(
+    format: Format,
+    cx: &Context,
+    input: &Path,
+    mut f: impl FnMut(u64, std::result::Result<Option<Row>, String>) -> Result<()>,
+) -> Result<()> {
+    if format == Format::Databento {
+        return crate::databento::for_each_row(input, f);
+    }
+    for_each_line(input, |no, line| f(no, parse(format, cx, no, line)))
+}
 
 /// Import `input` into streams under `root`. The whole input is checked
 /// before anything is written: a bad line stops the import (naming file and
@@ -235,13 +252,13 @@ pub fn import(
         }
         Ok(())
     };
-    for_each_line(input, |no, line| {
+    for_each_row(format, &cx, input, |no, parsed| {
         let bad = |reason: String| Error::BadRow {
             file: input.to_path_buf(),
             line: no,
             reason,
         };
-        let checked = parse(format, &cx, no, line).and_then(|row| match row {
+        let checked = parsed.and_then(|row| match row {
             Some(Row::Records {
                 venue,
                 symbol,
@@ -350,7 +367,7 @@ pub fn import(
         );
     }
     // Pass 2: write.
-    for_each_line(input, |no, line| {
+    for_each_row(format, &cx, input, |no, parsed| {
         if bad_lines.contains(&no) {
             return Ok(());
         }
@@ -359,7 +376,7 @@ pub fn import(
             line: no,
             reason,
         };
-        match parse(format, &cx, no, line) {
+        match parsed {
             Ok(Some(Row::Records {
                 venue,
                 symbol,

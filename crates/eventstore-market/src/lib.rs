@@ -23,6 +23,7 @@
 pub mod bars;
 pub mod binance;
 pub mod book;
+pub mod databento;
 pub mod decimal;
 mod error;
 #[cfg(feature = "parquet")]

@@ -28,7 +28,7 @@ pub(crate) fn parse_line(
     let ts = midnight_ns.checked_add(secs).ok_or("time out of range")?;
     let action = match f[1] {
         "1" => Action::Add,
-        "2" => Action::Modify,
+        "2" => Action::Reduce,
         "3" => Action::Cancel,
         "4" => Action::Fill,
         "5" => Action::HiddenFill,

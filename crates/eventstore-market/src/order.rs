@@ -6,7 +6,7 @@
 pub enum Action {
     /// A new order rests in the book.
     Add = 1,
-    /// Part of an order was cancelled: `size` is the size removed.
+    /// The order changed: it now has this price and size (Databento `M`).
     Modify = 2,
     /// The whole (remaining) order was cancelled.
     Cancel = 3,
@@ -16,8 +16,10 @@ pub enum Action {
     HiddenFill = 5,
     /// The book was cleared (a snapshot follows).
     Clear = 6,
-    /// Trading halted or resumed, or another venue event.
+    /// Trading halted or resumed, a trade print, or another venue event.
     Other = 7,
+    /// Part of an order was cancelled: `size` is the size removed (LOBSTER type 2).
+    Reduce = 8,
 }
 
 impl Action {
@@ -30,6 +32,7 @@ impl Action {
             5 => Action::HiddenFill,
             6 => Action::Clear,
             7 => Action::Other,
+            8 => Action::Reduce,
             _ => return None,
         })
     }
@@ -98,7 +101,7 @@ impl OrderEvent {
             exchange_ts: i(8),
             local_ts: i(16),
             action: Action::from_u8(b[1])
-                .ok_or_else(|| format!("action {} is not 1 to 7", b[1]))?,
+                .ok_or_else(|| format!("action {} is not 1 to 8", b[1]))?,
             side: match b[2] {
                 0 => BookSide::None,
                 1 => BookSide::Bid,

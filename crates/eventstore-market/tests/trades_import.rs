@@ -686,7 +686,7 @@ fn every_lobster_message_is_stored_as_an_order_event() {
         assert_eq!(g.exchange_ts, midnight + t);
         let action = match s[1].as_str() {
             "1" => Action::Add,
-            "2" => Action::Modify,
+            "2" => Action::Reduce,
             "3" => Action::Cancel,
             "4" => Action::Fill,
             "5" => Action::HiddenFill,
@@ -730,4 +730,90 @@ fn every_lobster_message_is_stored_as_an_order_event() {
         "{e}"
     );
     assert!(!tmp.path().join("y").exists());
+}
+
+#[test]
+fn databento_mbo_and_trades_are_stored_record_for_record() {
+    use dbn::decode::{DbnMetadata, DecodeRecordRef};
+    use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
+    use eventstore_market::{Action, OrderEvent};
+    let Some(data) = market_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // MBO: read with the dbn crate directly, then compare with what was stored.
+    let input =
+        data.join("databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst");
+    let mut dec = dbn::decode::dbn::Decoder::from_zstd_file(&input).unwrap();
+    let meta = dec.metadata().clone();
+    let mut src = Vec::new();
+    while let Some(r) = dec.decode_record_ref().unwrap() {
+        if let Some(m) = r.get::<dbn::MboMsg>() {
+            src.push(m.clone());
+        }
+    }
+    assert!(src.len() > 1000, "{} MBO records", src.len());
+    let r = import(
+        Format::Databento,
+        &input,
+        tmp.path(),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let stream = r
+        .streams
+        .keys()
+        .find(|k| k.ends_with("/orders"))
+        .unwrap()
+        .clone();
+    assert!(
+        stream.starts_with(&meta.dataset.to_ascii_lowercase()),
+        "{stream}"
+    );
+    let got = stored(tmp.path(), &stream, |b| OrderEvent::decode(b).unwrap());
+    assert_eq!(got.len(), src.len());
+    assert_eq!(got[0].action, Action::Clear, "the feed starts with a clear");
+    assert!(got.iter().any(|o| o.flags & FLAG_SNAPSHOT != 0));
+    for (g, m) in got.iter().zip(&src) {
+        assert_eq!(
+            (
+                g.exchange_ts,
+                g.local_ts,
+                g.price,
+                g.size,
+                g.order_id,
+                g.sequence
+            ),
+            (
+                m.hd.ts_event as i64,
+                m.ts_recv as i64,
+                m.price,
+                m.size as i64,
+                m.order_id,
+                m.sequence as u64
+            )
+        );
+        assert_eq!(g.flags & FLAG_LAST != 0, m.flags.is_last());
+        assert_eq!(g.flags & FLAG_SNAPSHOT != 0, m.flags.is_snapshot());
+    }
+    // Trades.
+    let input = data.join("databento/futures_trades_2024-07-01T23-58_2024-07-02T00-02.dbn.zst");
+    let r = import(
+        Format::Databento,
+        &input,
+        &tmp.path().join("t"),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.streams.values().sum::<u64>(), 120, "{r:?}");
+    // Not a DBN file: a clear error, nothing written.
+    let bad = tmp.path().join("bad.dbn.zst");
+    std::fs::write(&bad, b"not dbn at all").unwrap();
+    let e = import(
+        Format::Databento,
+        &bad,
+        &tmp.path().join("b"),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("bad.dbn.zst"), "{e}");
+    assert!(!tmp.path().join("b").exists());
 }

@@ -18,6 +18,8 @@ pub enum Format {
     TardisBookSnapshot,
     /// LOBSTER message file (order level); needs --date and --symbol.
     Lobster,
+    /// Databento DBN (.dbn.zst): MBO records as order events, trades as trades.
+    Databento,
 }
 
 #[derive(clap::Args, Debug)]
@@ -66,6 +68,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         Format::TardisTrades => market::Format::TardisTrades,
         Format::TardisBookSnapshot => market::Format::TardisBookSnapshot,
         Format::Lobster => market::Format::Lobster,
+        Format::Databento => market::Format::Databento,
     };
     let r = import(format, &a.input, &a.root.root, &opts)?;
     for (s, n) in &r.streams {
