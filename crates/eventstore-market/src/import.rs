@@ -20,6 +20,8 @@ pub enum Format {
     TardisTrades,
     /// Tardis.dev `book_snapshot_N` CSV (top N levels per row).
     TardisBookSnapshot,
+    /// Tardis.dev `incremental_book_L2` CSV.
+    TardisL2,
     /// LOBSTER message files (needs `ImportOptions::date` and `symbol`).
     Lobster,
     /// Databento DBN (`.dbn.zst`): MBO and trades.
@@ -30,7 +32,9 @@ impl Format {
     fn style(self) -> DecimalStyle {
         match self {
             Format::Binance | Format::Lobster | Format::Databento => DecimalStyle::Fixed,
-            Format::TardisTrades | Format::TardisBookSnapshot => DecimalStyle::Trimmed,
+            Format::TardisTrades | Format::TardisBookSnapshot | Format::TardisL2 => {
+                DecimalStyle::Trimmed
+            }
         }
     }
 }
@@ -168,6 +172,7 @@ fn parse(
         Format::Binance => crate::binance::parse_line(line),
         Format::TardisTrades => crate::tardis::parse_trade_line(no, line),
         Format::TardisBookSnapshot => crate::tardis::parse_book_snapshot_line(no, line),
+        Format::TardisL2 => crate::tardis::parse_l2_line(no, line),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Tardis.dev CSV datasets: `trades` (`exchange,symbol,timestamp,
-//! local_timestamp,id,side,price,amount`) and `book_snapshot_N`; times in
-//! microseconds, decimals printed without trailing zeros.
+//! local_timestamp,id,side,price,amount`), `book_snapshot_N` and
+//! `incremental_book_L2`; times in microseconds, decimals printed without
+//! trailing zeros.
 
 use crate::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
 use crate::decimal;
@@ -147,5 +148,69 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Row
         price_places: pp,
         size_places: sp,
         recs,
+    }))
+}
+
+const L2_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount";
+
+/// Parse one line of an `incremental_book_L2` file: one level's new amount
+/// (0 removes it), `is_snapshot` rows flagged as snapshot, into
+/// `<exchange>/<symbol>/depth`. A row cannot know whether the next row
+/// belongs to the same exchange event, so the last-of-event flag is not
+/// set: rows of one event share their timestamps.
+pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<Row>, String> {
+    if no == 1 {
+        if line.trim() != L2_HEADER {
+            return Err(format!(
+                "not a Tardis incremental_book_L2 file: the header should be {L2_HEADER:?}"
+            ));
+        }
+        return Ok(None);
+    }
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let f: Vec<&str> = line.trim().split(',').collect();
+    if f.len() != 8 {
+        return Err(format!("{} columns, expected 8", f.len()));
+    }
+    let us = |i: usize, what: &str| {
+        f[i].parse::<i64>()
+            .ok()
+            .and_then(|v| v.checked_mul(1_000))
+            .ok_or_else(|| format!("{what} {:?} is not a time in microseconds", f[i]))
+    };
+    let snapshot = match f[4] {
+        "true" => FLAG_SNAPSHOT,
+        "false" => 0,
+        s => return Err(format!("is_snapshot {s:?} is not true or false")),
+    };
+    let side = match f[5] {
+        "bid" => BookSide::Bid,
+        "ask" => BookSide::Ask,
+        s => return Err(format!("side {s:?} is not bid or ask")),
+    };
+    let (pp, sp) = (decimal::places(f[6]), decimal::places(f[7]));
+    if pp > decimal::MAX_SCALE as usize || sp > decimal::MAX_SCALE as usize {
+        return Err("more than 18 decimal places".into());
+    }
+    Ok(Some(Row::Records {
+        venue: Some(f[0].to_string()),
+        symbol: Some(f[1].to_string()),
+        stream: "depth".to_string(),
+        kind: "book_l2",
+        price_places: pp,
+        size_places: sp,
+        recs: vec![Rec::Level(BookLevel {
+            exchange_ts: us(2, "timestamp")?,
+            local_ts: us(3, "local_timestamp")?,
+            side,
+            flags: snapshot,
+            price: decimal::parse(f[6], pp as u8)?,
+            size: decimal::parse(f[7], sp as u8)?,
+            first_update_id: 0,
+            last_update_id: 0,
+            prev_update_id: 0,
+        })],
     }))
 }

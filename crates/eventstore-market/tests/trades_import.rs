@@ -817,3 +817,88 @@ fn databento_mbo_and_trades_are_stored_record_for_record() {
     assert!(e.to_string().contains("bad.dbn.zst"), "{e}");
     assert!(!tmp.path().join("b").exists());
 }
+
+#[test]
+fn tardis_incremental_l2_rows_print_back_and_bad_rows_of_the_book_formats_are_named() {
+    use eventstore_market::book::FLAG_SNAPSHOT;
+    use eventstore_market::{BookLevel, BookSide};
+    let tmp = tempfile::tempdir().unwrap();
+    // Rows as Tardis.dev documents them: a snapshot, then updates (amount 0 removes).
+    let rows = [
+        "binance-futures,BTCUSDT,1598918403696000,1598918403810979,true,ask,11657.08,1.714",
+        "binance-futures,BTCUSDT,1598918403696000,1598918403810979,true,bid,11657.07,10.896",
+        "binance-futures,BTCUSDT,1598918403888000,1598918403894256,false,ask,11657.08,0",
+        "binance-futures,BTCUSDT,1598918403888000,1598918403894256,false,bid,11657.5,0.002",
+    ];
+    let input = tmp.path().join("l2.csv");
+    std::fs::write(
+        &input,
+        format!(
+            "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n{}\n",
+            rows.join("\n")
+        ),
+    )
+    .unwrap();
+    let r = import(
+        Format::TardisL2,
+        &input,
+        tmp.path(),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.streams.get("binance-futures/btcusdt/depth"), Some(&4));
+    let m = eventstore_market::StreamMeta::load(
+        &StreamName::new("binance-futures/btcusdt/depth")
+            .unwrap()
+            .dir(tmp.path()),
+    )
+    .unwrap()
+    .unwrap();
+    let got = stored(tmp.path(), "binance-futures/btcusdt/depth", |b| {
+        BookLevel::decode(b).unwrap()
+    });
+    for (g, want) in got.iter().zip(rows) {
+        let line = format!(
+            "binance-futures,BTCUSDT,{},{},{},{},{},{}",
+            g.exchange_ts / 1000,
+            g.local_ts / 1000,
+            g.flags & FLAG_SNAPSHOT != 0,
+            if g.side == BookSide::Bid {
+                "bid"
+            } else {
+                "ask"
+            },
+            format(g.price, m.price_scale, m.style),
+            format(g.size, m.size_scale, m.style)
+        );
+        assert_eq!(line, want);
+    }
+    // Bad rows of the book formats: file and line, nothing written.
+    let cases = [
+        (
+            Format::TardisL2,
+            "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\nx,Y,1,2,maybe,bid,1,1\n",
+            "is_snapshot",
+        ),
+        (
+            Format::TardisBookSnapshot,
+            "exchange,symbol,timestamp,local_timestamp,asks[0].price,asks[0].amount,bids[0].price,bids[0].amount\nx,Y,1,2,10.5,,9,1\n",
+            "not both",
+        ),
+        (Format::Binance, "1 {\"e\":\"depthUpdate\",\"E\":1,\"s\":\"X\",\"U\":1,\"u\":2,\"b\":[[\"1.0\"]],\"a\":[]}\n", "[\"price\", \"size\"]"),
+    ];
+    for (i, (format, text, why)) in cases.iter().enumerate() {
+        let bad = tmp.path().join(format!("bad{i}.csv"));
+        std::fs::write(&bad, text).unwrap();
+        let root = tmp.path().join(format!("r{i}"));
+        let e = import(*format, &bad, &root, &ImportOptions::default()).unwrap_err();
+        let line = if *format == Format::Binance { 1 } else { 2 };
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("{}:{line}: ", bad.display())),
+            "{msg}"
+        );
+        assert!(msg.contains(why), "{msg}");
+        assert!(!root.exists());
+    }
+}

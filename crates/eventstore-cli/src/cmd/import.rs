@@ -16,6 +16,8 @@ pub enum Format {
     TardisTrades,
     /// Tardis.dev `book_snapshot_N` CSV.
     TardisBookSnapshot,
+    /// Tardis.dev `incremental_book_L2` CSV.
+    TardisL2,
     /// LOBSTER message file (order level); needs --date and --symbol.
     Lobster,
     /// Databento DBN (.dbn.zst): MBO records as order events, trades as trades.
@@ -67,6 +69,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         Format::Binance => market::Format::Binance,
         Format::TardisTrades => market::Format::TardisTrades,
         Format::TardisBookSnapshot => market::Format::TardisBookSnapshot,
+        Format::TardisL2 => market::Format::TardisL2,
         Format::Lobster => market::Format::Lobster,
         Format::Databento => market::Format::Databento,
     };
