@@ -8,6 +8,24 @@ use crate::decimal;
 use crate::import::{Rec, Row};
 use crate::trade::{Side, Trade};
 
+/// Column `i` of `f`, microseconds since the epoch, as ns.
+fn micros(f: &[&str], i: usize, what: &str) -> Result<i64, String> {
+    f[i].parse::<i64>()
+        .ok()
+        .and_then(|v| v.checked_mul(1_000))
+        .ok_or_else(|| format!("{what} {:?} is not a time in microseconds", f[i]))
+}
+
+/// Line 1 must be `want`.
+fn header(line: &str, want: &str, what: &str) -> Result<Option<Row>, String> {
+    if line.trim() != want {
+        return Err(format!(
+            "not a Tardis {what} file: the header should be {want:?}"
+        ));
+    }
+    Ok(None)
+}
+
 const TRADES_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount";
 
 /// Parse one line of a `trades` file; the first line must be its header.
@@ -27,12 +45,7 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<Row>, Strin
     if f.len() != 8 {
         return Err(format!("{} columns, expected 8", f.len()));
     }
-    let us = |i: usize, what: &str| {
-        f[i].parse::<i64>()
-            .ok()
-            .and_then(|v| v.checked_mul(1_000))
-            .ok_or_else(|| format!("{what} {:?} is not a time in microseconds", f[i]))
-    };
+    let us = |i: usize, what: &str| micros(&f, i, what);
     let side = match f[5] {
         "buy" => Side::Buy,
         "sell" => Side::Sell,
@@ -82,17 +95,9 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Row
                 ",asks[{i}].price,asks[{i}].amount,bids[{i}].price,bids[{i}].amount"
             ));
         }
-        if line.trim() != want {
-            return Err("not a Tardis book_snapshot_N file: unexpected header".into());
-        }
-        return Ok(None);
+        return header(line, &want, "book_snapshot_N");
     }
-    let us = |i: usize, what: &str| {
-        f[i].parse::<i64>()
-            .ok()
-            .and_then(|v| v.checked_mul(1_000))
-            .ok_or_else(|| format!("{what} {:?} is not a time in microseconds", f[i]))
-    };
+    let us = |i: usize, what: &str| micros(&f, i, what);
     let (exchange_ts, local_ts) = (us(2, "timestamp")?, us(3, "local_timestamp")?);
     // (side, price, amount) of every level present, bids then asks.
     let mut lv: Vec<(BookSide, &str, &str)> = Vec::new();
@@ -160,12 +165,7 @@ const L2_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,is_snapshot,s
 /// set: rows of one event share their timestamps.
 pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<Row>, String> {
     if no == 1 {
-        if line.trim() != L2_HEADER {
-            return Err(format!(
-                "not a Tardis incremental_book_L2 file: the header should be {L2_HEADER:?}"
-            ));
-        }
-        return Ok(None);
+        return header(line, L2_HEADER, "incremental_book_L2");
     }
     if line.trim().is_empty() {
         return Ok(None);
@@ -174,12 +174,7 @@ pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<Row>, String> 
     if f.len() != 8 {
         return Err(format!("{} columns, expected 8", f.len()));
     }
-    let us = |i: usize, what: &str| {
-        f[i].parse::<i64>()
-            .ok()
-            .and_then(|v| v.checked_mul(1_000))
-            .ok_or_else(|| format!("{what} {:?} is not a time in microseconds", f[i]))
-    };
+    let us = |i: usize, what: &str| micros(&f, i, what);
     let snapshot = match f[4] {
         "true" => FLAG_SNAPSHOT,
         "false" => 0,

@@ -181,16 +181,7 @@ impl StreamUploader {
                 };
                 if sidecars.get(*file) != Some(&m.len()) {
                     let bytes = std::fs::read(&local).map_err(io("read", &local))?;
-                    let key = self.remote.key(&format!("{name}/{file}"));
-                    retrying(self.opts.attempts, || async {
-                        self.remote
-                            .store
-                            .put(&key, PutPayload::from(bytes.clone()))
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| backend(&self.remote.url, "put", key.as_ref(), e))
-                    })
-                    .await?;
+                    self.put_small(&format!("{name}/{file}"), bytes).await?;
                 }
             }
             for f in files::list_files(dir)? {
@@ -407,6 +398,21 @@ impl StreamUploader {
         Ok(true)
     }
 
+    /// Put a small object (a sidecar) at `rel`, retrying transient failures.
+    async fn put_small(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
+        let key = self.remote.key(rel);
+        let bytes = Bytes::from(bytes);
+        retrying(self.opts.attempts, || async {
+            self.remote
+                .store
+                .put(&key, PutPayload::from(bytes.clone()))
+                .await
+                .map(|_| ())
+                .map_err(|e| backend(&self.remote.url, "put", key.as_ref(), e))
+        })
+        .await
+    }
+
     /// Put the sidecars of the local file `path` that exist, unless
     /// `remote` (name -> size on the remote) already has them at that size.
     async fn put_file_sidecars(
@@ -427,16 +433,7 @@ impl StreamUploader {
             if remote.and_then(|r| r.get(&name)) == Some(&(bytes.len() as u64)) {
                 continue;
             }
-            let key = self.remote.key(&format!("{stream}/{name}"));
-            retrying(self.opts.attempts, || async {
-                self.remote
-                    .store
-                    .put(&key, PutPayload::from(bytes.clone()))
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| backend(&self.remote.url, "put", key.as_ref(), e))
-            })
-            .await?;
+            self.put_small(&format!("{stream}/{name}"), bytes).await?;
         }
         Ok(())
     }

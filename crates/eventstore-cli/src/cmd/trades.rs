@@ -128,6 +128,49 @@ pub fn run(a: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A bar's fields as printed: names and values (prices and sizes at the stream's scales).
+fn bar_fields(b: &eventstore_market::bars::Bar, m: &StreamMeta) -> [(&'static str, String); 8] {
+    let p = |v: i64| decimal::format(v, m.price_scale, m.style);
+    let q = |v: i64| decimal::format(v, m.size_scale, m.style);
+    [
+        ("open", p(b.open)),
+        ("high", p(b.high)),
+        ("low", p(b.low)),
+        ("close", p(b.close)),
+        ("volume", q(b.volume)),
+        ("buy_volume", q(b.buy_volume)),
+        ("sell_volume", q(b.sell_volume)),
+        ("vwap", b.vwap().map(p).unwrap_or_default()),
+    ]
+}
+
+/// One output line: `lead` (already formatted key fields), then the bar's
+/// fields, then `count`, in the chosen format.
+fn bar_line(
+    format: Format,
+    lead: &[(&str, String)],
+    fields: &[(&'static str, String)],
+    count: u64,
+) -> String {
+    match format {
+        Format::Csv => {
+            let mut v: Vec<&str> = lead.iter().map(|(_, x)| x.as_str()).collect();
+            v.extend(fields.iter().map(|(_, x)| x.as_str()));
+            format!("{},{count}", v.join(","))
+        }
+        Format::Json | Format::Parquet => {
+            let mut v: Vec<String> = lead.iter().map(|(k, x)| format!("\"{k}\":{x}")).collect();
+            v.extend(fields.iter().map(|(k, x)| format!("\"{k}\":\"{x}\"")));
+            format!("{{{},\"trades\":{count}}}", v.join(","))
+        }
+        Format::Text => {
+            let mut v: Vec<String> = lead.iter().map(|(_, x)| x.clone()).collect();
+            v.extend(fields.iter().map(|(k, x)| format!("{k} {x}")));
+            format!("{} trades {count}", v.join(" "))
+        }
+    }
+}
+
 fn print_bars(mut bars: Bars, m: &StreamMeta, format: Format) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -137,51 +180,13 @@ fn print_bars(mut bars: Bars, m: &StreamMeta, format: Format) -> Result<ExitCode
             "start,open,high,low,close,volume,buy_volume,sell_volume,vwap,trades"
         )?;
     }
-    let p = |v: i64| decimal::format(v, m.price_scale, m.style);
-    let q = |v: i64| decimal::format(v, m.size_scale, m.style);
     while let Some(b) = bars.next()? {
-        let vwap = b.vwap().map(p).unwrap_or_default();
-        match format {
-            Format::Text => writeln!(
-                out,
-                "{} O {} H {} L {} C {} V {} (buy {} sell {}) VWAP {vwap} n {}",
-                format_utc(b.start_ns),
-                p(b.open),
-                p(b.high),
-                p(b.low),
-                p(b.close),
-                q(b.volume),
-                q(b.buy_volume),
-                q(b.sell_volume),
-                b.trades
-            )?,
-            Format::Csv => writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{vwap},{}",
-                b.start_ns,
-                p(b.open),
-                p(b.high),
-                p(b.low),
-                p(b.close),
-                q(b.volume),
-                q(b.buy_volume),
-                q(b.sell_volume),
-                b.trades
-            )?,
-            Format::Json | Format::Parquet => writeln!(
-                out,
-                "{{\"start\":{},\"open\":\"{}\",\"high\":\"{}\",\"low\":\"{}\",\"close\":\"{}\",\"volume\":\"{}\",\"buy_volume\":\"{}\",\"sell_volume\":\"{}\",\"vwap\":\"{vwap}\",\"trades\":{}}}",
-                b.start_ns,
-                p(b.open),
-                p(b.high),
-                p(b.low),
-                p(b.close),
-                q(b.volume),
-                q(b.buy_volume),
-                q(b.sell_volume),
-                b.trades
-            )?,
-        }
+        let start = match format {
+            Format::Text => format_utc(b.start_ns),
+            _ => b.start_ns.to_string(),
+        };
+        let line = bar_line(format, &[("start", start)], &bar_fields(&b, m), b.trades);
+        writeln!(out, "{line}")?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -190,12 +195,10 @@ fn print_bars(mut bars: Bars, m: &StreamMeta, format: Format) -> Result<ExitCode
 fn print_summaries(dir: &std::path::Path, m: &StreamMeta, format: Format) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let p = |v: i64| decimal::format(v, m.price_scale, m.style);
-    let q = |v: i64| decimal::format(v, m.size_scale, m.style);
     if format == Format::Csv {
         writeln!(
             out,
-            "file,trades,first_ts,last_ts,open,high,low,close,volume,buy_volume,sell_volume,vwap"
+            "file,first_ts,last_ts,open,high,low,close,volume,buy_volume,sell_volume,vwap,trades"
         )?;
     }
     for (f, s) in eventstore_market::summary::summaries(dir)? {
@@ -208,41 +211,33 @@ fn print_summaries(dir: &std::path::Path, m: &StreamMeta, format: Format) -> Res
             writeln!(out, "{file} 0 trades")?;
             continue;
         };
-        let vwap = b.vwap().map(p).unwrap_or_default();
         let (first, last) = (s.first_ts.unwrap_or(0), s.last_ts.unwrap_or(0));
-        match format {
-            Format::Csv => writeln!(
-                out,
-                "{file},{},{first},{last},{},{},{},{},{},{},{},{vwap}",
-                s.trades,
-                p(b.open),
-                p(b.high),
-                p(b.low),
-                p(b.close),
-                q(b.volume),
-                q(b.buy_volume),
-                q(b.sell_volume)
-            )?,
-            _ => writeln!(
-                out,
-                "{file} {} trades {} .. {} O {} H {} L {} C {} V {} (buy {} sell {}) VWAP {vwap}",
-                s.trades,
-                format_utc(first),
-                format_utc(last),
-                p(b.open),
-                p(b.high),
-                p(b.low),
-                p(b.close),
-                q(b.volume),
-                q(b.buy_volume),
-                q(b.sell_volume)
-            )?,
-        }
+        let lead = match format {
+            Format::Text => vec![
+                ("file", file),
+                ("first_ts", format_utc(first)),
+                ("last_ts", format_utc(last)),
+            ],
+            Format::Csv => vec![
+                ("file", file),
+                ("first_ts", first.to_string()),
+                ("last_ts", last.to_string()),
+            ],
+            _ => vec![
+                ("file", format!("\"{file}\"")),
+                ("first_ts", first.to_string()),
+                ("last_ts", last.to_string()),
+            ],
+        };
+        writeln!(
+            out,
+            "{}",
+            bar_line(format, &lead, &bar_fields(&b, m), s.trades)
+        )?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
-
 #[cfg(feature = "parquet")]
 fn parquet_out(r: TradeStreamReader, out: &std::path::Path) -> Result<ExitCode> {
     let n = eventstore_market::export::trades_to_parquet(r, out)?;
