@@ -210,6 +210,37 @@ fn sync_group(w: &mut StreamWriter, results: &mut [eventstore_log::Result<Range<
     }
 }
 
+/// A batch under construction: the payloads copied out of the log into one
+/// buffer (one allocation per batch, not per record), sliced at the end.
+#[derive(Default)]
+struct BatchBuilder {
+    records: Vec<(u64, i64, usize, usize)>,
+    payloads: Vec<u8>,
+}
+
+impl BatchBuilder {
+    fn push(&mut self, r: &eventstore_log::Record<'_>) {
+        let at = self.payloads.len();
+        self.payloads.extend_from_slice(r.payload);
+        self.records.push((r.seq, r.timestamp, at, r.payload.len()));
+    }
+
+    fn finish(self) -> proto::RecordBatch {
+        let all = Bytes::from(self.payloads);
+        proto::RecordBatch {
+            records: self
+                .records
+                .into_iter()
+                .map(|(seq, timestamp_ns, at, len)| proto::Record {
+                    seq,
+                    timestamp_ns,
+                    payload: all.slice(at..at + len),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What one subscription reads.
 pub(crate) struct SubscriptionSpec {
     pub dir: PathBuf,
@@ -258,18 +289,14 @@ pub(crate) fn subscription_loop(
     };
     let poll = Duration::from_millis(250);
     loop {
-        let mut batch = proto::RecordBatch::default();
+        let mut batch = BatchBuilder::default();
         let mut bytes = 0usize;
         // The first record: wait for it (checking now and then that the
         // subscriber is still there and the stream still exists).
         match reader.next_before(Some(Instant::now() + poll)) {
             Ok(Some(r)) => {
                 bytes += r.payload.len();
-                batch.records.push(proto::Record {
-                    seq: r.seq,
-                    timestamp_ns: r.timestamp,
-                    payload: Bytes::copy_from_slice(r.payload),
-                });
+                batch.push(&r);
             }
             Ok(None) => {
                 if !spec.follow || reader.is_finished() || tx.is_closed() {
@@ -287,25 +314,22 @@ pub(crate) fn subscription_loop(
             }
         }
         // Then whatever is already there, without waiting.
+        let now = Some(Instant::now());
         while bytes < spec.max_batch_bytes {
-            match reader.next_before(Some(Instant::now())) {
+            match reader.next_before(now) {
                 Ok(Some(r)) => {
                     bytes += r.payload.len() + 16;
-                    batch.records.push(proto::Record {
-                        seq: r.seq,
-                        timestamp_ns: r.timestamp,
-                        payload: Bytes::copy_from_slice(r.payload),
-                    });
+                    batch.push(&r);
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.blocking_send(Ok(batch));
+                    let _ = tx.blocking_send(Ok(batch.finish()));
                     let _ = tx.blocking_send(Err(crate::server::status(e)));
                     return;
                 }
             }
         }
-        if tx.blocking_send(Ok(batch)).is_err() {
+        if tx.blocking_send(Ok(batch.finish())).is_err() {
             return;
         }
     }
