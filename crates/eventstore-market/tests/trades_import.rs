@@ -30,6 +30,30 @@ fn market_data() -> Option<PathBuf> {
     None
 }
 
+/// The data lines of a CSV file (after its header).
+fn csv_rows(path: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    eventstore_market::input::for_each_line(path, |no, line| {
+        if no > 1 && !line.is_empty() {
+            rows.push(line.to_string());
+        }
+        Ok(())
+    })
+    .unwrap();
+    rows
+}
+
+/// `input` imported as `format` into a new temporary root.
+fn imported(
+    format: Format,
+    input: &Path,
+    opts: &ImportOptions,
+) -> (tempfile::TempDir, eventstore_market::import::ImportReport) {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = import(format, input, tmp.path(), opts).unwrap();
+    (tmp, r)
+}
+
 /// The trades of the source, as (local ns, trade id, price, size, buyer is maker, trade time ms).
 fn source_trades(path: &Path) -> Vec<(i64, u64, String, String, bool, i64)> {
     let mut out = Vec::new();
@@ -174,22 +198,8 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
 fn every_tardis_trade_is_imported_and_prints_as_the_source() {
     let Some(data) = market_data() else { return };
     let input = data.join("tardis/binance-futures_trades_BTCUSDT_2020-02-22.csv.gz");
-    let mut src = Vec::new();
-    eventstore_market::input::for_each_line(&input, |no, line| {
-        if no > 1 && !line.is_empty() {
-            src.push(line.to_string());
-        }
-        Ok(())
-    })
-    .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let r = import(
-        Format::TardisTrades,
-        &input,
-        tmp.path(),
-        &ImportOptions::default(),
-    )
-    .unwrap();
+    let src = csv_rows(&input);
+    let (tmp, r) = imported(Format::TardisTrades, &input, &ImportOptions::default());
     assert_eq!(
         r.streams.get("binance-futures/btcusdt/trades"),
         Some(&(src.len() as u64))
@@ -437,14 +447,7 @@ fn binance_agg_trades_from_a_cryptofeed_capture_are_imported() {
     })
     .unwrap();
     assert_eq!(src.len(), 2);
-    let tmp = tempfile::tempdir().unwrap();
-    let r = import(
-        Format::Binance,
-        &input,
-        tmp.path(),
-        &ImportOptions::default(),
-    )
-    .unwrap();
+    let (tmp, r) = imported(Format::Binance, &input, &ImportOptions::default());
     let agg: u64 = r
         .streams
         .iter()
@@ -597,22 +600,12 @@ fn tardis_book_snapshots_are_stored_as_snapshots_and_rebuild_every_row() {
         let input = data.join(format!(
             "tardis/binance-futures_book_snapshot_{n}_BTCUSDT.csv"
         ));
-        let mut src = Vec::new();
-        eventstore_market::input::for_each_line(&input, |no, line| {
-            if no > 1 && !line.is_empty() {
-                src.push(line.to_string());
-            }
-            Ok(())
-        })
-        .unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let r = import(
+        let src = csv_rows(&input);
+        let (tmp, r) = imported(
             Format::TardisBookSnapshot,
             &input,
-            tmp.path(),
             &ImportOptions::default(),
-        )
-        .unwrap();
+        );
         let name = format!("binance-futures/btcusdt/book_snapshot_{n}");
         assert!(r.streams.contains_key(&name), "{r:?}");
         let meta =
