@@ -291,7 +291,8 @@ pub struct RetentionPolicy {
 }
 
 /// Apply `policy` to the stream in `dir` at time `now_ns`; the open file is
-/// never deleted. Returns the deleted files, oldest first.
+/// never deleted, and a deleted file's sidecars (`<file name>.*`) go with
+/// it. Returns the deleted files, oldest first.
 pub fn retain(dir: &Path, policy: RetentionPolicy, now_ns: i64) -> Result<Vec<PathBuf>> {
     let list = files::list_files(dir)?;
     let mut sizes = Vec::with_capacity(list.len());
@@ -319,10 +320,29 @@ pub fn retain(dir: &Path, policy: RetentionPolicy, now_ns: i64) -> Result<Vec<Pa
             break;
         }
         std::fs::remove_file(&f.path).at("remove", &f.path)?;
+        remove_sidecars(&f.path);
         total -= size;
         deleted.push(f.path.clone());
     }
     Ok(deleted)
+}
+
+/// Remove the files that describe `file` (`<file name>.<anything>`, such as
+/// a trade file's `.summary.json`): they go with it. Best effort.
+fn remove_sidecars(file: &Path) {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return;
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".");
+    let prefix = prefix.to_string_lossy().into_owned();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Learns of sealed files of a stream from another process, without polling

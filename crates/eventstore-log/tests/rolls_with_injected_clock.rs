@@ -150,7 +150,16 @@ fn retention_deletes_old_and_excess_sealed_files_never_the_open_one() {
         clock.advance(60 * SEC);
     }
     // 9 sealed files and the open one.
-    assert_eq!(files::list_files(&dir).unwrap().len(), 10);
+    let all = files::list_files(&dir).unwrap();
+    assert_eq!(all.len(), 10);
+    // A file's sidecar (such as a trade summary) goes with it.
+    let sidecar = |p: &std::path::Path| {
+        let mut s = p.as_os_str().to_os_string();
+        s.push(".summary.json");
+        std::path::PathBuf::from(s)
+    };
+    std::fs::write(sidecar(&all[0].path), b"{}").unwrap();
+    std::fs::write(sidecar(&all[8].path), b"{}").unwrap();
     let gone = retain(
         &dir,
         RetentionPolicy {
@@ -161,6 +170,8 @@ fn retention_deletes_old_and_excess_sealed_files_never_the_open_one() {
     )
     .unwrap();
     assert_eq!(gone.len(), 5, "{gone:?}");
+    assert!(!sidecar(&all[0].path).exists(), "removed with its file");
+    assert!(sidecar(&all[8].path).exists(), "kept with its file");
     let gone = retain(
         &dir,
         RetentionPolicy {
