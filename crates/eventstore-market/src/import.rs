@@ -200,7 +200,57 @@ fn for_each_row(
     if format == Format::Databento {
         return crate::databento::for_each_row(input, f);
     }
+    if format == Format::TardisL2 {
+        return with_event_ends(input, cx, f);
+    }
     for_each_line(input, |no, line| f(no, parse(format, cx, no, line)))
+}
+
+/// Tardis incremental L2 rows, each held back until the next row shows
+/// whether it ended its exchange event (rows of one event share their
+/// timestamps): the last row of each event gets the last-of-event flag.
+fn with_event_ends(
+    input: &Path,
+    cx: &Context,
+    mut f: impl FnMut(u64, std::result::Result<Option<Row>, String>) -> Result<()>,
+) -> Result<()> {
+    fn times(r: &Row) -> Option<(i64, i64)> {
+        match r {
+            Row::Records { recs, .. } => match recs.first() {
+                Some(Rec::Level(l)) => Some((l.exchange_ts, l.local_ts)),
+                _ => None,
+            },
+            Row::Other => None,
+        }
+    }
+    fn mark_last(r: &mut Row) {
+        if let Row::Records { recs, .. } = r {
+            if let Some(Rec::Level(l)) = recs.last_mut() {
+                l.flags |= crate::book::FLAG_LAST;
+            }
+        }
+    }
+    let mut held: Option<(u64, Row)> = None;
+    for_each_line(input, |no, line| {
+        match parse(Format::TardisL2, cx, no, line) {
+            Ok(Some(row)) => {
+                if let Some((hno, mut h)) = held.take() {
+                    if times(&h) != times(&row) {
+                        mark_last(&mut h);
+                    }
+                    f(hno, Ok(Some(h)))?;
+                }
+                held = Some((no, row));
+                Ok(())
+            }
+            other => f(no, other),
+        }
+    })?;
+    if let Some((hno, mut h)) = held {
+        mark_last(&mut h);
+        f(hno, Ok(Some(h)))?;
+    }
+    Ok(())
 }
 
 /// Import `input` into streams under `root`. The whole input is checked

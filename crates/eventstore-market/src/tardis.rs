@@ -160,9 +160,9 @@ const L2_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,is_snapshot,s
 
 /// Parse one line of an `incremental_book_L2` file: one level's new amount
 /// (0 removes it), `is_snapshot` rows flagged as snapshot, into
-/// `<exchange>/<symbol>/depth`. A row cannot know whether the next row
-/// belongs to the same exchange event, so the last-of-event flag is not
-/// set: rows of one event share their timestamps.
+/// `<exchange>/<symbol>/depth`. The import marks the last row of each
+/// exchange event (rows of one event share their timestamps) once it has
+/// seen the next row.
 pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<Row>, String> {
     if no == 1 {
         return header(line, L2_HEADER, "incremental_book_L2");

@@ -813,7 +813,7 @@ fn databento_mbo_and_trades_are_stored_record_for_record() {
 
 #[test]
 fn tardis_incremental_l2_rows_print_back_and_bad_rows_of_the_book_formats_are_named() {
-    use eventstore_market::book::FLAG_SNAPSHOT;
+    use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
     use eventstore_market::{BookLevel, BookSide};
     let tmp = tempfile::tempdir().unwrap();
     // Rows as Tardis.dev documents them: a snapshot, then updates (amount 0 removes).
@@ -850,6 +850,9 @@ fn tardis_incremental_l2_rows_print_back_and_bad_rows_of_the_book_formats_are_na
     let got = stored(tmp.path(), "binance-futures/btcusdt/depth", |b| {
         BookLevel::decode(b).unwrap()
     });
+    // The last row of each exchange event (rows sharing their times) is marked.
+    let last: Vec<bool> = got.iter().map(|l| l.flags & FLAG_LAST != 0).collect();
+    assert_eq!(last, [false, true, false, true]);
     for (g, want) in got.iter().zip(rows) {
         let line = format!(
             "binance-futures,BTCUSDT,{},{},{},{},{},{}",
