@@ -252,14 +252,7 @@ fn bars_equal_an_independent_computation_from_the_source_rows() {
     let Some(data) = market_data() else { return };
     let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
     let src = source_trades(&input);
-    let tmp = tempfile::tempdir().unwrap();
-    import(
-        Format::Binance,
-        &input,
-        tmp.path(),
-        &ImportOptions::default(),
-    )
-    .unwrap();
+    let (tmp, _) = imported(Format::Binance, &input, &ImportOptions::default());
     let name = StreamName::new("binance/btcusdt/trades").unwrap();
     for interval in [1_000_000_000i64, 60_000_000_000, 7_000_000_000] {
         // Straight from the source strings: (o, h, l, c, volume, buy volume, count, notional).
@@ -372,14 +365,7 @@ fn parquet_export_reads_back_row_for_row() {
     let Some(data) = market_data() else { return };
     let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
     let src = source_trades(&input);
-    let tmp = tempfile::tempdir().unwrap();
-    import(
-        Format::Binance,
-        &input,
-        tmp.path(),
-        &ImportOptions::default(),
-    )
-    .unwrap();
+    let (tmp, _) = imported(Format::Binance, &input, &ImportOptions::default());
     let name = StreamName::new("binance/btcusdt/trades").unwrap();
     let rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
     let out = tmp.path().join("trades.parquet");
@@ -540,14 +526,7 @@ fn binance_depth_updates_snapshot_and_book_tickers_are_imported_exactly() {
     })
     .unwrap();
     assert_eq!(quotes.len(), 28_040);
-    let tmp = tempfile::tempdir().unwrap();
-    import(
-        Format::Binance,
-        &input,
-        tmp.path(),
-        &ImportOptions::default(),
-    )
-    .unwrap();
+    let (tmp, _) = imported(Format::Binance, &input, &ImportOptions::default());
     let f8 = |v: i64| format(v, 8, DecimalStyle::Fixed);
     let got = stored(tmp.path(), "binance/btcusdt/depth", |b| {
         BookLevel::decode(b).unwrap()
