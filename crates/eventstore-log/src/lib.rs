@@ -54,6 +54,7 @@ pub use inspect::{
 };
 pub use name::StreamName;
 pub use reader::{OwnedRecord, ReadOptions, Record, StartAt, StopAt, StreamReader};
+pub use segment::read_header;
 pub use time::RollInterval;
 pub use writer::{
     Durability, OsSync, RecoveryReport, RollBy, SealedFile, StreamWriter, SyncFile, WriterOptions,

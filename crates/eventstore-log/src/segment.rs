@@ -73,7 +73,8 @@ pub(crate) fn corrupted(path: &Path, offset: u64, reason: &str) -> Error {
 }
 
 /// Read and check only the header of a file (a 64-byte read, no map).
-pub(crate) fn read_header(path: &Path) -> Result<FileHeader> {
+/// Read and check the header of the log file at `path` (64 bytes, no map).
+pub fn read_header(path: &Path) -> Result<FileHeader> {
     use std::os::unix::fs::FileExt;
     let f = File::open(path).at("open", path)?;
     let mut b = [0u8; HEADER_LEN];

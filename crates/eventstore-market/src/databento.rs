@@ -67,8 +67,10 @@ pub(crate) fn for_each_row(
                 b'C' => Action::Cancel,
                 b'M' => Action::Modify,
                 b'R' => Action::Clear,
-                b'F' => Action::Fill,
-                b'T' | b'N' => Action::Other,
+                // Databento reports executions in `T` and `F` records and
+                // changes the book in the cancel or modify that follows.
+                b'T' | b'F' => Action::Trade,
+                b'N' => Action::Other,
                 a => {
                     f(
                         n,

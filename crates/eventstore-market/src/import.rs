@@ -469,6 +469,10 @@ pub fn import(
         if meta.kind == "trades" {
             crate::summary::summaries(&dir)?;
         }
+        // And give every file of a book stream its snapshot.
+        if crate::replay::BookKind::of_stream(&meta.kind).is_some() {
+            crate::orders::OrderStreamReader::open_dir(&dir)?.build_snapshots()?;
+        }
         report.streams.insert(name, n);
     }
     Ok(report)

@@ -20,6 +20,9 @@ pub enum Action {
     Other = 7,
     /// Part of an order was cancelled: `size` is the size removed (LOBSTER type 2).
     Reduce = 8,
+    /// An execution reported without changing the book: the book changes in
+    /// the cancel or modify that follows (Databento `T` and `F`).
+    Trade = 9,
 }
 
 impl Action {
@@ -33,6 +36,7 @@ impl Action {
             6 => Action::Clear,
             7 => Action::Other,
             8 => Action::Reduce,
+            9 => Action::Trade,
             _ => return None,
         })
     }
@@ -101,7 +105,7 @@ impl OrderEvent {
             exchange_ts: i(8),
             local_ts: i(16),
             action: Action::from_u8(b[1])
-                .ok_or_else(|| format!("action {} is not 1 to 8", b[1]))?,
+                .ok_or_else(|| format!("action {} is not 1 to 9", b[1]))?,
             side: match b[2] {
                 0 => BookSide::None,
                 1 => BookSide::Bid,

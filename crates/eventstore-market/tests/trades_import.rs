@@ -8,27 +8,10 @@ use eventstore_market::decimal::{format, DecimalStyle};
 use eventstore_market::import::{import, Format, ImportOptions};
 use eventstore_market::{Error, Side, TradeStreamReader};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
-/// The shared market-data folder; absent on a user's machine (skip),
-/// required under CI.
-fn market_data() -> Option<PathBuf> {
-    let p = std::env::var_os("EVENTSTORE_MARKET_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
-        });
-    if p.is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "market data not found at {} (set EVENTSTORE_MARKET_DATA)",
-        p.display()
-    );
-    eprintln!("skipping: market data not found at {}", p.display());
-    None
-}
+mod common;
+use common::{imported, market_data, stored};
+use std::path::Path;
 
 /// The data lines of a CSV file (after its header).
 fn csv_rows(path: &Path) -> Vec<String> {
@@ -41,17 +24,6 @@ fn csv_rows(path: &Path) -> Vec<String> {
     })
     .unwrap();
     rows
-}
-
-/// `input` imported as `format` into a new temporary root.
-fn imported(
-    format: Format,
-    input: &Path,
-    opts: &ImportOptions,
-) -> (tempfile::TempDir, eventstore_market::import::ImportReport) {
-    let tmp = tempfile::tempdir().unwrap();
-    let r = import(format, input, tmp.path(), opts).unwrap();
-    (tmp, r)
 }
 
 /// The trades of the source, as (local ns, trade id, price, size, buyer is maker, trade time ms).
@@ -468,17 +440,6 @@ fn binance_agg_trades_from_a_cryptofeed_capture_are_imported() {
         r.streams.keys().all(|k| k.ends_with("/depth")) && !r.streams.is_empty(),
         "{r:?}"
     );
-}
-
-/// Every record of a stream, decoded by `f`.
-fn stored<T>(root: &Path, name: &str, f: impl Fn(&[u8]) -> T) -> Vec<T> {
-    let name = StreamName::new(name).unwrap();
-    let mut r = eventstore_log::StreamReader::open(root, &name, Default::default()).unwrap();
-    let mut out = Vec::new();
-    while let Some(rec) = r.next().unwrap() {
-        out.push(f(rec.payload));
-    }
-    out
 }
 
 #[test]

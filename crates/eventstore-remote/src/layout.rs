@@ -41,9 +41,10 @@ pub const ZSTD_SUFFIX: &str = ".zst";
 pub const STREAM_SIDECARS: &[&str] = &["market.json"];
 
 /// Suffixes of files that describe one sealed file (`<file>.log.summary.json`,
-/// a trade file's summary): uploaded after the file's manifest and polled
-/// with the file, stored beside it.
-pub const FILE_SIDECAR_SUFFIXES: &[&str] = &[".summary.json"];
+/// a trade file's summary; `<file>.log.book`, an order stream's book as of
+/// the file's start): uploaded after the file's manifest and polled with
+/// the file, stored beside it.
+pub const FILE_SIDECAR_SUFFIXES: &[&str] = &[".summary.json", ".book"];
 
 /// The sidecar suffix `name` (`<file>.log<suffix>`) ends with, and the log file's name.
 pub fn file_sidecar(name: &str) -> Option<(&str, &'static str)> {

@@ -141,6 +141,13 @@ fn upload_poll_read_back_byte_for_byte() {
         PathBuf::from(p)
     };
     std::fs::write(summary_of(&src), b"{\"trades\":1}").unwrap();
+    // So does an order stream file's book snapshot.
+    let book_of = |root: &Path| {
+        let mut p = root.join(&sealed[1]).into_os_string();
+        p.push(".book");
+        PathBuf::from(p)
+    };
+    std::fs::write(book_of(&src), b"ESBOOK01...").unwrap();
     for (i, remote) in backends(tmp.path(), "roundtrip").into_iter().enumerate() {
         let rt = rt();
         let up = StreamUploader::new(remote.clone(), UploadOptions::default());
@@ -174,8 +181,9 @@ fn upload_poll_read_back_byte_for_byte() {
             .unwrap();
         assert!(p.failed.is_empty(), "{:?}", p.failed);
         assert_eq!(p.downloaded.len(), 18);
-        assert_eq!(p.sidecars, 2);
+        assert_eq!(p.sidecars, 3);
         assert_eq!(std::fs::read(summary_of(&dst)).unwrap(), b"{\"trades\":1}");
+        assert_eq!(std::fs::read(book_of(&dst)).unwrap(), b"ESBOOK01...");
         assert_eq!(
             std::fs::read(names[0].dir(&dst).join("market.json")).unwrap(),
             meta

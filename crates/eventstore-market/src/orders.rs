@@ -1,0 +1,472 @@
+//! `OrderStreamReader`: the book of an order stream (L2 levels or L3
+//! orders) at any time, and every update after it.
+//!
+//! Every file of the stream has a book snapshot as of its first record
+//! (`<file>.log.book`, see [`crate::snapshot`]), built from the one before
+//! it when missing (on first read, at the end of an import, or before an
+//! upload). Reaching a time T finds the first record at or after T through
+//! the log's index, loads the snapshot of the file holding it, and replays
+//! that file's records before it: never more than one file.
+
+use crate::replay::{Applied, BookKind, Replay};
+use crate::snapshot::{self, snapshot_path};
+use crate::{Error, Result, StreamMeta};
+use eventstore_log::{files, FileEntry, ReadOptions, StartAt, StopAt, StreamName, StreamReader};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// Reads the book of one order stream.
+pub struct OrderStreamReader {
+    dir: PathBuf,
+    name: String,
+    meta: StreamMeta,
+    kind: BookKind,
+    /// Write snapshots that are missing (ignored where the folder is read-only).
+    persist: bool,
+}
+
+/// The book as of a time.
+#[derive(Clone, Debug)]
+pub struct BookAt {
+    /// The book and its feed state after every record before `next_seq`.
+    pub replay: Replay,
+    /// The first record at or after the time (the next update), or the
+    /// stream's end.
+    pub next_seq: u64,
+    /// Records replayed after the snapshot to reach the time.
+    pub replayed: u64,
+    /// The file whose snapshot was the starting point.
+    pub file: PathBuf,
+}
+
+/// One item of [`OrderStream`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Update {
+    /// The stored record's sequence number; `None` for the records of the
+    /// opening snapshot batch (the book as of the start time).
+    pub seq: Option<u64>,
+    pub applied: Applied,
+}
+
+/// A book row of [`OrderStreamReader::every`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookRow {
+    /// The book after every record received before this time.
+    pub ts: i64,
+    pub reliable: bool,
+    /// Best first: (price, size).
+    pub bids: Vec<(i64, i64)>,
+    pub asks: Vec<(i64, i64)>,
+}
+
+struct FileSeq {
+    entry: FileEntry,
+    first_seq: u64,
+}
+
+impl OrderStreamReader {
+    /// Open the order stream `name` under `root`.
+    pub fn open(root: &Path, name: &StreamName) -> Result<OrderStreamReader> {
+        let mut r = Self::open_dir(&name.dir(root))?;
+        r.name = name.to_string();
+        Ok(r)
+    }
+
+    /// Open the order stream in folder `dir`.
+    pub fn open_dir(dir: &Path) -> Result<OrderStreamReader> {
+        let meta = StreamMeta::load(dir)?.ok_or_else(|| Error::Meta {
+            path: dir.join(crate::meta::META_FILE),
+            reason: "no market metadata: not a market stream".into(),
+        })?;
+        let kind = BookKind::of_stream(&meta.kind).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} holds {}, not order book updates (book_l2) or order events (orders_l3)",
+                dir.display(),
+                meta.kind
+            ))
+        })?;
+        Ok(OrderStreamReader {
+            dir: dir.to_path_buf(),
+            name: dir.display().to_string(),
+            meta,
+            kind,
+            persist: true,
+        })
+    }
+
+    /// Do not write missing snapshots (they are still built in memory).
+    pub fn read_only(mut self) -> Self {
+        self.persist = false;
+        self
+    }
+
+    pub fn meta(&self) -> &StreamMeta {
+        &self.meta
+    }
+
+    pub fn kind(&self) -> BookKind {
+        self.kind
+    }
+
+    fn files(&self) -> Result<Vec<FileSeq>> {
+        files::list_files(&self.dir)?
+            .into_iter()
+            .map(|entry| {
+                let h = match eventstore_log::read_header(&entry.path) {
+                    Err(eventstore_log::Error::IoAt { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        // Sealed (renamed) since the listing.
+                        eventstore_log::read_header(&files::sealed_path(&self.dir, entry.start_ns))?
+                    }
+                    h => h?,
+                };
+                Ok(FileSeq {
+                    first_seq: h.first_seq,
+                    entry,
+                })
+            })
+            .collect()
+    }
+
+    fn bad_record(&self, seq: u64, reason: String) -> Error {
+        Error::BadRecord {
+            stream: self.name.clone(),
+            seq,
+            reason,
+        }
+    }
+
+    /// Apply the records `[from, to)` to `r` (`to: None`: to the end);
+    /// returns how many. `at_file(seq, r)` is called before the record
+    /// `seq` when it starts one of `starts`.
+    fn replay(
+        &self,
+        r: &mut Replay,
+        from: u64,
+        to: Option<u64>,
+        starts: &[u64],
+        mut at_file: impl FnMut(u64, &Replay) -> Result<()>,
+    ) -> Result<u64> {
+        if to.is_some_and(|t| t <= from) {
+            return Ok(0);
+        }
+        let mut opts = ReadOptions::from(StartAt::Seq(from));
+        opts.stop = to.map(StopAt::Seq);
+        let mut reader = StreamReader::open_dir(&self.dir, opts)?;
+        let mut n = 0;
+        let mut next_start = starts.iter().copied().filter(|s| *s > from).peekable();
+        let mut none = |_, _| {};
+        while let Some(rec) = reader.next()? {
+            while next_start.peek().is_some_and(|s| *s <= rec.seq) {
+                if let Some(s) = next_start.next() {
+                    at_file(s, r)?;
+                }
+            }
+            r.apply_payload(rec.seq, rec.payload, &mut none)
+                .map_err(|reason| self.bad_record(rec.seq, reason))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn store(&self, file: &Path, r: &Replay, first_seq: u64) -> Result<()> {
+        let path = snapshot_path(file);
+        let io = |e| Error::Io {
+            path: path.clone(),
+            source: e,
+        };
+        let tmp = path.with_extension("book.tmp");
+        std::fs::write(&tmp, snapshot::encode(r, first_seq)).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    /// The state as of the first record of file `k`: its snapshot, or built
+    /// from the nearest earlier one (writing those missing on the way).
+    fn state_at_file(&self, files: &[FileSeq], k: usize) -> Result<Replay> {
+        let load = |i: usize| -> std::result::Result<Option<Replay>, Error> {
+            let path = snapshot_path(&files[i].entry.path);
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::Io { path, source: e }),
+            };
+            match snapshot::decode(&bytes) {
+                Ok((r, first)) if first == files[i].first_seq && r.kind == self.kind => {
+                    Ok(Some(r))
+                }
+                Ok((r, first)) => Err(Error::Meta {
+                    path,
+                    reason: format!(
+                        "a snapshot of a {:?} book before record {first}; the file starts at record {}",
+                        r.kind, files[i].first_seq
+                    ),
+                }),
+                Err(reason) => Err(Error::Meta { path, reason }),
+            }
+        };
+        let mut j = k;
+        let mut damaged = None;
+        let mut start = loop {
+            match load(j) {
+                Ok(Some(r)) => break r,
+                Ok(None) => {}
+                Err(e) => {
+                    damaged.get_or_insert(e);
+                }
+            }
+            if j == 0 {
+                // The first file: an empty book, unless earlier files were
+                // removed and a damaged snapshot cannot be rebuilt.
+                if let Some(e) = damaged.filter(|_| files[0].first_seq != 0) {
+                    return Err(e);
+                }
+                let r = Replay::new(self.kind);
+                if self.persist {
+                    let _ = self.store(&files[0].entry.path, &r, files[0].first_seq);
+                }
+                break r;
+            }
+            j -= 1;
+        };
+        if j == k {
+            return Ok(start);
+        }
+        let starts: Vec<u64> = files[j + 1..=k].iter().map(|f| f.first_seq).collect();
+        let mut i = j;
+        self.replay(
+            &mut start,
+            files[j].first_seq,
+            Some(files[k].first_seq),
+            &starts,
+            |_, r| {
+                i += 1;
+                if self.persist {
+                    let _ = self.store(&files[i].entry.path, r, files[i].first_seq);
+                }
+                Ok(())
+            },
+        )?;
+        // Files without records in between still get their snapshot.
+        while i < k {
+            i += 1;
+            if self.persist {
+                let _ = self.store(&files[i].entry.path, &start, files[i].first_seq);
+            }
+        }
+        Ok(start)
+    }
+
+    /// Write the snapshot of every file that lacks one; returns how many
+    /// files the stream has. Errors writing them are returned (unlike the
+    /// snapshots written on the way by reads).
+    pub fn build_snapshots(&self) -> Result<usize> {
+        let files = self.files()?;
+        if files.is_empty() {
+            return Ok(0);
+        }
+        self.state_at_file(&files, files.len() - 1)?;
+        for f in &files {
+            let p = snapshot_path(&f.entry.path);
+            if !p.exists() {
+                return Err(Error::Io {
+                    path: p,
+                    source: std::io::Error::other("the snapshot could not be written"),
+                });
+            }
+        }
+        Ok(files.len())
+    }
+
+    /// The sequence number of the first record received at or after `t`
+    /// (`None`: there is none yet).
+    fn seq_at(&self, t: i64) -> Result<Option<u64>> {
+        let mut r = StreamReader::open_dir(&self.dir, ReadOptions::from(StartAt::Time(t)))?;
+        Ok(r.next()?.map(|rec| rec.seq))
+    }
+
+    /// The book as of `t` (every record received before `t` applied).
+    pub fn book_at(&self, t: i64) -> Result<BookAt> {
+        let files = self.files()?;
+        if files.is_empty() {
+            return Ok(BookAt {
+                replay: Replay::new(self.kind),
+                next_seq: 0,
+                replayed: 0,
+                file: PathBuf::new(),
+            });
+        }
+        let seq = self.seq_at(t)?;
+        let k = match seq {
+            Some(s) => files.partition_point(|f| f.first_seq <= s).max(1) - 1,
+            None => files.len() - 1,
+        };
+        let mut r = self.state_at_file(&files, k)?;
+        let replayed = self.replay(&mut r, files[k].first_seq, seq, &[], |_, _| Ok(()))?;
+        let next_seq = seq.unwrap_or(files[k].first_seq + replayed);
+        Ok(BookAt {
+            replay: r,
+            next_seq,
+            replayed,
+            file: files[k].entry.path.clone(),
+        })
+    }
+
+    /// The book as of `from` as one snapshot batch, then every update
+    /// received before `to` (all of them without `to`), in the order the
+    /// book applied them, with gaps where the venue's ids break.
+    pub fn stream(&self, from: i64, to: Option<i64>) -> Result<OrderStream> {
+        let at = self.book_at(from)?;
+        let mut queue = VecDeque::new();
+        at.replay.snapshot_batch(from, |a| {
+            queue.push_back(Update {
+                seq: None,
+                applied: a,
+            })
+        });
+        let mut opts = ReadOptions::from(StartAt::Seq(at.next_seq));
+        opts.stop = to.map(StopAt::Time);
+        Ok(OrderStream {
+            name: self.name.clone(),
+            replay: at.replay,
+            reader: StreamReader::open_dir(&self.dir, opts)?,
+            queue,
+        })
+    }
+
+    /// The best `depth` levels of each side at `from`, `from + every`, ...
+    /// before `to` (or up to the last record).
+    pub fn every(
+        &self,
+        from: i64,
+        to: Option<i64>,
+        every_ns: i64,
+        depth: usize,
+    ) -> Result<Periodic> {
+        if every_ns <= 0 {
+            return Err(Error::InvalidArgument(
+                "the interval between book snapshots must be positive".into(),
+            ));
+        }
+        let at = self.book_at(from)?;
+        let mut opts = ReadOptions::from(StartAt::Seq(at.next_seq));
+        opts.stop = to.map(StopAt::Time);
+        Ok(Periodic {
+            name: self.name.clone(),
+            replay: at.replay,
+            reader: StreamReader::open_dir(&self.dir, opts)?,
+            next_ts: from,
+            to,
+            every_ns,
+            depth,
+            done: false,
+            held: None,
+        })
+    }
+}
+
+/// The updates of [`OrderStreamReader::stream`].
+pub struct OrderStream {
+    name: String,
+    replay: Replay,
+    reader: StreamReader,
+    queue: VecDeque<Update>,
+}
+
+impl OrderStream {
+    /// The book as of the last update returned.
+    pub fn book(&self) -> &Replay {
+        &self.replay
+    }
+
+    /// The next update, or `None` at the end of the range.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<Update>> {
+        loop {
+            if let Some(u) = self.queue.pop_front() {
+                return Ok(Some(u));
+            }
+            let Some(rec) = self.reader.next()? else {
+                return Ok(None);
+            };
+            let q = &mut self.queue;
+            self.replay
+                .apply_payload(rec.seq, rec.payload, &mut |seq, applied| {
+                    q.push_back(Update {
+                        seq: Some(seq),
+                        applied,
+                    })
+                })
+                .map_err(|reason| Error::BadRecord {
+                    stream: self.name.clone(),
+                    seq: rec.seq,
+                    reason,
+                })?;
+        }
+    }
+}
+
+/// The rows of [`OrderStreamReader::every`].
+pub struct Periodic {
+    name: String,
+    replay: Replay,
+    reader: StreamReader,
+    next_ts: i64,
+    to: Option<i64>,
+    every_ns: i64,
+    depth: usize,
+    done: bool,
+    /// A record read but not applied yet: it lies after the next row's time.
+    held: Option<(u64, i64, Vec<u8>)>,
+}
+
+impl Periodic {
+    fn row(&mut self) -> BookRow {
+        let (bids, asks) = self.replay.depth(self.depth);
+        let row = BookRow {
+            ts: self.next_ts,
+            reliable: self.replay.is_reliable(),
+            bids,
+            asks,
+        };
+        self.next_ts = self.next_ts.saturating_add(self.every_ns);
+        row
+    }
+
+    /// The next row, or `None` at the end.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<BookRow>> {
+        if self.to.is_some_and(|t| self.next_ts >= t) {
+            return Ok(None);
+        }
+        let mut none = |_, _| {};
+        loop {
+            if self.held.is_none() && !self.done {
+                match self.reader.next()? {
+                    Some(rec) => self.held = Some((rec.seq, rec.timestamp, rec.payload.to_vec())),
+                    None => self.done = true,
+                }
+            }
+            let Some((seq, ts, payload)) = self.held.take() else {
+                break;
+            };
+            if ts >= self.next_ts {
+                // The row comes first; the record is applied after it.
+                self.held = Some((seq, ts, payload));
+                return Ok(Some(self.row()));
+            }
+            self.replay
+                .apply_payload(seq, &payload, &mut none)
+                .map_err(|reason| Error::BadRecord {
+                    stream: self.name.clone(),
+                    seq,
+                    reason,
+                })?;
+        }
+        // After the last record: rows up to `to`, if there is one.
+        match self.to {
+            Some(t) if self.next_ts < t => Ok(Some(self.row())),
+            _ => Ok(None),
+        }
+    }
+}

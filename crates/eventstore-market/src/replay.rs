@@ -1,0 +1,494 @@
+//! `Replay`: a book rebuilt from a stream's records, with the feed's rules.
+//!
+//! - Snapshots: a run of records flagged [`FLAG_SNAPSHOT`] (the last one
+//!   also flagged [`FLAG_LAST`]) replaces the book; a snapshot record after
+//!   anything but a snapshot record starts a new snapshot (the book is
+//!   cleared first). A snapshot makes the book reliable, unless it carries
+//!   [`FLAG_UNRELIABLE`] (a snapshot of a book already known to be wrong).
+//! - Exchange sequencing (L2 records with update ids): Binance spot drops
+//!   diffs with `u <= lastUpdateId`, applies first the diff with
+//!   `U <= lastUpdateId + 1 <= u`, then expects each `U` to be the previous
+//!   `u` + 1. Binance futures (records with `pu`) drop `u < lastUpdateId`,
+//!   apply first the diff with `U <= lastUpdateId <= u` (or `pu ==
+//!   lastUpdateId`), then expect each `pu` to be the previous `u`. Anything
+//!   else is a gap: it is counted, reported to the caller, and the book is
+//!   unreliable until the next snapshot. Records without update ids (Tardis,
+//!   LOBSTER, Databento) are applied as they come.
+//! - Diffs that arrive before their snapshot (Binance's REST snapshot
+//!   arrives after the first diffs) are kept, bounded, and those the
+//!   snapshot does not cover are applied right after it.
+//! - L3 order events go to an [`L3Book`]; a clear empties it.
+//!
+//! Callers see what was applied, in the order it was applied, through an
+//! `emit(seq, Applied)` callback: the stored records the book took (not
+//! dropped duplicates), buffered diffs again after their snapshot, and gaps.
+
+use crate::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::l2::{L2Book, Level};
+use crate::l3::{Anomalies, L3Book};
+use crate::order::{Action, OrderEvent};
+use std::collections::VecDeque;
+
+/// `BookLevel::flags`/`OrderEvent::flags`: the snapshot this record opens
+/// is of a book known to be incomplete (taken while it was unreliable).
+pub const FLAG_UNRELIABLE: u8 = 4;
+
+/// Diffs kept while waiting for a snapshot, at most.
+pub const MAX_PENDING: usize = 200_000;
+
+/// What a stream's records build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BookKind {
+    /// Price levels (`book_l2` streams of [`BookLevel`]).
+    L2,
+    /// Orders by id (`orders_l3` streams of [`OrderEvent`]).
+    L3,
+}
+
+impl BookKind {
+    /// The kind for a `market.json` kind, if it is a book stream.
+    pub fn of_stream(kind: &str) -> Option<BookKind> {
+        match kind {
+            "book_l2" => Some(BookKind::L2),
+            "orders_l3" => Some(BookKind::L3),
+            _ => None,
+        }
+    }
+}
+
+/// Where the sequencer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No snapshot yet, or a gap since the last one.
+    AwaitSnapshot = 0,
+    /// A snapshot was applied; the next diff must cover its id.
+    AwaitFirst = 1,
+    /// Diffs follow each other without a gap.
+    Synced = 2,
+}
+
+/// What is done with the records of the current exchange event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Apply = 0,
+    Drop = 1,
+    /// Apply to the (unreliable) book and keep for after the next snapshot.
+    ApplyAndKeep = 2,
+}
+
+/// A break in the venue's update ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// Sequence number of the record where the break was seen.
+    pub seq: u64,
+    /// Its receive time.
+    pub local_ts: i64,
+    /// The update id that should have come next (`U`, or `pu` for futures).
+    pub expected: u64,
+    /// The ids that came: `U` and `u` (and `pu`).
+    pub first_update_id: u64,
+    pub last_update_id: u64,
+    pub prev_update_id: u64,
+}
+
+/// One thing the book applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Level(BookLevel),
+    Order(OrderEvent),
+    Gap(Gap),
+}
+
+/// A book and the state of the feed that builds it.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    pub(crate) kind: BookKind,
+    pub(crate) l2: L2Book,
+    pub(crate) l3: L3Book,
+    pub(crate) reliable: bool,
+    pub(crate) phase: Phase,
+    /// The last update id applied (or the snapshot's id, awaiting the first diff).
+    pub(crate) last_id: u64,
+    pub(crate) in_snapshot: bool,
+    pub(crate) snapshot_id: u64,
+    pub(crate) snapshot_unreliable: bool,
+    /// The next record starts an exchange event.
+    pub(crate) event_start: bool,
+    pub(crate) decision: Decision,
+    pub(crate) pending: VecDeque<(u64, BookLevel)>,
+    pub(crate) gaps: u64,
+    /// Receive time of the last record seen (0 before any).
+    pub(crate) last_ts: i64,
+}
+
+impl Replay {
+    /// An empty book, waiting for a snapshot.
+    pub fn new(kind: BookKind) -> Replay {
+        Replay {
+            kind,
+            l2: L2Book::new(),
+            l3: L3Book::new(),
+            reliable: false,
+            phase: Phase::AwaitSnapshot,
+            last_id: 0,
+            in_snapshot: false,
+            snapshot_id: 0,
+            snapshot_unreliable: false,
+            event_start: true,
+            decision: Decision::Apply,
+            pending: VecDeque::new(),
+            gaps: 0,
+            last_ts: 0,
+        }
+    }
+
+    pub fn kind(&self) -> BookKind {
+        self.kind
+    }
+
+    /// The book is known to be complete: a snapshot (or a clear) was applied
+    /// and no gap was seen since.
+    pub fn is_reliable(&self) -> bool {
+        self.reliable
+    }
+
+    /// Gaps seen so far (since the start of the stream, when the replay
+    /// started from a stored snapshot).
+    pub fn gaps(&self) -> u64 {
+        self.gaps
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The last update id applied (Binance `u`), 0 without one.
+    pub fn last_update_id(&self) -> u64 {
+        self.last_id
+    }
+
+    /// Receive time of the last record applied or seen.
+    pub fn last_ts(&self) -> i64 {
+        self.last_ts
+    }
+
+    /// The price-level book (L2 streams).
+    pub fn l2(&self) -> &L2Book {
+        &self.l2
+    }
+
+    /// The order book (L3 streams).
+    pub fn l3(&self) -> &L3Book {
+        &self.l3
+    }
+
+    /// What order events could not do as told (L3 streams).
+    pub fn anomalies(&self) -> Anomalies {
+        self.l3.anomalies()
+    }
+
+    pub fn best_bid(&self) -> Option<Level> {
+        match self.kind {
+            BookKind::L2 => self.l2.best_bid(),
+            BookKind::L3 => self.l3.best_bid(),
+        }
+    }
+
+    pub fn best_ask(&self) -> Option<Level> {
+        match self.kind {
+            BookKind::L2 => self.l2.best_ask(),
+            BookKind::L3 => self.l3.best_ask(),
+        }
+    }
+
+    /// The best `n` levels of each side (L3 books aggregated by price).
+    pub fn depth(&self, n: usize) -> (Vec<Level>, Vec<Level>) {
+        match self.kind {
+            BookKind::L2 => self.l2.depth(n),
+            BookKind::L3 => (
+                self.l3.levels(BookSide::Bid).take(n).collect(),
+                self.l3.levels(BookSide::Ask).take(n).collect(),
+            ),
+        }
+    }
+
+    pub fn is_crossed(&self) -> bool {
+        match self.kind {
+            BookKind::L2 => self.l2.is_crossed(),
+            BookKind::L3 => self.l3.is_crossed(),
+        }
+    }
+
+    /// Apply one stored record (a 64-byte level update or order event).
+    pub fn apply_payload(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+        emit: &mut impl FnMut(u64, Applied),
+    ) -> std::result::Result<(), String> {
+        match self.kind {
+            BookKind::L2 => self.apply_level(seq, &BookLevel::decode(payload)?, emit),
+            BookKind::L3 => self.apply_order(seq, &OrderEvent::decode(payload)?, emit),
+        }
+        Ok(())
+    }
+
+    /// Apply one price-level update.
+    #[inline]
+    pub fn apply_level(&mut self, seq: u64, l: &BookLevel, emit: &mut impl FnMut(u64, Applied)) {
+        self.last_ts = l.local_ts;
+        if l.flags & FLAG_SNAPSHOT != 0 {
+            self.event_start = l.flags & FLAG_LAST != 0;
+            if !self.in_snapshot {
+                self.l2.clear();
+                self.in_snapshot = true;
+                self.snapshot_id = l.last_update_id;
+                self.snapshot_unreliable = l.flags & FLAG_UNRELIABLE != 0;
+            }
+            self.l2.set(l.side, l.price, l.size);
+            emit(seq, Applied::Level(*l));
+            if l.flags & FLAG_LAST != 0 {
+                self.end_snapshot(emit);
+            }
+            return;
+        }
+        if self.in_snapshot {
+            self.end_snapshot(emit);
+        }
+        self.diff(seq, l, emit);
+    }
+
+    fn diff(&mut self, seq: u64, l: &BookLevel, emit: &mut impl FnMut(u64, Applied)) {
+        if self.event_start {
+            self.decision = self.decide(seq, l, emit);
+        }
+        self.event_start = l.flags & FLAG_LAST != 0;
+        match self.decision {
+            Decision::Apply => {
+                self.l2.set(l.side, l.price, l.size);
+                emit(seq, Applied::Level(*l));
+            }
+            Decision::ApplyAndKeep => {
+                self.l2.set(l.side, l.price, l.size);
+                emit(seq, Applied::Level(*l));
+                self.pending.push_back((seq, *l));
+                if self.pending.len() > MAX_PENDING {
+                    // Forget the oldest event whole.
+                    while let Some((_, r)) = self.pending.pop_front() {
+                        if r.flags & FLAG_LAST != 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+            Decision::Drop => {}
+        }
+    }
+
+    /// The fate of the exchange event that `l` starts.
+    fn decide(&mut self, seq: u64, l: &BookLevel, emit: &mut impl FnMut(u64, Applied)) -> Decision {
+        let (first, last, prev) = (l.first_update_id, l.last_update_id, l.prev_update_id);
+        if first == 0 && last == 0 {
+            return Decision::Apply;
+        }
+        let futures = prev != 0;
+        let id = self.last_id;
+        let expected = match self.phase {
+            Phase::AwaitSnapshot => return Decision::ApplyAndKeep,
+            Phase::AwaitFirst => {
+                if last < id || (!futures && last == id) {
+                    return Decision::Drop;
+                }
+                let covers = if futures {
+                    (first <= id && id <= last) || prev == id
+                } else {
+                    first <= id + 1 && id < last
+                };
+                if covers {
+                    self.phase = Phase::Synced;
+                    self.last_id = last;
+                    return Decision::Apply;
+                }
+                if futures {
+                    id
+                } else {
+                    id + 1
+                }
+            }
+            Phase::Synced => {
+                if last <= id {
+                    return Decision::Drop;
+                }
+                let follows = if futures { prev == id } else { first == id + 1 };
+                if follows {
+                    self.last_id = last;
+                    return Decision::Apply;
+                }
+                if futures {
+                    id
+                } else {
+                    id + 1
+                }
+            }
+        };
+        self.gaps += 1;
+        self.reliable = false;
+        self.phase = Phase::AwaitSnapshot;
+        self.last_id = last;
+        emit(
+            seq,
+            Applied::Gap(Gap {
+                seq,
+                local_ts: l.local_ts,
+                expected,
+                first_update_id: first,
+                last_update_id: last,
+                prev_update_id: prev,
+            }),
+        );
+        Decision::ApplyAndKeep
+    }
+
+    fn end_snapshot(&mut self, emit: &mut impl FnMut(u64, Applied)) {
+        self.in_snapshot = false;
+        self.reliable = !self.snapshot_unreliable;
+        let pending = std::mem::take(&mut self.pending);
+        if self.snapshot_id == 0 || self.snapshot_unreliable {
+            if self.snapshot_unreliable {
+                // The producer's book had these applied: keep them for the
+                // next snapshot, as it did.
+                self.pending = pending;
+            }
+            self.phase = Phase::AwaitSnapshot;
+            return;
+        }
+        self.last_id = self.snapshot_id;
+        self.phase = Phase::AwaitFirst;
+        // Diffs that arrived before the snapshot, in their order.
+        let saved = self.event_start;
+        self.event_start = true;
+        for (seq, r) in pending {
+            self.diff(seq, &r, emit);
+        }
+        self.event_start = saved;
+    }
+
+    /// Apply one order event.
+    #[inline]
+    pub fn apply_order(&mut self, seq: u64, e: &OrderEvent, emit: &mut impl FnMut(u64, Applied)) {
+        self.last_ts = e.local_ts;
+        if e.flags & FLAG_SNAPSHOT != 0 {
+            if !self.in_snapshot {
+                self.l3.clear();
+                self.in_snapshot = true;
+                self.snapshot_unreliable = e.flags & FLAG_UNRELIABLE != 0;
+            }
+            self.l3.apply(e);
+            emit(seq, Applied::Order(*e));
+            if e.flags & FLAG_LAST != 0 {
+                self.in_snapshot = false;
+                self.reliable = !self.snapshot_unreliable;
+            }
+            return;
+        }
+        if self.in_snapshot {
+            self.in_snapshot = false;
+            self.reliable = !self.snapshot_unreliable;
+        }
+        if e.action == Action::Clear {
+            self.reliable = true;
+        }
+        self.l3.apply(e);
+        emit(seq, Applied::Order(*e));
+    }
+
+    /// The whole book as one snapshot batch, as of `ts`: a clear, then every
+    /// level (bids best first, then asks) or every order (in queue
+    /// priority), each flagged snapshot, the last one also flagged last;
+    /// [`FLAG_UNRELIABLE`] on them all when the book is unreliable. Diffs
+    /// kept for a coming snapshot follow the batch, as stored.
+    pub fn snapshot_batch(&self, ts: i64, mut out: impl FnMut(Applied)) {
+        let flags = FLAG_SNAPSHOT
+            | if self.reliable && !self.in_snapshot {
+                0
+            } else {
+                FLAG_UNRELIABLE
+            };
+        match self.kind {
+            BookKind::L2 => {
+                let id = self.last_id;
+                let level = |side, price, size, flags| BookLevel {
+                    exchange_ts: ts,
+                    local_ts: ts,
+                    side,
+                    flags,
+                    price,
+                    size,
+                    first_update_id: id,
+                    last_update_id: id,
+                    prev_update_id: 0,
+                };
+                let all: Vec<(BookSide, Level)> = self
+                    .l2
+                    .bids()
+                    .map(|l| (BookSide::Bid, l))
+                    .chain(self.l2.asks().map(|l| (BookSide::Ask, l)))
+                    .collect();
+                let last = |i: usize| if i + 1 == all.len() { FLAG_LAST } else { 0 };
+                out(Applied::Level(level(
+                    BookSide::None,
+                    0,
+                    0,
+                    flags | if all.is_empty() { FLAG_LAST } else { 0 },
+                )));
+                for (i, (side, (p, s))) in all.iter().enumerate() {
+                    out(Applied::Level(level(*side, *p, *s, flags | last(i))));
+                }
+                for (_, r) in &self.pending {
+                    out(Applied::Level(*r));
+                }
+            }
+            BookKind::L3 => {
+                let ev = |action, side, price, size, order_id, flags| OrderEvent {
+                    exchange_ts: ts,
+                    local_ts: ts,
+                    action,
+                    side,
+                    flags,
+                    price,
+                    size,
+                    order_id,
+                    sequence: 0,
+                };
+                let mut all = Vec::new();
+                for side in [BookSide::Bid, BookSide::Ask] {
+                    for (price, _) in self.l3.levels(side) {
+                        for o in self.l3.queue(side, price) {
+                            all.push(ev(Action::Add, side, price, o.size, o.id, 0));
+                        }
+                    }
+                }
+                // Size no known order accounts for goes out as order id 0,
+                // which `L3Book::add` takes as unattributed size.
+                for side in [BookSide::Bid, BookSide::Ask] {
+                    for (price, size) in self.l3.unattributed(side) {
+                        all.push(ev(Action::Add, side, price, size, 0, 0));
+                    }
+                }
+                out(Applied::Order(ev(
+                    Action::Clear,
+                    BookSide::None,
+                    0,
+                    0,
+                    0,
+                    flags | if all.is_empty() { FLAG_LAST } else { 0 },
+                )));
+                let n = all.len();
+                for (i, mut e) in all.into_iter().enumerate() {
+                    e.flags = flags | if i + 1 == n { FLAG_LAST } else { 0 };
+                    out(Applied::Order(e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The book snapshot kept for every file of an order stream:
+//! `<file>.log.book` holds the whole [`Replay`] state as of the file's first
+//! record (the book, the feed's sequencing state, diffs kept for a coming
+//! snapshot), so reading from anywhere in the file replays that file only.
+//! See `docs/format.md`, "Book snapshots".
+//!
+//! The codec is pure (`encode`/`decode` over bytes); the files are read and
+//! written by [`crate::orders`].
+
+use crate::book::{BookLevel, BookSide, BOOK_RECORD_LEN};
+use crate::l3::Order;
+use crate::replay::{BookKind, Decision, Phase, Replay};
+use std::path::{Path, PathBuf};
+
+/// Suffix of a file's book snapshot, after the file's name.
+pub const BOOK_SUFFIX: &str = ".book";
+
+const MAGIC: &[u8; 8] = b"ESBOOK01";
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = 96;
+
+/// Where the snapshot of the file at `file` (`<stem>.log` or
+/// `<stem>.log.open`) lives: `<stem>.log.book` for both, so the snapshot
+/// written while a file is open stays valid once it is sealed.
+pub fn snapshot_path(file: &Path) -> PathBuf {
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let stem = name.strip_suffix(".open").unwrap_or(&name);
+    file.with_file_name(format!("{stem}{BOOK_SUFFIX}"))
+}
+
+fn put(b: &mut Vec<u8>, v: u64) {
+    b.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Encode `r`, the state before the record `first_seq`.
+// Format: {magic 8 | kind u8 | state u8 | phase u8 | decision u8 | 0 u32 |
+// first_seq u64 | last_ts i64 | last_id u64 | snapshot_id u64 | gaps u64 |
+// unknown u64 | over u64 | dup u64 | body_len u32 | raw_len u32 |
+// body_crc u32 | header_crc u32} then the zstd body (docs/format.md).
+pub fn encode(r: &Replay, first_seq: u64) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut counts = [0u32; 4];
+    let mut levels = Vec::new();
+    let mut orders = Vec::new();
+    match r.kind {
+        BookKind::L2 => {
+            for (i, side) in [BookSide::Bid, BookSide::Ask].into_iter().enumerate() {
+                let it: Vec<_> = if side == BookSide::Bid {
+                    r.l2.bids().collect()
+                } else {
+                    r.l2.asks().collect()
+                };
+                counts[i] = it.len() as u32;
+                levels.extend(it);
+            }
+        }
+        BookKind::L3 => {
+            for (i, side) in [BookSide::Bid, BookSide::Ask].into_iter().enumerate() {
+                let u = r.l3.unattributed(side);
+                counts[i] = u.len() as u32;
+                levels.extend(u);
+                for (price, _) in r.l3.levels(side) {
+                    orders.extend(r.l3.queue(side, price));
+                }
+            }
+            counts[2] = orders.len() as u32;
+        }
+    }
+    counts[3] = r.pending.len() as u32;
+    for c in counts {
+        body.extend_from_slice(&c.to_le_bytes());
+    }
+    for (p, s) in levels {
+        put(&mut body, p as u64);
+        put(&mut body, s as u64);
+    }
+    for o in orders {
+        put(&mut body, o.id);
+        put(&mut body, o.price as u64);
+        put(&mut body, o.size as u64);
+        body.push(o.side as u8);
+        body.extend_from_slice(&[0; 7]);
+    }
+    for (seq, l) in &r.pending {
+        put(&mut body, *seq);
+        body.extend_from_slice(&l.encode());
+    }
+    let raw_len = body.len();
+    let body = zstd::bulk::compress(&body, 1).unwrap_or_default();
+    let mut h = Vec::with_capacity(HEADER_LEN + body.len());
+    h.extend_from_slice(MAGIC);
+    h.push(match r.kind {
+        BookKind::L2 => 2,
+        BookKind::L3 => 4,
+    });
+    h.push(
+        r.reliable as u8
+            | (r.in_snapshot as u8) << 1
+            | (r.snapshot_unreliable as u8) << 2
+            | (r.event_start as u8) << 3,
+    );
+    h.push(r.phase as u8);
+    h.push(r.decision as u8);
+    h.extend_from_slice(&[0; 4]);
+    let a = r.l3.anomalies();
+    for v in [
+        first_seq,
+        r.last_ts as u64,
+        r.last_id,
+        r.snapshot_id,
+        r.gaps,
+        a.unknown_order,
+        a.over_cancel,
+        a.duplicate_add,
+    ] {
+        put(&mut h, v);
+    }
+    for v in [body.len() as u32, raw_len as u32, crc32c::crc32c(&body)] {
+        h.extend_from_slice(&v.to_le_bytes());
+    }
+    let hc = crc32c::crc32c(&h);
+    h.extend_from_slice(&hc.to_le_bytes());
+    h.extend_from_slice(&body);
+    h
+}
+
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[o..o + 8]);
+    u64::from_le_bytes(x)
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    let mut x = [0u8; 4];
+    x.copy_from_slice(&b[o..o + 4]);
+    u32::from_le_bytes(x)
+}
+
+/// The first sequence number a snapshot applies to, from its header (checked).
+pub fn first_seq(b: &[u8]) -> Result<u64, String> {
+    check_header(b)?;
+    Ok(u64_at(b, 16))
+}
+
+fn check_header(b: &[u8]) -> Result<(), String> {
+    if b.len() < HEADER_LEN {
+        return Err(format!(
+            "{} bytes, shorter than the {HEADER_LEN}-byte header",
+            b.len()
+        ));
+    }
+    if &b[..8] != MAGIC {
+        return Err("not a book snapshot (bad magic)".into());
+    }
+    if crc32c::crc32c(&b[..92]) != u32_at(b, 92) {
+        return Err("header checksum mismatch".into());
+    }
+    Ok(())
+}
+
+/// Decode a snapshot: the state and the first sequence number it applies to.
+pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
+    check_header(b)?;
+    let kind = match b[8] {
+        2 => BookKind::L2,
+        4 => BookKind::L3,
+        k => return Err(format!("book kind {k} is not 2 or 4")),
+    };
+    let state = b[9];
+    let phase = match b[10] {
+        0 => Phase::AwaitSnapshot,
+        1 => Phase::AwaitFirst,
+        2 => Phase::Synced,
+        p => return Err(format!("phase {p} is not 0, 1 or 2")),
+    };
+    let decision = match b[11] {
+        0 => Decision::Apply,
+        1 => Decision::Drop,
+        2 => Decision::ApplyAndKeep,
+        d => return Err(format!("decision {d} is not 0, 1 or 2")),
+    };
+    let (body_len, raw_len) = (u32_at(b, 80) as usize, u32_at(b, 84) as usize);
+    let Some(body) = b.get(HEADER_LEN..HEADER_LEN + body_len) else {
+        return Err(format!(
+            "the body of {body_len} bytes is cut short at {}",
+            b.len()
+        ));
+    };
+    if crc32c::crc32c(body) != u32_at(b, 88) {
+        return Err("body checksum mismatch".into());
+    }
+    let body = zstd::bulk::decompress(body, raw_len).map_err(|e| format!("body: {e}"))?;
+    if body.len() != raw_len || raw_len < 16 {
+        return Err("body length does not match the header".into());
+    }
+    let n = |i: usize| u32_at(&body, i * 4) as usize;
+    let (nb, na, no, np) = (n(0), n(1), n(2), n(3));
+    let want = 16 + (nb + na) * 16 + no * 32 + np * (8 + BOOK_RECORD_LEN);
+    if want != raw_len {
+        return Err(format!(
+            "the body holds {raw_len} bytes, its counts need {want}"
+        ));
+    }
+    let mut r = Replay::new(kind);
+    r.reliable = state & 1 != 0;
+    r.in_snapshot = state & 2 != 0;
+    r.snapshot_unreliable = state & 4 != 0;
+    r.event_start = state & 8 != 0;
+    r.phase = phase;
+    r.decision = decision;
+    r.last_ts = u64_at(b, 24) as i64;
+    r.last_id = u64_at(b, 32);
+    r.snapshot_id = u64_at(b, 40);
+    r.gaps = u64_at(b, 48);
+    let mut at = 16;
+    for (side, count) in [(BookSide::Bid, nb), (BookSide::Ask, na)] {
+        for _ in 0..count {
+            let (p, s) = (u64_at(&body, at) as i64, u64_at(&body, at + 8) as i64);
+            at += 16;
+            match kind {
+                BookKind::L2 => r.l2.set(side, p, s),
+                BookKind::L3 => r.l3.seed_level(side, p, s),
+            }
+        }
+    }
+    for _ in 0..no {
+        let side = match body[at + 24] {
+            1 => BookSide::Bid,
+            2 => BookSide::Ask,
+            s => return Err(format!("order side {s} is not 1 or 2")),
+        };
+        r.l3.add(Order {
+            id: u64_at(&body, at),
+            price: u64_at(&body, at + 8) as i64,
+            size: u64_at(&body, at + 16) as i64,
+            side,
+        });
+        at += 32;
+    }
+    for _ in 0..np {
+        let seq = u64_at(&body, at);
+        let l = BookLevel::decode(&body[at + 8..at + 8 + BOOK_RECORD_LEN])?;
+        r.pending.push_back((seq, l));
+        at += 8 + BOOK_RECORD_LEN;
+    }
+    r.l3.set_anomalies(crate::l3::Anomalies {
+        unknown_order: u64_at(b, 56),
+        over_cancel: u64_at(b, 64),
+        duplicate_add: u64_at(b, 72),
+    });
+    Ok((r, u64_at(b, 16)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::{FLAG_LAST, FLAG_SNAPSHOT};
+    use crate::order::{Action, OrderEvent};
+
+    fn level(side: BookSide, price: i64, size: i64, flags: u8, ids: (u64, u64)) -> BookLevel {
+        BookLevel {
+            exchange_ts: 1,
+            local_ts: 2,
+            side,
+            flags,
+            price,
+            size,
+            first_update_id: ids.0,
+            last_update_id: ids.1,
+            prev_update_id: 0,
+        }
+    }
+
+    #[test]
+    fn l2_state_round_trips_and_damage_is_refused() {
+        let mut r = Replay::new(BookKind::L2);
+        let mut e = |_, _| {};
+        r.apply_level(0, &level(BookSide::Bid, 100, 5, 0, (1, 3)), &mut e);
+        r.apply_level(
+            1,
+            &level(BookSide::Bid, 99, 1, FLAG_SNAPSHOT, (2, 2)),
+            &mut e,
+        );
+        r.apply_level(
+            2,
+            &level(BookSide::Ask, 101, 2, FLAG_SNAPSHOT | FLAG_LAST, (2, 2)),
+            &mut e,
+        );
+        r.apply_level(3, &level(BookSide::Ask, 102, 7, FLAG_LAST, (3, 4)), &mut e);
+        r.apply_level(4, &level(BookSide::Ask, 102, 7, FLAG_LAST, (9, 9)), &mut e); // a gap
+        let b = encode(&r, 5);
+        let (d, first) = decode(&b).unwrap();
+        assert_eq!(first, 5);
+        assert_eq!(first_seq(&b), Ok(5));
+        assert_eq!(d.l2, r.l2);
+        assert_eq!(d.pending, r.pending);
+        assert_eq!(
+            (
+                d.reliable,
+                d.phase,
+                d.last_id,
+                d.gaps,
+                d.event_start,
+                d.last_ts
+            ),
+            (
+                r.reliable,
+                r.phase,
+                r.last_id,
+                r.gaps,
+                r.event_start,
+                r.last_ts
+            )
+        );
+        assert_eq!(d.gaps, 1);
+        for cut in [0, 10, HEADER_LEN, b.len() - 1] {
+            assert!(decode(&b[..cut]).is_err(), "{cut}");
+        }
+        for at in [3, 20, HEADER_LEN + 2] {
+            let mut bad = b.clone();
+            bad[at] ^= 0x10;
+            assert!(decode(&bad).is_err(), "{at}");
+        }
+    }
+
+    #[test]
+    fn l3_state_round_trips_with_queue_order() {
+        let mut r = Replay::new(BookKind::L3);
+        let mut e = |_, _| {};
+        let ev = |action, id, side, price, size| OrderEvent {
+            exchange_ts: 1,
+            local_ts: 2,
+            action,
+            side,
+            flags: 0,
+            price,
+            size,
+            order_id: id,
+            sequence: 0,
+        };
+        r.l3.seed_level(BookSide::Ask, 105, 40);
+        for (i, o) in [
+            ev(Action::Add, 1, BookSide::Bid, 100, 5),
+            ev(Action::Add, 2, BookSide::Bid, 100, 6),
+            ev(Action::Add, 3, BookSide::Ask, 105, 1),
+            ev(Action::Modify, 1, BookSide::Bid, 100, 9),
+        ]
+        .iter()
+        .enumerate()
+        {
+            r.apply_order(i as u64, o, &mut e);
+        }
+        let (d, _) = decode(&encode(&r, 4)).unwrap();
+        assert_eq!(
+            d.l3.queue(BookSide::Bid, 100),
+            r.l3.queue(BookSide::Bid, 100)
+        );
+        assert_eq!(d.l3.queue(BookSide::Bid, 100)[0].id, 2);
+        assert_eq!(d.depth(5), r.depth(5));
+        assert_eq!(d.l3.unattributed(BookSide::Ask), [(105, 40)]);
+    }
+}

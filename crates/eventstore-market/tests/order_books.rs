@@ -1,0 +1,397 @@
+//! Order books rebuilt from the real recordings: the Binance spot book
+//! against every book ticker, the LOBSTER book against its per-message
+//! orderbook file, the Databento MBO clear and snapshot; gaps detected and
+//! flagged; per-file snapshots that reach any time by replaying one file.
+
+use eventstore_log::{RollInterval, StreamName};
+use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
+use eventstore_market::import::{Format, ImportOptions};
+use eventstore_market::orders::{OrderStreamReader, Update};
+use eventstore_market::replay::{Applied, BookKind, Phase, Replay};
+use eventstore_market::{BookSide, Quote};
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+type Level = (i64, i64);
+
+mod common;
+use common::{imported, market_data, stored};
+
+fn minutely() -> ImportOptions {
+    ImportOptions {
+        roll: RollInterval::MINUTELY,
+        ..ImportOptions::default()
+    }
+}
+
+/// Book tickers sorted by update id.
+fn quotes(root: &Path) -> Vec<Quote> {
+    let mut q = stored(root, "binance/btcusdt/bookticker", |b| {
+        Quote::decode(b).unwrap()
+    });
+    q.sort_by_key(|q| q.update_id);
+    q
+}
+
+/// Apply a stream's updates to a fresh consumer book (as a client would)
+/// and check it after every applied diff event against the latest book
+/// ticker; returns the update ids checked.
+fn check_against_tickers(updates: &[Update], quotes: &[Quote], checked: &mut BTreeSet<u64>) {
+    let mut book = Replay::new(BookKind::L2);
+    let mut none = |_, _| {};
+    for u in updates {
+        let Applied::Level(l) = u.applied else {
+            continue;
+        };
+        book.apply_level(u.seq.unwrap_or(0), &l, &mut none);
+        let is_diff = u.seq.is_some() && l.flags & FLAG_SNAPSHOT == 0 && l.flags & FLAG_LAST != 0;
+        if !is_diff || book.phase() != Phase::Synced || book.last_update_id() != l.last_update_id {
+            continue;
+        }
+        let id = l.last_update_id;
+        let i = quotes.partition_point(|q| q.update_id <= id);
+        assert!(i > 0, "no book ticker at or before update {id}");
+        let q = quotes[i - 1];
+        assert!(book.is_reliable());
+        assert_eq!(
+            book.best_bid(),
+            Some((q.bid_price, q.bid_size)),
+            "best bid after update {id} (ticker {})",
+            q.update_id
+        );
+        assert_eq!(
+            book.best_ask(),
+            Some((q.ask_price, q.ask_size)),
+            "best ask after update {id} (ticker {})",
+            q.update_id
+        );
+        assert!(!book.is_crossed());
+        checked.insert(id);
+    }
+}
+
+fn collect(r: &OrderStreamReader, from: i64, to: Option<i64>) -> Vec<Update> {
+    let mut s = r.stream(from, to).unwrap();
+    let mut out = Vec::new();
+    while let Some(u) = s.next().unwrap() {
+        out.push(u);
+    }
+    out
+}
+
+#[test]
+fn binance_spot_book_matches_every_book_ticker_across_minutely_files() {
+    let Some(data) = market_data() else { return };
+    let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let (tmp, _) = imported(Format::Binance, &input, &minutely());
+    let root = tmp.path();
+    let quotes = quotes(root);
+    let name = StreamName::new("binance/btcusdt/depth").unwrap();
+    let r = OrderStreamReader::open(root, &name).unwrap();
+    assert_eq!(r.kind(), BookKind::L2);
+    let info = eventstore_log::stream_info(&name.dir(root)).unwrap();
+    assert!(info.files.len() >= 6, "{} files", info.files.len());
+
+    // One pass from the start.
+    let mut checked = BTreeSet::new();
+    check_against_tickers(&collect(&r, 0, None), &quotes, &mut checked);
+    assert_eq!(checked.len(), 3_449);
+
+    // File by file, each from its own snapshot: every boundary crossed.
+    let mut per_file = BTreeSet::new();
+    for (k, f) in info.files.iter().enumerate() {
+        let from = f.min_ts.unwrap();
+        let to = info.files.get(k + 1).and_then(|n| n.min_ts);
+        let at = r.book_at(from).unwrap();
+        assert_eq!(
+            at.replayed, 0,
+            "file {k}: the snapshot is the book at its start"
+        );
+        assert_eq!(at.next_seq, f.first_seq);
+        assert!(eventstore_market::snapshot::snapshot_path(&f.path).exists());
+        check_against_tickers(&collect(&r, from, to), &quotes, &mut per_file);
+    }
+    assert_eq!(per_file, checked);
+
+    // Any time in between replays at most the records of one file.
+    for f in &info.files {
+        let (a, b) = (f.min_ts.unwrap(), f.max_ts.unwrap());
+        let at = r.book_at(a + (b - a) / 2).unwrap();
+        assert!(at.replayed <= f.records);
+        assert_eq!(at.file, f.path);
+    }
+}
+
+#[test]
+fn a_gap_injected_into_the_binance_recording_is_detected_and_flagged() {
+    let Some(data) = market_data() else { return };
+    let src = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    // Drop the 1000th depth update from the recording.
+    let mut lines = Vec::new();
+    let mut diffs = 0;
+    let mut dropped = None;
+    eventstore_market::input::for_each_line(&src, |_, line| {
+        if line.contains("\"depthUpdate\"") {
+            diffs += 1;
+            if diffs == 1000 {
+                let v: serde_json::Value =
+                    serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
+                let d = v.get("data").unwrap_or(&v);
+                dropped = Some((d["U"].as_u64().unwrap(), d["u"].as_u64().unwrap()));
+                return Ok(());
+            }
+        }
+        lines.push(line.to_string());
+        Ok(())
+    })
+    .unwrap();
+    let (first_missing, _) = dropped.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("gap.txt");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let (tmp, _) = imported(Format::Binance, &input, &minutely());
+    let name = StreamName::new("binance/btcusdt/depth").unwrap();
+    let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
+    let ups = collect(&r, 0, None);
+    let gaps: Vec<_> = ups
+        .iter()
+        .filter_map(|u| match u.applied {
+            Applied::Gap(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].expected, first_missing);
+    // The book is unreliable from the gap on (no snapshot follows), and the
+    // snapshots of later files say so.
+    let end = r.book_at(i64::MAX).unwrap();
+    assert!(!end.replay.is_reliable());
+    assert_eq!(end.replay.gaps(), 1);
+    let before = r.book_at(gaps[0].local_ts).unwrap();
+    assert!(before.replay.is_reliable());
+    let info = eventstore_log::stream_info(&name.dir(tmp.path())).unwrap();
+    let last = info.files.last().unwrap();
+    let (snap, _) = eventstore_market::snapshot::decode(
+        &std::fs::read(eventstore_market::snapshot::snapshot_path(&last.path)).unwrap(),
+    )
+    .unwrap();
+    if last.min_ts.unwrap() > gaps[0].local_ts {
+        assert!(!snap.is_reliable());
+        assert_eq!(snap.gaps(), 1);
+    }
+}
+
+/// LOBSTER orderbook rows: (ask price, ask size, bid price, bid size) x 10 levels.
+fn lobster_rows(path: &Path) -> Vec<Vec<i64>> {
+    let mut rows = Vec::new();
+    eventstore_market::input::for_each_line(path, |_, line| {
+        rows.push(line.split(',').map(|v| v.parse().unwrap()).collect());
+        Ok(())
+    })
+    .unwrap();
+    rows
+}
+
+/// The published levels of a row: (bids, asks), best first, without LOBSTER's dummy levels.
+fn row_levels(row: &[i64]) -> (Vec<Level>, Vec<Level>) {
+    let (mut bids, mut asks) = (Vec::new(), Vec::new());
+    for l in row.chunks(4) {
+        if l[1] > 0 && l[0] < 9_999_999_999 && l[0] > 0 {
+            asks.push((l[0], l[1]));
+        }
+        if l[3] > 0 && l[2] > 0 && l[2] > -9_999_999_999 {
+            bids.push((l[2], l[3]));
+        }
+    }
+    (bids, asks)
+}
+
+fn lobster_import(data: &Path) -> (tempfile::TempDir, Vec<eventstore_market::OrderEvent>) {
+    let input = data.join("lobster/AMZN_message_20k.csv.gz");
+    let opts = ImportOptions {
+        venue: "nasdaq".into(),
+        date: Some("2012-06-21T04:00:00Z".into()),
+        symbol: Some("AMZN".into()),
+        roll: RollInterval::MINUTELY,
+        ..ImportOptions::default()
+    };
+    let (tmp, _) = imported(Format::Lobster, &input, &opts);
+    let events = stored(tmp.path(), "nasdaq/amzn/orders", |b| {
+        eventstore_market::OrderEvent::decode(b).unwrap()
+    });
+    (tmp, events)
+}
+
+#[test]
+fn lobster_each_message_turns_orderbook_row_before_into_row_after() {
+    let Some(data) = market_data() else { return };
+    let (_tmp, events) = lobster_import(&data);
+    let rows = lobster_rows(&data.join("lobster/AMZN_orderbook_20k.csv.gz"));
+    assert_eq!(rows.len(), events.len());
+    let mut none = |_, _| {};
+    let mut transitions = 0;
+    for i in 1..rows.len() {
+        let mut book = Replay::new(BookKind::L3);
+        let (bids, asks) = row_levels(&rows[i - 1]);
+        // Seed the book from row i-1: levels whose orders are not known one by one.
+        for (p, s) in &bids {
+            book.apply_order(0, &seed(BookSide::Bid, *p, *s), &mut none);
+        }
+        for (p, s) in &asks {
+            book.apply_order(0, &seed(BookSide::Ask, *p, *s), &mut none);
+        }
+        book.apply_order(i as u64, &events[i], &mut none);
+        let (want_b, want_a) = row_levels(&rows[i]);
+        let (got_b, got_a) = book.depth(10);
+        // Only the published levels are known: compare as deep as the row shows
+        // and as deep as the seed reached.
+        let nb = want_b.len().min(got_b.len());
+        let na = want_a.len().min(got_a.len());
+        assert_eq!(got_b[..nb], want_b[..nb], "bids after message {}", i + 1);
+        assert_eq!(got_a[..na], want_a[..na], "asks after message {}", i + 1);
+        assert!(nb >= 9 && na >= 9, "message {}: {nb} {na}", i + 1);
+        transitions += 1;
+    }
+    assert_eq!(transitions, 19_999);
+}
+
+/// An order event adding size that no known order accounts for (order id 0).
+fn seed(side: BookSide, price: i64, size: i64) -> eventstore_market::OrderEvent {
+    eventstore_market::OrderEvent {
+        exchange_ts: 0,
+        local_ts: 0,
+        action: eventstore_market::Action::Add,
+        side,
+        flags: 0,
+        price,
+        size,
+        order_id: 0,
+        sequence: 0,
+    }
+}
+
+#[test]
+fn lobster_full_replay_agrees_with_the_orderbook_file_where_the_book_is_known() {
+    let Some(data) = market_data() else { return };
+    let (tmp, _) = lobster_import(&data);
+    let rows = lobster_rows(&data.join("lobster/AMZN_orderbook_20k.csv.gz"));
+    // Seed once, from the book after the first message, then replay every
+    // later message through the stored stream (across its minutely files).
+    let (bids0, asks0) = row_levels(&rows[0]);
+    let mut none = |_, _| {};
+    let mut book = Replay::new(BookKind::L3);
+    for (p, s) in &bids0 {
+        book.apply_order(0, &seed(BookSide::Bid, *p, *s), &mut none);
+    }
+    for (p, s) in &asks0 {
+        book.apply_order(0, &seed(BookSide::Ask, *p, *s), &mut none);
+    }
+    // Known: LOBSTER's message file only has the messages that change the
+    // published levels, so a price is known while it has never been deeper
+    // than the 10th level of any row since the seed (orders resting deeper
+    // before the sample, or changed while deeper, are not in the file).
+    let window = |row: &[i64]| {
+        let (b, a) = row_levels(row);
+        (
+            if b.len() == 10 { b[9].0 } else { i64::MIN },
+            if a.len() == 10 { a[9].0 } else { i64::MAX },
+        )
+    };
+    let (mut lo, mut hi) = window(&rows[0]);
+    let name = StreamName::new("nasdaq/amzn/orders").unwrap();
+    let mut r = eventstore_log::StreamReader::open(
+        tmp.path(),
+        &name,
+        eventstore_log::ReadOptions::from(eventstore_log::StartAt::Seq(1)),
+    )
+    .unwrap();
+    let mut compared = 0u64;
+    let mut i = 1;
+    while let Some(rec) = r.next().unwrap() {
+        book.apply_payload(rec.seq, rec.payload, &mut none).unwrap();
+        let (wl, wh) = window(&rows[i]);
+        (lo, hi) = (lo.max(wl), hi.min(wh));
+        let (want_b, want_a) = row_levels(&rows[i]);
+        for (want, side) in [(&want_b, BookSide::Bid), (&want_a, BookSide::Ask)] {
+            // Every price between the row's best and its deepest published level.
+            let (best, deepest) = (want[0].0, want[want.len() - 1].0);
+            let (a, b) = (best.min(deepest), best.max(deepest));
+            let known = |p: i64| match side {
+                BookSide::Bid => p >= lo,
+                _ => p <= hi,
+            };
+            let got: Vec<(i64, i64)> = book
+                .l3()
+                .levels(side)
+                .filter(|(p, _)| *p >= a && *p <= b && known(*p))
+                .collect();
+            let exp: Vec<(i64, i64)> = want.iter().copied().filter(|(p, _)| known(*p)).collect();
+            assert_eq!(got, exp, "{side:?} after message {}", i + 1);
+            compared += exp.len() as u64;
+        }
+        i += 1;
+    }
+    assert_eq!(i, rows.len());
+    eprintln!("{compared} levels compared; known bids >= {lo}, asks <= {hi}");
+    assert!(compared > 50_000, "{compared} levels compared");
+    assert_eq!(book.anomalies().over_cancel, 0);
+}
+
+#[test]
+fn databento_mbo_clear_and_snapshot_rebuild_the_book_and_cancels_never_exceed_orders() {
+    let Some(data) = market_data() else { return };
+    let input =
+        data.join("databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst");
+    let (tmp, rep) = imported(Format::Databento, &input, &ImportOptions::default());
+    let (name, _) = rep
+        .streams
+        .iter()
+        .find(|(n, _)| n.ends_with("/orders"))
+        .unwrap();
+    let events = stored(tmp.path(), name, |b| {
+        eventstore_market::OrderEvent::decode(b).unwrap()
+    });
+    assert_eq!(events[0].action, eventstore_market::Action::Clear);
+    let snapshot_len = events
+        .iter()
+        .position(|e| e.flags & FLAG_LAST != 0 && e.flags & FLAG_SNAPSHOT != 0)
+        .unwrap()
+        + 1;
+    let mut book = Replay::new(BookKind::L3);
+    let mut none = |_, _| {};
+    for (i, e) in events.iter().enumerate() {
+        if matches!(
+            e.action,
+            eventstore_market::Action::Cancel | eventstore_market::Action::Fill
+        ) {
+            let o = book
+                .l3()
+                .order(e.order_id)
+                .expect("cancel of a resting order");
+            assert!(
+                e.size <= o.size,
+                "record {i}: cancels {} of {}",
+                e.size,
+                o.size
+            );
+        }
+        book.apply_order(i as u64, e, &mut none);
+        if i + 1 == snapshot_len {
+            // The snapshot rebuilt the book: every add in it rests.
+            let adds: HashSet<u64> = events[..snapshot_len]
+                .iter()
+                .filter(|e| e.action == eventstore_market::Action::Add)
+                .map(|e| e.order_id)
+                .collect();
+            assert!(book.is_reliable());
+            assert_eq!(book.l3().orders(), adds.len());
+            assert!(adds.len() > 10);
+        }
+        assert!(!book.is_crossed(), "crossed after record {i}");
+    }
+    assert_eq!(book.anomalies(), Default::default());
+    // The stored stream read back through its snapshots gives the same book.
+    let r = OrderStreamReader::open(tmp.path(), &StreamName::new(name).unwrap()).unwrap();
+    let end = r.book_at(i64::MAX).unwrap();
+    assert_eq!(end.replay.depth(1000), book.depth(1000));
+}
