@@ -71,17 +71,30 @@ fn l2_stream(seed: u64, events: usize) -> Vec<(i64, [u8; 64])> {
             let l = id.saturating_sub(rng.below(3));
             let n = book.len();
             if n == 0 {
-                out.push((ts, lv(BookSide::None, 0, 0, FLAG_SNAPSHOT | FLAG_LAST, (l, l)).encode()));
+                out.push((
+                    ts,
+                    lv(BookSide::None, 0, 0, FLAG_SNAPSHOT | FLAG_LAST, (l, l)).encode(),
+                ));
             }
             for (i, ((s, p), q)) in book.iter().enumerate() {
-                let side = if *s == 1 { BookSide::Bid } else { BookSide::Ask };
+                let side = if *s == 1 {
+                    BookSide::Bid
+                } else {
+                    BookSide::Ask
+                };
                 let last = if i + 1 == n { FLAG_LAST } else { 0 };
                 out.push((ts, lv(side, *p, *q, FLAG_SNAPSHOT | last, (l, l)).encode()));
             }
             continue;
         }
         let k = 1 + rng.below(6) as usize;
-        let first = id + 1 + if rng.below(400) == 0 { 1 + rng.below(5) } else { 0 };
+        let first = id
+            + 1
+            + if rng.below(400) == 0 {
+                1 + rng.below(5)
+            } else {
+                0
+            };
         id = first + k as u64 - 1;
         mid += rng.below(3) as i64 - 1;
         for i in 0..k {
@@ -92,7 +105,11 @@ fn l2_stream(seed: u64, events: usize) -> Vec<(i64, [u8; 64])> {
             } else {
                 (2u8, BookSide::Ask, mid + dist)
             };
-            let size = if rng.below(4) == 0 { 0 } else { 1 + rng.below(1000) as i64 };
+            let size = if rng.below(4) == 0 {
+                0
+            } else {
+                1 + rng.below(1000) as i64
+            };
             if size == 0 {
                 book.remove(&(s, price));
             } else {
@@ -126,18 +143,32 @@ fn l3_stream(seed: u64, events: usize) -> Vec<(i64, [u8; 64])> {
             sequence: e as u64,
         };
         if e % 500 == 499 {
-            out.push((ts, ev(Action::Clear, BookSide::None, 0, 0, 0, FLAG_SNAPSHOT).encode()));
+            out.push((
+                ts,
+                ev(Action::Clear, BookSide::None, 0, 0, 0, FLAG_SNAPSHOT).encode(),
+            ));
             let n = live.len();
             for (i, (id, side, p, q)) in live.iter().enumerate() {
                 let last = if i + 1 == n { FLAG_LAST } else { 0 };
-                out.push((ts, ev(Action::Add, *side, *p, *q, *id, FLAG_SNAPSHOT | last).encode()));
+                out.push((
+                    ts,
+                    ev(Action::Add, *side, *p, *q, *id, FLAG_SNAPSHOT | last).encode(),
+                ));
             }
             continue;
         }
         let r = rng.below(10);
         if live.is_empty() || r < 4 {
-            let side = if rng.below(2) == 0 { BookSide::Bid } else { BookSide::Ask };
-            let p = if side == BookSide::Bid { 100 - rng.below(10) as i64 } else { 101 + rng.below(10) as i64 };
+            let side = if rng.below(2) == 0 {
+                BookSide::Bid
+            } else {
+                BookSide::Ask
+            };
+            let p = if side == BookSide::Bid {
+                100 - rng.below(10) as i64
+            } else {
+                101 + rng.below(10) as i64
+            };
             let q = 1 + rng.below(100) as i64;
             live.push((next_id, side, p, q));
             out.push((ts, ev(Action::Add, side, p, q, next_id, 0).encode()));
@@ -192,7 +223,9 @@ fn same(a: &Replay, b: &Replay, what: &str) {
 fn check(kind: BookKind, stream: &str, recs: Vec<(i64, [u8; 64])>, seed: u64) {
     let tmp = tempfile::tempdir().unwrap();
     let name = write(tmp.path(), "synth/x/book", stream, &recs);
-    let files = eventstore_log::stream_info(&name.dir(tmp.path())).unwrap().files;
+    let files = eventstore_log::stream_info(&name.dir(tmp.path()))
+        .unwrap()
+        .files;
     assert!(files.len() >= 20, "{} files", files.len());
     let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
     let (t0, t1) = (recs[0].0, recs[recs.len() - 1].0);
