@@ -6,12 +6,13 @@
 //! cargo run --release -p eventstore-bench -- all [--dir /path/on/the/disk/to/test]
 //! ```
 //!
-//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `market`, `service`, `all`.
+//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `market`, `book`, `service`, `all`.
 //! `service` compares with NATS JetStream when built with `--features nats`
 //! and `nats-server` is installed.
 //! `remote` starts a local S3 server with `scripts/s3-server.sh` (or uses
 //! `EVENTSTORE_TEST_S3_ENDPOINT` and `EVENTSTORE_TEST_S3_BUCKET`).
 
+mod book;
 mod market;
 mod remote;
 mod service;
@@ -67,6 +68,9 @@ fn main() {
     }
     if run("market") {
         market::bench_market(&dir);
+    }
+    if run("book") {
+        book::bench_book(&dir);
     }
     if run("service") {
         service::bench_service(&dir);

@@ -13,7 +13,7 @@ use std::time::Instant;
 const SEC: i64 = 1_000_000_000;
 const DAY0: i64 = 1_723_075_200 * SEC; // 2024-08-08T00:00:00Z
 
-fn market_data() -> Option<PathBuf> {
+pub(crate) fn market_data() -> Option<PathBuf> {
     let p = std::env::var_os("EVENTSTORE_MARKET_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

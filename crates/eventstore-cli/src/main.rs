@@ -39,10 +39,14 @@ enum Command {
     Poll(cmd::poll::Args),
     /// List the streams on a remote or under a local root.
     Ls(cmd::ls::Args),
-    /// Import a market-data recording into normalized market streams (Binance, Tardis trades).
+    /// Import a market-data recording into normalized market streams (Binance, Tardis, LOBSTER, Databento).
     Import(cmd::import::Args),
     /// Print a trade stream's trades in a time range, as text, CSV or JSON.
     Trades(cmd::trades::Args),
+    /// Print an order stream's book at a time, or its best levels at fixed intervals.
+    Book(cmd::book::Args),
+    /// Print an order stream's book at a time, then every update after it.
+    Orders(cmd::orders::Args),
     /// Host the streams of a folder over gRPC: appends and subscriptions from other machines.
     Serve(cmd::serve::Args),
     /// Append standard input's lines (or frames) to a stream on a server.
@@ -79,6 +83,8 @@ fn main() -> ExitCode {
         Command::Ls(a) => cmd::ls::run(a),
         Command::Import(a) => cmd::import::run(a),
         Command::Trades(a) => cmd::trades::run(a),
+        Command::Book(a) => cmd::book::run(a),
+        Command::Orders(a) => cmd::orders::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Publish(a) => cmd::publish::run(a),
         Command::Subscribe(a) => cmd::subscribe::run(a),

@@ -325,7 +325,9 @@ fn follow_prints_records_written_by_another_process() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["demo", "write", "read", "info", "verify", "retain"] {
+    for cmd in [
+        "demo", "write", "read", "info", "verify", "retain", "book", "orders",
+    ] {
         let o = bin().args([cmd, "--help"]).output().unwrap();
         assert!(o.status.success(), "{cmd}");
         assert!(
@@ -807,5 +809,154 @@ fn parquet_export_is_read_by_duckdb_with_exact_decimals() {
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).trim(),
         "[(9757, 'DECIMAL(38,8)', 'TIMESTAMPTZ_NS', '212.03315000', '61837.63000000 0.02000000 sell')]"
+    );
+}
+
+/// `book` and `orders` on the real Binance depth stream, rolled by minute.
+#[test]
+fn order_book_commands_on_the_real_binance_recording() {
+    let Some(data) = market_data() else { return };
+    let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    ok(&run(
+        &["import", "binance", gz.to_str().unwrap(), "--roll", "1m"],
+        r,
+        b"",
+    ));
+    let s = "binance/btcusdt/depth";
+    let t = "2024-08-08T23:58:00Z";
+    let csv = ok(&run(
+        &["book", s, "--at", t, "--depth", "5", "--format", "csv"],
+        r,
+        b"",
+    ));
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 10, "{csv}");
+    let price = |r: &Vec<&str>| r[2].parse::<f64>().unwrap();
+    assert!(rows[..5].iter().all(|r| r[0] == "bid"));
+    assert!(rows[..5].windows(2).all(|w| price(&w[0]) > price(&w[1])));
+    assert!(rows[5..].windows(2).all(|w| price(&w[0]) < price(&w[1])));
+    assert!(price(&rows[0]) < price(&rows[5]), "not crossed");
+    // The book at T equals the first row of the book every second from T.
+    let at = ok(&run(
+        &["book", s, "--at", t, "--depth", "5", "--format", "json"],
+        r,
+        b"",
+    ));
+    let every = ok(&run(
+        &[
+            "book",
+            s,
+            "--every",
+            "1s",
+            "--from",
+            t,
+            "--to",
+            "2024-08-08T23:58:10Z",
+            "--depth",
+            "5",
+            "--format",
+            "json",
+        ],
+        r,
+        b"",
+    ));
+    assert_eq!(every.lines().count(), 10);
+    assert_eq!(every.lines().next(), at.lines().next());
+    assert!(at.contains("\"reliable\":true"), "{at}");
+    // orders: the snapshot batch (no seq), the last of it flagged, then updates.
+    let orders = ok(&run(
+        &[
+            "orders",
+            s,
+            "--from",
+            t,
+            "--to",
+            "2024-08-08T23:58:01Z",
+            "--format",
+            "csv",
+        ],
+        r,
+        b"",
+    ));
+    let lines: Vec<&str> = orders.lines().collect();
+    assert!(lines[0].starts_with("seq,local_ts"));
+    assert!(
+        lines[1].starts_with(",") && lines[1].contains(",clear,"),
+        "{}",
+        lines[1]
+    );
+    let batch = lines[1..].iter().take_while(|l| l.starts_with(',')).count();
+    assert!(batch > 1000, "{batch} snapshot records");
+    let flags = |l: &str| l.split(',').nth(9).unwrap().to_string();
+    assert_eq!(flags(lines[batch]), "sl", "{}", lines[batch]);
+    assert!(lines[1..batch].iter().all(|l| flags(l) == "s"));
+    assert!(lines.len() > batch + 10);
+    assert!(lines[batch + 1..].iter().all(|l| !l.starts_with(',')));
+    // Not an order stream; no time given.
+    let e = err(&run(&["book", "binance/btcusdt/trades", "--at", t], r, b""));
+    assert!(e.contains("not order book updates"), "{e}");
+    let e = err(&run(&["book", s], r, b""));
+    assert!(e.contains("--at"), "{e}");
+}
+
+/// `book --every --format parquet` read back by DuckDB: typed, exact.
+#[cfg(feature = "parquet")]
+#[test]
+fn book_rows_export_to_parquet_for_duckdb() {
+    let Some(data) = market_data() else { return };
+    let Some(python) = std::env::var_os("EVENTSTORE_TEST_PYTHON") else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "EVENTSTORE_TEST_PYTHON must be set under CI"
+        );
+        eprintln!("skipped: EVENTSTORE_TEST_PYTHON is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    ok(&run(&["import", "binance", gz.to_str().unwrap()], r, b""));
+    let out = r.join("b.parquet");
+    let args = [
+        "book",
+        "binance/btcusdt/depth",
+        "--every",
+        "1s",
+        "--from",
+        "2024-08-08T23:55:00Z",
+        "--to",
+        "2024-08-08T23:59:00Z",
+        "--depth",
+        "3",
+    ];
+    let csv = ok(&run(&[&args[..], &["--format", "csv"]].concat(), r, b""));
+    ok(&run(
+        &[
+            &args[..],
+            &["--format", "parquet", "-o", out.to_str().unwrap()],
+        ]
+        .concat(),
+        r,
+        b"",
+    ));
+    let q = format!(
+        "import duckdb\nprint(duckdb.sql(\"select count(*), any_value(typeof(bid_price_0)), any_value(typeof(ts)), (select bid_price_0::varchar || ',' || ask_size_2::varchar from '{p}' order by ts desc limit 1) from '{p}'\").fetchall())",
+        p = out.display()
+    );
+    let o = Command::new(python).args(["-c", &q]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!(
+            "[(240, 'DECIMAL(38,8)', 'TIMESTAMPTZ_NS', '{},{}')]",
+            last[2], last[13]
+        )
     );
 }

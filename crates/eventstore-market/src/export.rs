@@ -126,3 +126,104 @@ pub fn trades_to_parquet(mut reader: TradeStreamReader, out: &Path) -> Result<u6
     w.close().map_err(pq)?;
     Ok(n)
 }
+
+/// Write every row of `rows` (the best `depth` levels at fixed intervals)
+/// to the Parquet file `out`: `ts` as `timestamp[ns, UTC]`, `reliable` as a
+/// boolean, prices and sizes as `decimal128(38, scale)`, null where the
+/// book has fewer levels. Returns the number of rows written.
+pub fn book_rows_to_parquet(
+    mut rows: crate::orders::Periodic,
+    meta: &StreamMeta,
+    depth: usize,
+    out: &Path,
+) -> Result<u64> {
+    use arrow_array::builder::BooleanBuilder;
+    let names = crate::orders::book_columns(depth);
+    let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+    let scale = |i: usize| {
+        if i.is_multiple_of(2) {
+            meta.price_scale
+        } else {
+            meta.size_scale
+        }
+    };
+    let mut fields = vec![
+        Field::new("ts", ts, false),
+        Field::new("reliable", DataType::Boolean, false),
+    ];
+    for (i, n) in names.iter().enumerate().skip(2) {
+        fields.push(Field::new(
+            n,
+            DataType::Decimal128(38, scale(i) as i8),
+            true,
+        ));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let file = std::fs::File::create(out).map_err(|e| Error::Io {
+        path: out.to_path_buf(),
+        source: e,
+    })?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let pq = |e: parquet::errors::ParquetError| {
+        Error::InvalidArgument(format!("{}: {e}", out.display()))
+    };
+    let ar = |e: arrow_schema::ArrowError| Error::InvalidArgument(format!("parquet: {e}"));
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq)?;
+    let new_cols = || {
+        (
+            TimestampNanosecondBuilder::new(),
+            BooleanBuilder::new(),
+            (0..depth * 4)
+                .map(|_| Decimal128Builder::new())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (mut t, mut rel, mut levels) = new_cols();
+    let mut pending = 0usize;
+    let mut n = 0u64;
+    let flush = |t: &mut TimestampNanosecondBuilder,
+                 rel: &mut BooleanBuilder,
+                 levels: &mut Vec<Decimal128Builder>,
+                 w: &mut parquet::arrow::ArrowWriter<std::fs::File>|
+     -> Result<()> {
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(t.finish().with_timezone("UTC")),
+            Arc::new(rel.finish()),
+        ];
+        for (i, b) in levels.iter_mut().enumerate() {
+            cols.push(Arc::new(
+                b.finish()
+                    .with_precision_and_scale(38, scale(i + 2) as i8)
+                    .map_err(ar)?,
+            ));
+        }
+        w.write(&RecordBatch::try_new(schema.clone(), cols).map_err(ar)?)
+            .map_err(pq)
+    };
+    while let Some(row) = rows.next()? {
+        t.append_value(row.ts);
+        rel.append_value(row.reliable);
+        for i in 0..depth {
+            let b = row.bids.get(i);
+            let a = row.asks.get(i);
+            levels[i * 4].append_option(b.map(|l| l.0 as i128));
+            levels[i * 4 + 1].append_option(b.map(|l| l.1 as i128));
+            levels[i * 4 + 2].append_option(a.map(|l| l.0 as i128));
+            levels[i * 4 + 3].append_option(a.map(|l| l.1 as i128));
+        }
+        pending += 1;
+        n += 1;
+        if pending == ROWS_PER_GROUP {
+            flush(&mut t, &mut rel, &mut levels, &mut w)?;
+            pending = 0;
+        }
+    }
+    if pending > 0 || n == 0 {
+        flush(&mut t, &mut rel, &mut levels, &mut w)?;
+    }
+    w.close().map_err(pq)?;
+    Ok(n)
+}

@@ -59,6 +59,19 @@ pub struct BookRow {
     pub asks: Vec<(i64, i64)>,
 }
 
+/// Names of the columns of a book row at `depth`: `ts`, `reliable`, then
+/// `bid_price_<i>`, `bid_size_<i>`, `ask_price_<i>`, `ask_size_<i>` for
+/// each level from 0 (the best).
+pub fn book_columns(depth: usize) -> Vec<String> {
+    let mut v = vec!["ts".to_string(), "reliable".to_string()];
+    for i in 0..depth {
+        for c in ["bid_price", "bid_size", "ask_price", "ask_size"] {
+            v.push(format!("{c}_{i}"));
+        }
+    }
+    v
+}
+
 struct FileSeq {
     entry: FileEntry,
     first_seq: u64,

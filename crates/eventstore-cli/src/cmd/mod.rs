@@ -1,10 +1,12 @@
 //! One file per command.
 
+pub mod book;
 pub mod client_args;
 pub mod demo;
 pub mod import;
 pub mod info;
 pub mod ls;
+pub mod orders;
 pub mod poll;
 pub mod publish;
 pub mod read;

@@ -1,0 +1,311 @@
+//! Order books: L2 updates applied per second (against a `BTreeMap` book
+//! in the same run), `book_at(T)` late in a day of hourly and of minutely
+//! files against a replay from the start of the day, and the cost of the
+//! per-file snapshots as a share of writing the stream.
+
+use crate::stats::{median, Table};
+use eventstore_log::*;
+use eventstore_market::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use eventstore_market::import::{import, Format, ImportOptions};
+use eventstore_market::orders::OrderStreamReader;
+use eventstore_market::replay::{BookKind, Replay};
+use eventstore_market::synth::{MarketSim, Side, SynthConfig, SynthEvent};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+const SEC: i64 = 1_000_000_000;
+const DAY0: i64 = 1_723_075_200 * SEC; // 2024-08-08T00:00:00Z
+
+pub fn bench_book(dir: &Path) {
+    apply_rate(dir);
+    let root = dir.join("book-day");
+    let n = 10_000_000;
+    let mut t = Table::new(
+        "A day of 10 M synthetic L2 updates: book at a random time in the day's last hour, from the file's snapshot against a replay from the start of the day (median of 9); snapshot cost as a share of writing the stream",
+        &[
+            "files",
+            "book_at(T)",
+            "replay from the day's start",
+            "ratio",
+            "write the day",
+            "build every file's snapshot",
+            "snapshot cost / write",
+        ],
+    );
+    for (roll, label) in [
+        (RollInterval::HOURLY, "24 hourly"),
+        (RollInterval::MINUTELY, "1440 minutely"),
+    ] {
+        let _ = std::fs::remove_dir_all(&root);
+        let name = StreamName::new("synth/btcusdt/depth").expect("name");
+        let write = write_day(&root, &name, n, roll);
+        let t0 = Instant::now();
+        let r = OrderStreamReader::open(&root, &name).expect("open");
+        r.build_snapshots().expect("snapshots");
+        let snap = t0.elapsed().as_secs_f64();
+        let (mut at, mut full) = (Vec::new(), Vec::new());
+        let mut x = 0x9e37_79b9u64;
+        for _ in 0..9 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = DAY0 + 23 * 3600 * SEC + (x % 3600) as i64 * SEC + 345_678_901;
+            let t0 = Instant::now();
+            let b = r.book_at(t).expect("book_at");
+            at.push(t0.elapsed().as_secs_f64());
+            let t0 = Instant::now();
+            let whole = replay_until(&root, &name, t);
+            full.push(t0.elapsed().as_secs_f64());
+            assert_eq!(b.replay.depth(50), whole.depth(50));
+            assert!(b.replay.is_reliable());
+        }
+        let (a, f) = (median(&mut at), median(&mut full));
+        t.row(vec![
+            label.into(),
+            format!("{:.2} ms", a * 1e3),
+            format!("{:.0} ms", f * 1e3),
+            format!("{:.0}x", f / a),
+            format!("{write:.2} s"),
+            format!("{snap:.2} s"),
+            format!("{:.0}%", snap / write * 100.0),
+        ]);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    t.print();
+}
+
+/// The book after every record before `t`, replayed from the first record.
+fn replay_until(root: &Path, name: &StreamName, t: i64) -> Replay {
+    let mut r = StreamReader::open(
+        root,
+        name,
+        ReadOptions::from(StartAt::Beginning).stop(StopAt::Time(t)),
+    )
+    .expect("reader");
+    let mut book = Replay::new(BookKind::L2);
+    let mut none = |_, _| {};
+    while let Some(rec) = r.next().expect("next") {
+        book.apply_payload(rec.seq, rec.payload, &mut none)
+            .expect("a level");
+    }
+    book
+}
+
+/// Synthetic depth updates: a random-walk book (one level per update,
+/// update ids chained) after a snapshot.
+fn updates(n: usize, span_ns: i64) -> Vec<BookLevel> {
+    let cfg = SynthConfig {
+        trades_per_sec: 1e-9,
+        book_updates_per_sec: n as f64 / (span_ns as f64 / 1e9),
+        start_ns: DAY0,
+        ..SynthConfig::default()
+    };
+    let mut out = Vec::with_capacity(n + 1);
+    out.push(BookLevel {
+        exchange_ts: DAY0,
+        local_ts: DAY0,
+        side: BookSide::None,
+        flags: FLAG_SNAPSHOT | FLAG_LAST,
+        price: 0,
+        size: 0,
+        first_update_id: 1,
+        last_update_id: 1,
+        prev_update_id: 0,
+    });
+    for e in MarketSim::new(cfg) {
+        if let SynthEvent::Level {
+            ts_ns,
+            update_id,
+            side,
+            price_ticks,
+            size_lots,
+        } = e
+        {
+            out.push(BookLevel {
+                exchange_ts: ts_ns - 1_000_000,
+                local_ts: ts_ns,
+                side: if side == Side::Bid {
+                    BookSide::Bid
+                } else {
+                    BookSide::Ask
+                },
+                flags: FLAG_LAST,
+                price: price_ticks,
+                size: size_lots,
+                first_update_id: update_id,
+                last_update_id: update_id,
+                prev_update_id: 0,
+            });
+            if out.len() > n {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Write a day of `n` updates; returns the seconds it took.
+fn write_day(root: &Path, name: &StreamName, n: usize, roll: RollInterval) -> f64 {
+    let ups = updates(n, 86_400 * SEC - SEC);
+    let meta = eventstore_market::StreamMeta {
+        venue: "synth".into(),
+        symbol: "BTCUSDT".into(),
+        kind: "book_l2".into(),
+        price_scale: 2,
+        size_scale: 5,
+        style: eventstore_market::decimal::DecimalStyle::Fixed,
+    };
+    let t0 = Instant::now();
+    let opts = WriterOptions::default()
+        .roll(roll)
+        .roll_by(RollBy::RecordTime)
+        .clock(Arc::new(ManualClock::new(DAY0)));
+    let mut w = StreamWriter::open(root, name, opts).expect("writer");
+    meta.store(&name.dir(root)).expect("meta");
+    for l in &ups {
+        w.append_at(l.local_ts, &l.encode()).expect("append");
+    }
+    w.close().expect("close");
+    t0.elapsed().as_secs_f64()
+}
+
+fn apply_rate(dir: &Path) {
+    let mut t = Table::new(
+        "L2 updates applied per second, one core, median of 5 (the book alone: decoded updates in memory; and from the store: read, CRC-checked, decoded, sequenced, applied)",
+        &["updates", "EventStore L2Book", "BTreeMap book (same updates)", "ratio", "Replay (sequencing)", "from the store"],
+    );
+    let mut runs: Vec<(String, Vec<BookLevel>)> = vec![(
+        "synthetic random walk, 20 M".into(),
+        updates(20_000_000, 3600 * SEC),
+    )];
+    if let Some(b) = binance_depth(dir) {
+        runs.push(b);
+    }
+    for (label, ups) in runs {
+        let reps = (20_000_000 / ups.len()).max(1);
+        let total = (ups.len() * reps) as f64;
+        let mut ours = Vec::new();
+        let mut base = Vec::new();
+        let mut rep = Vec::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                let mut b = eventstore_market::l2::L2Book::new();
+                for l in &ups {
+                    if l.flags & FLAG_SNAPSHOT != 0 && l.side == BookSide::None {
+                        b.clear();
+                    }
+                    b.set(l.side, l.price, l.size);
+                }
+                std::hint::black_box(b.best_bid());
+            }
+            ours.push(t0.elapsed().as_secs_f64());
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                let (mut bids, mut asks) = (BTreeMap::new(), BTreeMap::new());
+                for l in &ups {
+                    let m = match l.side {
+                        BookSide::Bid => &mut bids,
+                        BookSide::Ask => &mut asks,
+                        BookSide::None => continue,
+                    };
+                    if l.size == 0 {
+                        m.remove(&l.price);
+                    } else {
+                        m.insert(l.price, l.size);
+                    }
+                }
+                std::hint::black_box((bids.last_key_value(), asks.first_key_value()));
+            }
+            base.push(t0.elapsed().as_secs_f64());
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                let mut r = Replay::new(BookKind::L2);
+                let mut none = |_, _| {};
+                for (i, l) in ups.iter().enumerate() {
+                    r.apply_level(i as u64, l, &mut none);
+                }
+                std::hint::black_box(r.best_bid());
+            }
+            rep.push(t0.elapsed().as_secs_f64());
+        }
+        // From the store: the same updates written to a stream, read back and applied.
+        let root = dir.join("book-apply");
+        let _ = std::fs::remove_dir_all(&root);
+        let name = StreamName::new("synth/x/depth").expect("name");
+        {
+            let mut w = StreamWriter::open(
+                &root,
+                &name,
+                WriterOptions::default()
+                    .roll(RollInterval::DAILY)
+                    .pretouch(false),
+            )
+            .expect("writer");
+            for l in &ups {
+                w.append(&l.encode()).expect("append");
+            }
+            w.close().expect("close");
+        }
+        let mut store = Vec::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                let mut r = StreamReader::open(&root, &name, ReadOptions::default()).expect("r");
+                let mut b = Replay::new(BookKind::L2);
+                let mut none = |_, _| {};
+                while let Some(rec) = r.next().expect("next") {
+                    b.apply_payload(rec.seq, rec.payload, &mut none)
+                        .expect("level");
+                }
+                std::hint::black_box(b.best_bid());
+            }
+            store.push(t0.elapsed().as_secs_f64());
+        }
+        let _ = std::fs::remove_dir_all(&root);
+        let (o, b, r, s) = (
+            median(&mut ours),
+            median(&mut base),
+            median(&mut rep),
+            median(&mut store),
+        );
+        let rate = |secs: f64| format!("{:.1} M/s", total / secs / 1e6);
+        t.row(vec![
+            label,
+            rate(o),
+            rate(b),
+            format!("{:.1}x", b / o),
+            rate(r),
+            rate(s),
+        ]);
+    }
+    t.print();
+}
+
+/// The real Binance spot depth stream (126 k level updates, a 1000-level
+/// snapshot, the book several thousand levels deep), in memory.
+fn binance_depth(dir: &Path) -> Option<(String, Vec<BookLevel>)> {
+    let data = crate::market::market_data()?;
+    let root = dir.join("book-binance");
+    let _ = std::fs::remove_dir_all(&root);
+    import(
+        Format::Binance,
+        &data.join("binance/spot_btcusdt_20240808.hftbacktest.gz"),
+        &root,
+        &ImportOptions::default(),
+    )
+    .ok()?;
+    let name = StreamName::new("binance/btcusdt/depth").ok()?;
+    let mut r = StreamReader::open(&root, &name, ReadOptions::default()).ok()?;
+    let mut out = Vec::new();
+    while let Ok(Some(rec)) = r.next() {
+        out.push(BookLevel::decode(rec.payload).ok()?);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    Some((
+        format!("Binance BTCUSDT depth, {} k (repeated)", out.len() / 1000),
+        out,
+    ))
+}
