@@ -462,17 +462,12 @@ pub fn import(
         }
         Ok(())
     })?;
-    for (_, (name, w, n, meta)) in writers {
+    for (_, (name, w, n, _)) in writers {
         let dir = w.dir().to_path_buf();
         w.close()?;
-        // Summarise the trade files sealed by the import.
-        if meta.kind == "trades" {
-            crate::summary::summaries(&dir)?;
-        }
-        // And give every file of a book stream its snapshot.
-        if crate::replay::BookKind::of_stream(&meta.kind).is_some() {
-            crate::orders::OrderStreamReader::open_dir(&dir)?.build_snapshots()?;
-        }
+        // Summarise the trade files sealed by the import, give every file
+        // of an order stream its book snapshot.
+        crate::build_sidecars(&dir)?;
         report.streams.insert(name, n);
     }
     Ok(report)

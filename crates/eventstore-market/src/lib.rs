@@ -51,3 +51,18 @@ pub use order::{Action, OrderEvent};
 pub use orders::OrderStreamReader;
 pub use trade::{Side, Trade};
 pub use trades::TradeStreamReader;
+
+/// Build the per-file sidecars of the market stream in `dir` where they are
+/// missing: a trade stream's summaries, an order stream's book snapshots.
+/// Anything else (not a market stream) is left as it is.
+pub fn build_sidecars(dir: &std::path::Path) -> Result<()> {
+    let Some(meta) = StreamMeta::load(dir)? else {
+        return Ok(());
+    };
+    if meta.kind == "trades" {
+        summary::summaries(dir)?;
+    } else if replay::BookKind::of_stream(&meta.kind).is_some() {
+        OrderStreamReader::open_dir(dir)?.build_snapshots()?;
+    }
+    Ok(())
+}

@@ -492,3 +492,106 @@ impl Replay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diff(ids: (u64, u64, u64), price: i64, flags: u8) -> BookLevel {
+        BookLevel {
+            exchange_ts: 1,
+            local_ts: 1,
+            side: BookSide::Bid,
+            flags: flags | FLAG_LAST,
+            price,
+            size: price,
+            first_update_id: ids.0,
+            last_update_id: ids.1,
+            prev_update_id: ids.2,
+        }
+    }
+
+    fn run(recs: &[BookLevel]) -> (Replay, Vec<Applied>) {
+        let mut r = Replay::new(BookKind::L2);
+        let mut out = Vec::new();
+        for (i, l) in recs.iter().enumerate() {
+            r.apply_level(i as u64, l, &mut |_, a| out.push(a));
+        }
+        (r, out)
+    }
+
+    #[test]
+    fn spot_diffs_before_the_snapshot_are_kept_and_the_covering_one_applied() {
+        let (r, out) = run(&[
+            diff((1, 5, 0), 10, 0),
+            diff((6, 9, 0), 11, 0),
+            diff((10, 14, 0), 12, 0),
+            diff((10, 10, 0), 50, FLAG_SNAPSHOT), // lastUpdateId 10
+            diff((15, 20, 0), 13, 0),
+        ]);
+        assert!(r.is_reliable());
+        assert_eq!(r.phase(), Phase::Synced);
+        assert_eq!(r.last_update_id(), 20);
+        // The snapshot replaced the book; 10..14 covered 11 and was applied after it.
+        assert_eq!(
+            r.l2().bids().collect::<Vec<_>>(),
+            [(50, 50), (13, 13), (12, 12)]
+        );
+        assert_eq!(r.gaps(), 0);
+        assert!(out.iter().all(|a| !matches!(a, Applied::Gap(_))));
+    }
+
+    #[test]
+    fn spot_gap_is_reported_and_the_next_snapshot_heals_it() {
+        let (r, out) = run(&[
+            diff((10, 10, 0), 50, FLAG_SNAPSHOT),
+            diff((11, 12, 0), 11, 0),
+            diff((12, 12, 0), 99, 0), // a duplicate: dropped
+            diff((15, 16, 0), 13, 0), // 13 and 14 are missing
+        ]);
+        assert_eq!(r.gaps(), 1);
+        assert!(!r.is_reliable());
+        assert!(out.contains(&Applied::Gap(Gap {
+            seq: 3,
+            local_ts: 1,
+            expected: 13,
+            first_update_id: 15,
+            last_update_id: 16,
+            prev_update_id: 0,
+        })));
+        assert_eq!(r.l2().size_at(BookSide::Bid, 99), 0);
+        let (r, _) = run(&[
+            diff((10, 10, 0), 50, FLAG_SNAPSHOT),
+            diff((15, 16, 0), 13, 0),
+            diff((20, 20, 0), 60, FLAG_SNAPSHOT),
+            diff((21, 21, 0), 14, 0),
+        ]);
+        assert!(r.is_reliable());
+        assert_eq!(r.gaps(), 1);
+        assert_eq!(r.l2().bids().collect::<Vec<_>>(), [(60, 60), (14, 14)]);
+    }
+
+    #[test]
+    fn futures_diffs_chain_by_previous_id() {
+        let (r, _) = run(&[
+            diff((10, 10, 0), 50, FLAG_SNAPSHOT),
+            diff((3, 8, 2), 1, 0),     // u < lastUpdateId: dropped
+            diff((9, 12, 8), 11, 0),   // U <= 10 <= u: the first applied
+            diff((14, 15, 12), 12, 0), // pu == previous u (U may skip)
+        ]);
+        assert!(r.is_reliable());
+        assert_eq!(r.gaps(), 0);
+        assert_eq!(r.last_update_id(), 15);
+        assert_eq!(r.l2().size_at(BookSide::Bid, 1), 0);
+        let (r, out) = run(&[
+            diff((10, 10, 0), 50, FLAG_SNAPSHOT),
+            diff((9, 12, 8), 11, 0),
+            diff((16, 18, 14), 12, 0), // pu 14 is not 12
+        ]);
+        assert_eq!(r.gaps(), 1);
+        assert!(matches!(out.last(), Some(Applied::Level(_))));
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Applied::Gap(g) if g.expected == 12)));
+    }
+}

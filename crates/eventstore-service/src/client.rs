@@ -81,6 +81,9 @@ pub struct Event {
     /// When the server stored it (ns since the epoch).
     pub timestamp_ns: i64,
     pub payload: Bytes,
+    /// Part of the book sent first by [`Client::subscribe_book`] (not a
+    /// stored record; `seq` is that of the first stored record after it).
+    pub snapshot: bool,
 }
 
 impl Client {
@@ -160,6 +163,33 @@ impl Client {
         stop: Option<StopAt>,
         follow: bool,
     ) -> Subscription {
+        self.subscribe_with(stream, start, stop, follow, false)
+    }
+
+    /// Subscribe to the order stream `stream` from the time `from_ns`: first
+    /// the book as of that time (events marked `snapshot`: a clear, every
+    /// level or order, the last one flagged last), then every stored record
+    /// from the first one at or after that time, historical then live with
+    /// `follow`. After a reconnect it resumes after the last stored record
+    /// delivered (the book is not sent again once a stored record came).
+    pub fn subscribe_book(
+        &self,
+        stream: &str,
+        from_ns: i64,
+        stop: Option<StopAt>,
+        follow: bool,
+    ) -> Subscription {
+        self.subscribe_with(stream, StartAt::Time(from_ns), stop, follow, true)
+    }
+
+    fn subscribe_with(
+        &self,
+        stream: &str,
+        start: StartAt,
+        stop: Option<StopAt>,
+        follow: bool,
+        with_book: bool,
+    ) -> Subscription {
         let (tx, rx) = mpsc::channel(4);
         let req = proto::SubscribeRequest {
             stream: stream.to_string(),
@@ -175,6 +205,7 @@ impl Client {
             }),
             follow,
             max_batch_bytes: 0,
+            with_book,
         };
         tokio::spawn(subscribe_loop(self.clone(), req, tx));
         Subscription {
@@ -262,6 +293,8 @@ async fn subscribe_loop(
     loop {
         if let Some(n) = next {
             req.start = Some(Start::FromSeq(n));
+            // The book was delivered: resume with stored records only.
+            req.with_book = false;
         }
         let err = match client.rpc.clone().subscribe(req.clone()).await {
             Ok(resp) => {
@@ -280,14 +313,15 @@ async fn subscribe_loop(
                             let events: Vec<Event> = batch
                                 .records
                                 .into_iter()
-                                .filter(|r| next.is_none_or(|n| r.seq >= n))
+                                .filter(|r| r.snapshot || next.is_none_or(|n| r.seq >= n))
                                 .map(|r| Event {
                                     seq: r.seq,
                                     timestamp_ns: r.timestamp_ns,
                                     payload: r.payload,
+                                    snapshot: r.snapshot,
                                 })
                                 .collect();
-                            if let Some(last) = events.last() {
+                            if let Some(last) = events.iter().rev().find(|e| !e.snapshot) {
                                 next = Some(last.seq + 1);
                             }
                             if !events.is_empty() && tx.send(Ok(events)).await.is_err() {

@@ -235,6 +235,7 @@ impl BatchBuilder {
                     seq,
                     timestamp_ns,
                     payload: all.slice(at..at + len),
+                    snapshot: false,
                 })
                 .collect(),
         }
@@ -250,6 +251,61 @@ pub(crate) struct SubscriptionSpec {
     pub stop: Option<StopAt>,
     pub follow: bool,
     pub max_batch_bytes: usize,
+    /// Send the book as of the start first (order streams).
+    pub with_book: bool,
+}
+
+/// The book of the order stream in `dir` as of `start`, as snapshot
+/// records in batches of at most `max_bytes`; and where the stored records
+/// resume (the first one at or after the start).
+fn book_batches(
+    dir: &std::path::Path,
+    start: StartAt,
+    max_bytes: usize,
+) -> Result<(Vec<proto::RecordBatch>, u64), tonic::Status> {
+    use eventstore_market::replay::Applied;
+    let t =
+        match start {
+            StartAt::Time(t) => t,
+            StartAt::Beginning => i64::MIN,
+            StartAt::End => i64::MAX,
+            StartAt::Seq(_) => return Err(tonic::Status::invalid_argument(
+                "with_book starts at a time, the beginning or the end, not at a sequence number",
+            )),
+        };
+    let r = eventstore_market::OrderStreamReader::open_dir(dir).map_err(|e| match e {
+        eventstore_market::Error::Log(e) => crate::server::status(e),
+        e => tonic::Status::failed_precondition(e.to_string()),
+    })?;
+    let at = r
+        .book_at(t)
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    let ts = t.clamp(0, i64::MAX);
+    let mut batches = Vec::new();
+    let mut cur = proto::RecordBatch::default();
+    let mut bytes = 0;
+    at.replay.snapshot_batch(ts, |a| {
+        let payload = match a {
+            Applied::Level(l) => l.encode(),
+            Applied::Order(o) => o.encode(),
+            Applied::Gap(_) => return,
+        };
+        if bytes + payload.len() + 16 > max_bytes && !cur.records.is_empty() {
+            batches.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += payload.len() + 16;
+        cur.records.push(proto::Record {
+            seq: at.next_seq,
+            timestamp_ns: ts,
+            payload: Bytes::copy_from_slice(&payload),
+            snapshot: true,
+        });
+    });
+    if !cur.records.is_empty() {
+        batches.push(cur);
+    }
+    Ok((batches, at.next_seq))
 }
 
 /// A subscription's reader thread: reads the log from its position and
@@ -262,11 +318,29 @@ pub(crate) fn subscription_loop(
     tx: mpsc::Sender<Result<proto::RecordBatch, tonic::Status>>,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let opts = ReadOptions {
+    let mut opts = ReadOptions {
         start: spec.start,
         stop: spec.stop,
         follow: spec.follow,
     };
+    if spec.with_book {
+        // The book as of the start, then the stored records from the first
+        // one it does not hold: no gap and no overlap at the hand-over.
+        match book_batches(&spec.dir, spec.start, spec.max_batch_bytes) {
+            Ok((batches, next)) => {
+                for b in batches {
+                    if tx.blocking_send(Ok(b)).is_err() {
+                        return;
+                    }
+                }
+                opts.start = StartAt::Seq(next);
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    }
     let mut reader = loop {
         match StreamReader::open_dir(&spec.dir, opts) {
             Ok(r) => break r,

@@ -470,6 +470,7 @@ impl EventStore for Service {
             stop,
             follow: req.follow,
             max_batch_bytes: max,
+            with_book: req.with_book,
         };
         let (tx, rx) = mpsc::channel(self.opts.subscription_queue.max(1));
         std::thread::Builder::new()

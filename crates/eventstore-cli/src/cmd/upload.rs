@@ -108,8 +108,19 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
     };
     let rt = runtime()?;
+    // Market streams' per-file sidecars (trade summaries, book snapshots)
+    // go up with their files: build those missing first.
+    let sidecars = |streams: &[(StreamName, PathBuf)]| {
+        for (name, dir) in streams {
+            if let Err(e) = eventstore_market::build_sidecars(dir) {
+                eprintln!("warning: {name}: sidecars not built: {e}");
+            }
+        }
+    };
     if !a.watch {
-        let r = rt.block_on(up.upload(&streams_of(&target)?));
+        let streams = streams_of(&target)?;
+        sidecars(&streams);
+        let r = rt.block_on(up.upload(&streams));
         clear();
         print(&r?);
         return Ok(ExitCode::SUCCESS);
@@ -141,6 +152,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 });
             }
         }
+        sidecars(&streams);
         let r = rt.block_on(up.upload(&streams));
         clear();
         let r = r?;
