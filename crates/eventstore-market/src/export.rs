@@ -94,11 +94,13 @@ impl Columns {
     }
 }
 
-/// Write every trade of `reader` to the Parquet file `out`; returns the
-/// number of trades written.
-pub fn trades_to_parquet(mut reader: TradeStreamReader, out: &Path) -> Result<u64> {
-    let meta = reader.meta().clone();
-    let schema = Arc::new(trade_schema(&meta));
+/// How a Parquet error writing `out` is reported.
+fn pq_error(out: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + Copy + '_ {
+    move |e| Error::InvalidArgument(format!("{}: {e}", out.display()))
+}
+
+/// A zstd-compressed Parquet writer of `schema` into a new file `out`.
+fn writer(out: &Path, schema: &Arc<Schema>) -> Result<parquet::arrow::ArrowWriter<std::fs::File>> {
     let file = std::fs::File::create(out).map_err(|e| Error::Io {
         path: out.to_path_buf(),
         source: e,
@@ -106,11 +108,15 @@ pub fn trades_to_parquet(mut reader: TradeStreamReader, out: &Path) -> Result<u6
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
-    let pq = |e: parquet::errors::ParquetError| {
-        Error::InvalidArgument(format!("{}: {e}", out.display()))
-    };
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq)?;
+    parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq_error(out))
+}
+
+/// Write every trade of `reader` to the Parquet file `out`; returns the
+/// number of trades written.
+pub fn trades_to_parquet(mut reader: TradeStreamReader, out: &Path) -> Result<u64> {
+    let meta = reader.meta().clone();
+    let schema = Arc::new(trade_schema(&meta));
+    let (mut w, pq) = (writer(out, &schema)?, pq_error(out));
     let mut cols = Columns::new();
     let mut n = 0u64;
     while let Some(t) = reader.next()? {
@@ -159,19 +165,8 @@ pub fn book_rows_to_parquet(
         ));
     }
     let schema = Arc::new(Schema::new(fields));
-    let file = std::fs::File::create(out).map_err(|e| Error::Io {
-        path: out.to_path_buf(),
-        source: e,
-    })?;
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .build();
-    let pq = |e: parquet::errors::ParquetError| {
-        Error::InvalidArgument(format!("{}: {e}", out.display()))
-    };
     let ar = |e: arrow_schema::ArrowError| Error::InvalidArgument(format!("parquet: {e}"));
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq)?;
+    let (mut w, pq) = (writer(out, &schema)?, pq_error(out));
     let new_cols = || {
         (
             TimestampNanosecondBuilder::new(),
