@@ -20,6 +20,7 @@ const DAY0: i64 = 1_723_075_200 * SEC; // 2024-08-08T00:00:00Z
 
 pub fn bench_book(dir: &Path) {
     apply_rate(dir);
+    l3_rate(dir);
     let root = dir.join("book-day");
     let n = 10_000_000;
     let mut t = Table::new(
@@ -171,7 +172,7 @@ fn write_day(root: &Path, name: &StreamName, n: usize, roll: RollInterval) -> f6
     t0.elapsed().as_secs_f64()
 }
 
-fn apply_rate(dir: &Path) {
+pub fn apply_rate(dir: &Path) {
     let mut t = Table::new(
         "L2 updates applied per second, one core, median of 5 (the book alone: decoded updates in memory; and from the store: read, CRC-checked, decoded, sequenced, applied)",
         &["updates", "EventStore L2Book", "BTreeMap book (same updates)", "ratio", "Replay (sequencing)", "from the store"],
@@ -308,4 +309,67 @@ fn binance_depth(dir: &Path) -> Option<(String, Vec<BookLevel>)> {
         format!("Binance BTCUSDT depth, {} k (repeated)", out.len() / 1000),
         out,
     ))
+}
+
+/// L3 order events applied per second: the real LOBSTER and Databento MBO
+/// streams, in memory, repeated.
+fn l3_rate(dir: &Path) {
+    use eventstore_market::OrderEvent;
+    let Some(data) = crate::market::market_data() else {
+        return;
+    };
+    let mut t = Table::new(
+        "L3 order events applied per second (orders by id in queue priority), one core, median of 5",
+        &["events", "applied/s"],
+    );
+    let lobster = ImportOptions {
+        venue: "nasdaq".into(),
+        date: Some("2012-06-21T04:00:00Z".into()),
+        symbol: Some("AMZN".into()),
+        ..ImportOptions::default()
+    };
+    for (format, file, opts) in [
+        (Format::Lobster, "lobster/AMZN_message_20k.csv.gz", lobster),
+        (
+            Format::Databento,
+            "databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst",
+            ImportOptions::default(),
+        ),
+    ] {
+        let root = dir.join("book-l3");
+        let _ = std::fs::remove_dir_all(&root);
+        let Ok(rep) = import(format, &data.join(file), &root, &opts) else {
+            continue;
+        };
+        let Some(name) = rep.streams.keys().find(|n| n.ends_with("/orders")) else {
+            continue;
+        };
+        let name = StreamName::new(name).expect("name");
+        let mut r = StreamReader::open(&root, &name, ReadOptions::default()).expect("reader");
+        let mut evs = Vec::new();
+        while let Ok(Some(rec)) = r.next() {
+            evs.push(OrderEvent::decode(rec.payload).expect("an order event"));
+        }
+        let _ = std::fs::remove_dir_all(&root);
+        let reps = (10_000_000 / evs.len().max(1)).max(1);
+        let mut secs = Vec::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                let mut b = Replay::new(BookKind::L3);
+                let mut none = |_, _| {};
+                for (i, e) in evs.iter().enumerate() {
+                    b.apply_order(i as u64, e, &mut none);
+                }
+                std::hint::black_box(b.best_bid());
+            }
+            secs.push(t0.elapsed().as_secs_f64());
+        }
+        let s = median(&mut secs);
+        t.row(vec![
+            format!("{file}, {} (repeated)", evs.len()),
+            format!("{:.1} M/s", (evs.len() * reps) as f64 / s / 1e6),
+        ]);
+    }
+    t.print();
 }

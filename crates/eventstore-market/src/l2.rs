@@ -2,62 +2,135 @@
 //! side. Pure data structure, no I/O; the rules of a venue's feed
 //! (sequencing, snapshots) live in [`crate::replay`].
 //!
-//! Each side is a sorted array of prices with the best price last, so the
-//! updates that dominate real feeds (at or near the top of the book) touch
-//! the end of the array: they are found by a short linear scan from the
-//! end and inserted or removed with a short move. Deeper levels are found
-//! by binary search.
+//! Each side is a sorted sequence of prices kept in blocks of at most 64
+//! levels (a two-level B+ tree): finding a level is a binary search over
+//! the blocks' largest keys, then over one block; adding or removing a
+//! level moves at most one block's entries, however deep the book. The
+//! best level is the last one, and updates at the top of the book (the
+//! most frequent in real feeds) are checked against the last block first.
 
 use crate::book::BookSide;
 
-/// Levels nearer the top than this are found by a linear scan.
-const NEAR_TOP: usize = 8;
+/// Levels per block, at most.
+const BLOCK: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Block {
+    len: usize,
+    keys: [i64; BLOCK],
+    sizes: [i64; BLOCK],
+}
+
+impl Block {
+    fn new() -> Box<Block> {
+        Box::new(Block {
+            len: 0,
+            keys: [0; BLOCK],
+            sizes: [0; BLOCK],
+        })
+    }
+
+    /// The index of the first key not below `key`.
+    #[inline]
+    fn lower_bound(&self, key: i64) -> usize {
+        self.keys[..self.len].partition_point(|&x| x < key)
+    }
+}
 
 /// One side of the book. Keys are prices for bids and negated prices for
 /// asks, so that on both sides the best level is the largest key, kept last.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ladder {
-    keys: Vec<i64>,
-    sizes: Vec<i64>,
+    /// Blocks in key order; none is empty. Boxed so that a split moves
+    /// pointers, not kilobytes.
+    #[allow(clippy::vec_box)]
+    blocks: Vec<Box<Block>>,
+    /// The largest key of each block.
+    maxes: Vec<i64>,
+    len: usize,
 }
 
 impl Ladder {
-    /// The index of the first key not below `key`.
+    /// The block where `key` is or would go.
     #[inline]
-    fn lower_bound(&self, key: i64) -> usize {
-        let k = &self.keys;
-        let stop = k.len().saturating_sub(NEAR_TOP);
-        let mut j = k.len();
-        while j > stop {
-            if k[j - 1] < key {
-                return j;
-            }
-            j -= 1;
+    fn block_for(&self, key: i64) -> usize {
+        let n = self.maxes.len();
+        // The top of the book first.
+        if n > 1 && key > self.maxes[n - 2] {
+            return n - 1;
         }
-        k[..stop].partition_point(|&x| x < key)
+        self.maxes
+            .partition_point(|&m| m < key)
+            .min(n.saturating_sub(1))
     }
 
     /// Set the size at `key` (0 removes the level).
     #[inline]
     fn set(&mut self, key: i64, size: i64) {
-        let i = self.lower_bound(key);
-        if i < self.keys.len() && self.keys[i] == key {
+        if self.blocks.is_empty() {
             if size == 0 {
-                self.keys.remove(i);
-                self.sizes.remove(i);
-            } else {
-                self.sizes[i] = size;
+                return;
             }
-        } else if size != 0 {
-            self.keys.insert(i, key);
-            self.sizes.insert(i, size);
+            self.blocks.push(Block::new());
+            self.maxes.push(key);
+        }
+        let bi = self.block_for(key);
+        let b = &mut self.blocks[bi];
+        let i = b.lower_bound(key);
+        if i < b.len && b.keys[i] == key {
+            if size != 0 {
+                b.sizes[i] = size;
+                return;
+            }
+            b.keys.copy_within(i + 1..b.len, i);
+            b.sizes.copy_within(i + 1..b.len, i);
+            b.len -= 1;
+            self.len -= 1;
+            if b.len == 0 {
+                self.blocks.remove(bi);
+                self.maxes.remove(bi);
+            } else {
+                self.maxes[bi] = b.keys[b.len - 1];
+            }
+            return;
+        }
+        if size == 0 {
+            return;
+        }
+        if b.len == BLOCK {
+            // Split the full block in two, then insert into the right half.
+            let mut right = Block::new();
+            let half = BLOCK / 2;
+            right.keys[..BLOCK - half].copy_from_slice(&b.keys[half..]);
+            right.sizes[..BLOCK - half].copy_from_slice(&b.sizes[half..]);
+            right.len = BLOCK - half;
+            b.len = half;
+            let left_max = b.keys[half - 1];
+            let right_max = right.keys[right.len - 1];
+            self.maxes[bi] = left_max;
+            self.blocks.insert(bi + 1, right);
+            self.maxes.insert(bi + 1, right_max);
+            return self.set(key, size);
+        }
+        b.keys.copy_within(i..b.len, i + 1);
+        b.sizes.copy_within(i..b.len, i + 1);
+        b.keys[i] = key;
+        b.sizes[i] = size;
+        b.len += 1;
+        self.len += 1;
+        if key > self.maxes[bi] {
+            self.maxes[bi] = key;
         }
     }
 
     fn get(&self, key: i64) -> i64 {
-        let i = self.lower_bound(key);
-        if i < self.keys.len() && self.keys[i] == key {
-            self.sizes[i]
+        if self.blocks.is_empty() {
+            return 0;
+        }
+        let b = &self.blocks[self.block_for(key)];
+        let i = b.lower_bound(key);
+        if i < b.len && b.keys[i] == key {
+            b.sizes[i]
         } else {
             0
         }
@@ -65,25 +138,28 @@ impl Ladder {
 
     /// Number of levels.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len == 0
     }
 
     fn clear(&mut self) {
-        self.keys.clear();
-        self.sizes.clear();
+        self.blocks.clear();
+        self.maxes.clear();
+        self.len = 0;
     }
 
     /// (key, size) from the best level down.
     fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
-        self.keys
-            .iter()
-            .rev()
-            .copied()
-            .zip(self.sizes.iter().rev().copied())
+        self.blocks.iter().rev().flat_map(|b| {
+            b.keys[..b.len]
+                .iter()
+                .rev()
+                .copied()
+                .zip(b.sizes[..b.len].iter().rev().copied())
+        })
     }
 }
 
