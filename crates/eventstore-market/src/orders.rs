@@ -72,6 +72,9 @@ pub fn book_columns(depth: usize) -> Vec<String> {
     v
 }
 
+/// The book after a stream's last sealed file (see [`OrderStreamReader::build_snapshots`]).
+pub const NEXT_BOOK: &str = "book.next";
+
 struct FileSeq {
     entry: FileEntry,
     first_seq: u64,
@@ -229,8 +232,15 @@ impl OrderStreamReader {
                 }
             }
             if j == 0 {
-                // The first file: an empty book, unless earlier files were
-                // removed and a damaged snapshot cannot be rebuilt.
+                // The first file: the book left by files since removed (an
+                // upload that deleted them), else an empty book, unless
+                // earlier files were removed and a damaged snapshot cannot be rebuilt.
+                if let Some(r) = self.next_book(files[0].first_seq) {
+                    if self.persist {
+                        let _ = self.store(&files[0].entry.path, &r, files[0].first_seq);
+                    }
+                    break r;
+                }
                 if let Some(e) = damaged.filter(|_| files[0].first_seq != 0) {
                     return Err(e);
                 }
@@ -270,15 +280,42 @@ impl OrderStreamReader {
         Ok(start)
     }
 
+    /// The book after the last sealed file, kept as `book.next` by
+    /// [`Self::build_snapshots`], if it is the one before record `seq`.
+    fn next_book(&self, seq: u64) -> Option<Replay> {
+        let b = std::fs::read(self.dir.join(NEXT_BOOK)).ok()?;
+        match snapshot::decode(&b) {
+            Ok((r, first)) if first == seq && r.kind == self.kind => Some(r),
+            _ => None,
+        }
+    }
+
     /// Write the snapshot of every file that lacks one; returns how many
-    /// files the stream has. Errors writing them are returned (unlike the
-    /// snapshots written on the way by reads).
+    /// files the stream has. When the last file is sealed, the book after
+    /// it is also kept (`book.next` in the stream's folder), so that the
+    /// next file gets its snapshot even if this one is deleted first (an
+    /// upload with `--delete-after-upload`). Errors writing them are
+    /// returned (unlike the snapshots written on the way by reads).
     pub fn build_snapshots(&self) -> Result<usize> {
         let files = self.files()?;
-        if files.is_empty() {
+        let Some(last) = files.last() else {
             return Ok(0);
+        };
+        let mut r = self.state_at_file(&files, files.len() - 1)?;
+        let next = self.dir.join(NEXT_BOOK);
+        let have = std::fs::read(&next)
+            .ok()
+            .and_then(|b| snapshot::first_seq(&b).ok());
+        if last.entry.sealed && have.is_none_or(|s| s <= last.first_seq) {
+            let n = self.replay(&mut r, last.first_seq, None, &[], |_, _| Ok(()))?;
+            let io = |e| Error::Io {
+                path: next.clone(),
+                source: e,
+            };
+            let tmp = self.dir.join(format!("{NEXT_BOOK}.tmp"));
+            std::fs::write(&tmp, snapshot::encode(&r, last.first_seq + n)).map_err(io)?;
+            std::fs::rename(&tmp, &next).map_err(io)?;
         }
-        self.state_at_file(&files, files.len() - 1)?;
         for f in &files {
             let p = snapshot_path(&f.entry.path);
             if !p.exists() {

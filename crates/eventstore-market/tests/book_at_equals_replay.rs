@@ -284,3 +284,47 @@ fn l3_book_at_any_time_equals_a_full_replay() {
         check(BookKind::L3, "orders_l3", l3_stream(seed, 60_000), seed);
     }
 }
+
+/// Files uploaded and deleted (`--delete-after-upload`) before the next one
+/// exists: the next file's snapshot still continues the book.
+#[test]
+fn the_book_continues_after_the_files_before_it_are_deleted() {
+    let recs = l2_stream(9, 12_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let name = write(tmp.path(), "synth/x/book", "book_l2", &[]);
+    let dir = name.dir(tmp.path());
+    let mut w = StreamWriter::open(
+        tmp.path(),
+        &name,
+        WriterOptions::default()
+            .roll(RollInterval::MINUTELY)
+            .roll_by(RollBy::RecordTime)
+            .pretouch(false),
+    )
+    .unwrap();
+    let half = recs.len() / 2;
+    for (ts, b) in &recs[..half] {
+        w.append_at(*ts, b).unwrap();
+    }
+    // Everything so far sealed, snapshots built, then every file deleted.
+    w.seal_now().unwrap();
+    let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
+    r.build_snapshots().unwrap();
+    assert!(dir.join(eventstore_market::orders::NEXT_BOOK).exists());
+    for f in eventstore_log::files::list_files(&dir).unwrap() {
+        std::fs::remove_file(&f.path).unwrap();
+        let _ = std::fs::remove_file(eventstore_market::snapshot::snapshot_path(&f.path));
+    }
+    for (ts, b) in &recs[half..] {
+        w.append_at(*ts, b).unwrap();
+    }
+    w.close().unwrap();
+    let at = r.book_at(i64::MAX).unwrap();
+    let mut full = Replay::new(BookKind::L2);
+    let mut none = |_, _| {};
+    for (i, (_, b)) in recs.iter().enumerate() {
+        full.apply_payload(i as u64, b, &mut none).unwrap();
+    }
+    assert!(full.gaps() > 0);
+    same(&at.replay, &full, "after the deleted files");
+}
