@@ -386,3 +386,109 @@ fn a_python_client_generated_by_grpcio_tools_subscribes() {
         assert_eq!(f[2], format!("trade {}", 10 + k));
     }
 }
+
+/// `subscribe --with-book` on the real Binance depth stream served by
+/// `eventstore serve`: the book at T first (as many levels as `book --at T`
+/// prints, after a clear), then the stored records from T, consecutive.
+#[test]
+fn subscribe_with_book_sends_the_book_then_the_records_from_t() {
+    let data = std::env::var_os("EVENTSTORE_MARKET_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
+        });
+    if !data.is_dir() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "market data not found at {} (set EVENTSTORE_MARKET_DATA)",
+            data.display()
+        );
+        eprintln!("skipping: market data not found at {}", data.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let out = bin()
+        .args([
+            "import",
+            "binance",
+            gz.to_str().unwrap(),
+            "--roll",
+            "1m",
+            "--root",
+        ])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = "2024-08-08T23:58:00Z";
+    let book = bin()
+        .args([
+            "book",
+            "binance/btcusdt/depth",
+            "--at",
+            t,
+            "--depth",
+            "100000",
+            "--format",
+            "csv",
+            "--root",
+        ])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(book.status.success());
+    let levels = String::from_utf8_lossy(&book.stdout).lines().count() - 1;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _server = serve(&root, &addr, &[]);
+    let out = bin()
+        .args([
+            "subscribe",
+            &addr,
+            "binance/btcusdt/depth",
+            "--from-time",
+            t,
+            "--to-time",
+            "2024-08-08T23:58:01Z",
+            "--with-book",
+            "-o",
+            "hex",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let snap = lines
+        .iter()
+        .take_while(|l| l.starts_with("snapshot "))
+        .count();
+    assert_eq!(snap, levels + 1, "a clear, then every level");
+    let seq = |l: &str| {
+        l.trim_start_matches("snapshot ")
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let first = seq(lines[0]);
+    assert!(lines.len() > snap + 10);
+    for (i, l) in lines[snap..].iter().enumerate() {
+        assert!(!l.starts_with("snapshot "));
+        assert_eq!(
+            seq(l),
+            first + i as u64,
+            "consecutive from the book's next record"
+        );
+    }
+}

@@ -166,20 +166,21 @@ impl Client {
         self.subscribe_with(stream, start, stop, follow, false)
     }
 
-    /// Subscribe to the order stream `stream` from the time `from_ns`: first
-    /// the book as of that time (events marked `snapshot`: a clear, every
-    /// level or order, the last one flagged last), then every stored record
-    /// from the first one at or after that time, historical then live with
-    /// `follow`. After a reconnect it resumes after the last stored record
-    /// delivered (the book is not sent again once a stored record came).
+    /// Subscribe to the order stream `stream` from `start` (a time, the
+    /// beginning or the end; not a sequence number): first the book as of
+    /// that point (events marked `snapshot`: a clear, every level or order,
+    /// the last one flagged last), then every stored record from the first
+    /// one at or after it, historical then live with `follow`. After a
+    /// reconnect it resumes after the last stored record delivered (the
+    /// book is not sent again once a stored record came).
     pub fn subscribe_book(
         &self,
         stream: &str,
-        from_ns: i64,
+        start: StartAt,
         stop: Option<StopAt>,
         follow: bool,
     ) -> Subscription {
-        self.subscribe_with(stream, StartAt::Time(from_ns), stop, follow, true)
+        self.subscribe_with(stream, start, stop, follow, true)
     }
 
     fn subscribe_with(

@@ -6,7 +6,9 @@ mod common;
 
 use bytes::Bytes;
 use common::TestServer;
-use eventstore_log::{RollBy, RollInterval, StopAt, StreamName, StreamWriter, WriterOptions};
+use eventstore_log::{
+    RollBy, RollInterval, StartAt, StopAt, StreamName, StreamWriter, WriterOptions,
+};
 use eventstore_market::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
 use eventstore_market::decimal::DecimalStyle;
 use eventstore_market::replay::{BookKind, Replay};
@@ -107,7 +109,7 @@ async fn an_order_stream_subscription_starts_with_the_book_then_history_then_liv
         .book_at(t)
         .unwrap()
         .next_seq;
-    let mut sub = client.subscribe_book(name.as_str(), t, None, true);
+    let mut sub = client.subscribe_book(name.as_str(), StartAt::Time(t), None, true);
     let mut book = Replay::new(BookKind::L2);
     let mut none = |_, _| {};
     let mut in_snapshot = true;
@@ -161,7 +163,7 @@ async fn an_order_stream_subscription_starts_with_the_book_then_history_then_liv
     assert_eq!(book.last_update_id(), whole.replay.last_update_id());
 
     // A bounded subscription from the end: the book now, nothing after it.
-    let mut now = client.subscribe_book(name.as_str(), i64::MAX, Some(StopAt::Seq(end)), false);
+    let mut now = client.subscribe_book(name.as_str(), StartAt::End, Some(StopAt::Seq(end)), false);
     let mut fresh = Replay::new(BookKind::L2);
     while let Some(e) = now.next().await {
         let e = e.unwrap();
@@ -175,7 +177,7 @@ async fn an_order_stream_subscription_starts_with_the_book_then_history_then_liv
         .append("plain/s", vec![Bytes::from_static(b"x")])
         .await
         .unwrap();
-    let mut bad = client.subscribe_book("plain/s", 0, None, false);
+    let mut bad = client.subscribe_book("plain/s", StartAt::Beginning, None, false);
     let e = bad.next().await.unwrap().unwrap_err();
     match e {
         eventstore_service::Error::Status(s) => {

@@ -21,6 +21,11 @@ pub struct Args {
     pub range: RangeArgs,
     #[command(flatten)]
     pub print: PrintArgs,
+    /// For an order stream: first the book as of the start (--from-time, the
+    /// beginning or the end), as 64-byte records whose lines begin with
+    /// `snapshot ` (except with -o raw), then the stored records from it.
+    #[arg(long)]
+    pub with_book: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -29,7 +34,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let rt = runtime()?;
     rt.block_on(async {
         let client = a.client.connect(&a.addr).await?;
-        let mut sub = client.subscribe(&a.stream, start, stop, a.range.follow);
+        let mut sub = if a.with_book {
+            client.subscribe_book(&a.stream, start, stop, a.range.follow)
+        } else {
+            client.subscribe(&a.stream, start, stop, a.range.follow)
+        };
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
         let limit = a.print.limit.unwrap_or(u64::MAX);
@@ -44,6 +53,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
                     break;
                 }
                 line.clear();
+                if e.snapshot && a.print.output != super::read::Output::Raw {
+                    line.extend_from_slice(b"snapshot ");
+                }
                 let rec = Record {
                     seq: e.seq,
                     timestamp: e.timestamp_ns,
