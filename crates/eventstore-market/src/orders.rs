@@ -411,6 +411,7 @@ impl OrderStreamReader {
             depth,
             done: false,
             held: None,
+            held_payload: Vec::new(),
         })
     }
 }
@@ -466,8 +467,10 @@ pub struct Periodic {
     every_ns: i64,
     depth: usize,
     done: bool,
-    /// A record read but not applied yet: it lies after the next row's time.
-    held: Option<(u64, i64, Vec<u8>)>,
+    /// A record read but not applied yet (sequence number and time; its
+    /// payload in `held_payload`): it lies after the next row's time.
+    held: Option<(u64, i64)>,
+    held_payload: Vec<u8>,
 }
 
 impl Periodic {
@@ -490,28 +493,40 @@ impl Periodic {
             return Ok(None);
         }
         let mut none = |_, _| {};
+        let name = &self.name;
+        let bad = |seq, reason| Error::BadRecord {
+            stream: name.clone(),
+            seq,
+            reason,
+        };
         loop {
-            if self.held.is_none() && !self.done {
-                match self.reader.next()? {
-                    Some(rec) => self.held = Some((rec.seq, rec.timestamp, rec.payload.to_vec())),
-                    None => self.done = true,
+            if let Some((seq, ts)) = self.held {
+                if ts >= self.next_ts {
+                    return Ok(Some(self.row()));
                 }
+                self.held = None;
+                self.replay
+                    .apply_payload(seq, &self.held_payload, &mut none)
+                    .map_err(|r| bad(seq, r))?;
+                continue;
             }
-            let Some((seq, ts, payload)) = self.held.take() else {
+            if self.done {
+                break;
+            }
+            let Some(rec) = self.reader.next()? else {
+                self.done = true;
                 break;
             };
-            if ts >= self.next_ts {
+            if rec.timestamp >= self.next_ts {
                 // The row comes first; the record is applied after it.
-                self.held = Some((seq, ts, payload));
-                return Ok(Some(self.row()));
+                self.held_payload.clear();
+                self.held_payload.extend_from_slice(rec.payload);
+                self.held = Some((rec.seq, rec.timestamp));
+                continue;
             }
             self.replay
-                .apply_payload(seq, &payload, &mut none)
-                .map_err(|reason| Error::BadRecord {
-                    stream: self.name.clone(),
-                    seq,
-                    reason,
-                })?;
+                .apply_payload(rec.seq, rec.payload, &mut none)
+                .map_err(|r| bad(rec.seq, r))?;
         }
         // After the last record: rows up to `to`, if there is one.
         match self.to {

@@ -328,3 +328,29 @@ fn the_book_continues_after_the_files_before_it_are_deleted() {
     assert!(full.gaps() > 0);
     same(&at.replay, &full, "after the deleted files");
 }
+
+/// Every row of `every` is the book at its time.
+#[test]
+fn periodic_rows_equal_the_book_at_their_times() {
+    let recs = l2_stream(4, 20_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let name = write(tmp.path(), "synth/x/book", "book_l2", &recs);
+    let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
+    let (t0, t1) = (recs[0].0, recs[recs.len() - 1].0);
+    let every = 7_000_000_000;
+    let mut rows = r.every(t0 + 3, Some(t1), every, 5).unwrap();
+    let mut n = 0;
+    while let Some(row) = rows.next().unwrap() {
+        assert_eq!(row.ts, t0 + 3 + n * every);
+        let at = r.book_at(row.ts).unwrap();
+        assert_eq!(
+            (row.bids, row.asks),
+            at.replay.depth(5),
+            "row at {}",
+            row.ts
+        );
+        assert_eq!(row.reliable, at.replay.is_reliable());
+        n += 1;
+    }
+    assert_eq!(n, (t1 - t0 - 3 + every - 1) / every);
+}
