@@ -37,6 +37,16 @@ pub fn bench_market(dir: &Path) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// Decoding only, over a day of hourly files.
+pub fn bench_decode(dir: &Path) {
+    let root = dir.join("market-day");
+    let _ = std::fs::remove_dir_all(&root);
+    let hourly = StreamName::new("synth/btcusdt/trades-hourly").expect("name");
+    let n = write_day(&root, &hourly, 10_000_000, RollInterval::HOURLY);
+    decode_throughput(&root, &hourly, n, "24 hourly");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 fn import_throughput(dir: &Path) {
     let Some(data) = market_data() else {
         eprintln!("market: no market data (set EVENTSTORE_MARKET_DATA): import throughput skipped");
