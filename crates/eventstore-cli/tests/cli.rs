@@ -960,3 +960,58 @@ fn book_rows_export_to_parquet_for_duckdb() {
         )
     );
 }
+
+/// `upload` builds the market sidecars that are missing (book snapshots,
+/// trade summaries) and uploads them with their files.
+#[test]
+fn upload_builds_and_carries_market_sidecars() {
+    let Some(data) = market_data() else { return };
+    let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path().join("root");
+    ok(&run(
+        &["import", "binance", gz.to_str().unwrap(), "--roll", "1m"],
+        &r,
+        b"",
+    ));
+    let depth = r.join("binance/btcusdt/depth");
+    let trades = r.join("binance/btcusdt/trades");
+    let mut removed = 0;
+    for dir in [&depth, &trades] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            if n.ends_with(".log.book") || n.ends_with(".log.summary.json") {
+                std::fs::remove_file(&p).unwrap();
+                removed += 1;
+            }
+        }
+    }
+    assert!(removed >= 12, "{removed}");
+    let remote = tmp.path().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let url = format!("file://{}", remote.display());
+    ok(&run(&["upload", r.to_str().unwrap(), &url], &r, b""));
+    for (stream, sfx) in [("depth", ".book"), ("trades", ".summary.json")] {
+        let local = r.join("binance/btcusdt").join(stream);
+        let mut n = 0;
+        for e in std::fs::read_dir(&local).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".log") {
+                let side = format!("{name}{sfx}");
+                assert!(local.join(&side).exists(), "{side} built");
+                assert!(
+                    remote
+                        .join("binance/btcusdt")
+                        .join(stream)
+                        .join(&side)
+                        .exists(),
+                    "{side} uploaded"
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 6, "{stream}: {n} files");
+    }
+}
