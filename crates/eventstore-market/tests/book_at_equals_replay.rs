@@ -15,6 +15,19 @@ use std::path::Path;
 
 const START: i64 = 1_723_075_200_000_000_000;
 
+/// A writer rolling minutely by record time, as an import writes.
+fn minutely_writer(root: &Path, name: &StreamName) -> StreamWriter {
+    StreamWriter::open(
+        root,
+        name,
+        WriterOptions::default()
+            .roll(RollInterval::MINUTELY)
+            .roll_by(RollBy::RecordTime)
+            .pretouch(false),
+    )
+    .unwrap()
+}
+
 fn write(root: &Path, name: &str, kind: &str, recs: &[(i64, [u8; 64])]) -> StreamName {
     let name = StreamName::new(name).unwrap();
     let dir = name.dir(root);
@@ -29,15 +42,7 @@ fn write(root: &Path, name: &str, kind: &str, recs: &[(i64, [u8; 64])]) -> Strea
     }
     .store(&dir)
     .unwrap();
-    let mut w = StreamWriter::open(
-        root,
-        &name,
-        WriterOptions::default()
-            .roll(RollInterval::MINUTELY)
-            .roll_by(RollBy::RecordTime)
-            .pretouch(false),
-    )
-    .unwrap();
+    let mut w = minutely_writer(root, &name);
     for (ts, b) in recs {
         w.append_at(*ts, b).unwrap();
     }
@@ -293,15 +298,7 @@ fn the_book_continues_after_the_files_before_it_are_deleted() {
     let tmp = tempfile::tempdir().unwrap();
     let name = write(tmp.path(), "synth/x/book", "book_l2", &[]);
     let dir = name.dir(tmp.path());
-    let mut w = StreamWriter::open(
-        tmp.path(),
-        &name,
-        WriterOptions::default()
-            .roll(RollInterval::MINUTELY)
-            .roll_by(RollBy::RecordTime)
-            .pretouch(false),
-    )
-    .unwrap();
+    let mut w = minutely_writer(tmp.path(), &name);
     let half = recs.len() / 2;
     for (ts, b) in &recs[..half] {
         w.append_at(*ts, b).unwrap();
