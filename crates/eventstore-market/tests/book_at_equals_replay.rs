@@ -351,3 +351,52 @@ fn periodic_rows_equal_the_book_at_their_times() {
     }
     assert_eq!(n, (t1 - t0 - 3 + every - 1) / every);
 }
+
+/// A damaged snapshot is rebuilt from the one before it; one that cannot be
+/// rebuilt is an error naming the file; a record that is not a level
+/// update is an error naming the stream and sequence number.
+#[test]
+fn damaged_snapshots_and_records_are_reported_or_rebuilt() {
+    let recs = l2_stream(5, 20_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let name = write(tmp.path(), "synth/x/book", "book_l2", &recs);
+    let dir = name.dir(tmp.path());
+    let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
+    r.build_snapshots().unwrap();
+    let files = eventstore_log::stream_info(&dir).unwrap().files;
+    let want = r.book_at(i64::MAX).unwrap().replay.depth(usize::MAX);
+    // Damage the last file's snapshot: rebuilt from the one before.
+    let last = eventstore_market::snapshot::snapshot_path(&files[files.len() - 1].path);
+    let mut b = std::fs::read(&last).unwrap();
+    b[20] ^= 1;
+    std::fs::write(&last, &b).unwrap();
+    let at = r.book_at(i64::MAX).unwrap();
+    assert_eq!(at.replay.depth(usize::MAX), want);
+    assert!(eventstore_market::snapshot::decode(&std::fs::read(&last).unwrap()).is_ok());
+    // Remove the first files (retention): a damaged snapshot of the first
+    // file left cannot be rebuilt, and says which file it is.
+    for f in &files[..3] {
+        std::fs::remove_file(&f.path).unwrap();
+        std::fs::remove_file(eventstore_market::snapshot::snapshot_path(&f.path)).unwrap();
+    }
+    let first = eventstore_market::snapshot::snapshot_path(&files[3].path);
+    std::fs::write(&first, b"not a snapshot").unwrap();
+    let t = files[3].min_ts.unwrap() + 1;
+    let e = r.book_at(t).unwrap_err().to_string();
+    assert!(e.contains(&first.display().to_string()), "{e}");
+    assert!(e.contains("header"), "{e}");
+    // A record that is not a level update.
+    let bad = tempfile::tempdir().unwrap();
+    let mut recs = recs[..100].to_vec();
+    recs[50].1[0] = 9;
+    let name = write(bad.path(), "synth/x/book", "book_l2", &recs);
+    let e = OrderStreamReader::open(bad.path(), &name)
+        .unwrap()
+        .book_at(i64::MAX)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("record 50") && e.contains("not a level update"),
+        "{e}"
+    );
+}
