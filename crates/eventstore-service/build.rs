@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(["proto/eventstore.proto"], ["proto"])?;
     tonic_prost_build::configure()
         .bytes(".eventstore.v1")
+        .codec_path("crate::codec::SizedCodec")
         .compile_fds(fds)?;
     Ok(())
 }
