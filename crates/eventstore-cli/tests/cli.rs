@@ -768,6 +768,21 @@ fn binance_trades_import_and_query_from_the_command_line() {
     assert!(!r.join("b").join("binance").exists());
 }
 
+/// The Python with DuckDB that scripts/test.sh prepares; absent outside it
+/// (skip), required under CI.
+#[cfg(feature = "parquet")]
+fn test_python() -> Option<std::ffi::OsString> {
+    let p = std::env::var_os("EVENTSTORE_TEST_PYTHON");
+    if p.is_none() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "EVENTSTORE_TEST_PYTHON must be set under CI"
+        );
+        eprintln!("skipped: EVENTSTORE_TEST_PYTHON is not set (scripts/test.sh sets it)");
+    }
+    p
+}
+
 /// `trades --format parquet` on the real trades, read back by DuckDB (from
 /// the test Python that scripts/test.sh prepares): typed columns, exact
 /// decimals.
@@ -775,14 +790,7 @@ fn binance_trades_import_and_query_from_the_command_line() {
 #[test]
 fn parquet_export_is_read_by_duckdb_with_exact_decimals() {
     let Some(data) = market_data() else { return };
-    let Some(python) = std::env::var_os("EVENTSTORE_TEST_PYTHON") else {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "EVENTSTORE_TEST_PYTHON must be set under CI"
-        );
-        eprintln!("skipped: EVENTSTORE_TEST_PYTHON is not set (scripts/test.sh sets it)");
-        return;
-    };
+    let Some(python) = test_python() else { return };
     let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
     let tmp = tempfile::tempdir().unwrap();
     let r = tmp.path();
@@ -910,14 +918,7 @@ fn order_book_commands_on_the_real_binance_recording() {
 #[test]
 fn book_rows_export_to_parquet_for_duckdb() {
     let Some(data) = market_data() else { return };
-    let Some(python) = std::env::var_os("EVENTSTORE_TEST_PYTHON") else {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "EVENTSTORE_TEST_PYTHON must be set under CI"
-        );
-        eprintln!("skipped: EVENTSTORE_TEST_PYTHON is not set (scripts/test.sh sets it)");
-        return;
-    };
+    let Some(python) = test_python() else { return };
     let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
     let tmp = tempfile::tempdir().unwrap();
     let r = tmp.path();
