@@ -75,9 +75,57 @@ pub fn book_columns(depth: usize) -> Vec<String> {
 /// The book after a stream's last sealed file (see [`OrderStreamReader::build_snapshots`]).
 pub const NEXT_BOOK: &str = "book.next";
 
-struct FileSeq {
-    entry: FileEntry,
-    first_seq: u64,
+/// A stream's files, with their first sequence numbers read from their
+/// headers only when needed (a search over a day of minutely files reads
+/// about a dozen).
+struct Files {
+    dir: PathBuf,
+    list: Vec<FileEntry>,
+    seqs: std::cell::RefCell<Vec<Option<u64>>>,
+}
+
+impl Files {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn path(&self, i: usize) -> &Path {
+        &self.list[i].path
+    }
+
+    /// The first sequence number of file `i`.
+    fn seq(&self, i: usize) -> Result<u64> {
+        if let Some(s) = self.seqs.borrow()[i] {
+            return Ok(s);
+        }
+        let entry = &self.list[i];
+        let h = match eventstore_log::read_header(&entry.path) {
+            Err(eventstore_log::Error::IoAt { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                // Sealed (renamed) since the listing.
+                eventstore_log::read_header(&files::sealed_path(&self.dir, entry.start_ns))?
+            }
+            h => h?,
+        };
+        self.seqs.borrow_mut()[i] = Some(h.first_seq);
+        Ok(h.first_seq)
+    }
+
+    /// The last file whose first record is at or before `seq` (the first
+    /// file if none is).
+    fn holding(&self, seq: u64) -> Result<usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.seq(mid)? <= seq {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.max(1) - 1)
+    }
 }
 
 impl OrderStreamReader {
@@ -124,25 +172,13 @@ impl OrderStreamReader {
         self.kind
     }
 
-    fn files(&self) -> Result<Vec<FileSeq>> {
-        files::list_files(&self.dir)?
-            .into_iter()
-            .map(|entry| {
-                let h = match eventstore_log::read_header(&entry.path) {
-                    Err(eventstore_log::Error::IoAt { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        // Sealed (renamed) since the listing.
-                        eventstore_log::read_header(&files::sealed_path(&self.dir, entry.start_ns))?
-                    }
-                    h => h?,
-                };
-                Ok(FileSeq {
-                    first_seq: h.first_seq,
-                    entry,
-                })
-            })
-            .collect()
+    fn files(&self) -> Result<Files> {
+        let list = files::list_files(&self.dir)?;
+        Ok(Files {
+            dir: self.dir.clone(),
+            seqs: std::cell::RefCell::new(vec![None; list.len()]),
+            list,
+        })
     }
 
     fn bad_record(&self, seq: u64, reason: String) -> Error {
@@ -199,23 +235,24 @@ impl OrderStreamReader {
 
     /// The state as of the first record of file `k`: its snapshot, or built
     /// from the nearest earlier one (writing those missing on the way).
-    fn state_at_file(&self, files: &[FileSeq], k: usize) -> Result<Replay> {
+    fn state_at_file(&self, files: &Files, k: usize) -> Result<Replay> {
         let load = |i: usize| -> std::result::Result<Option<Replay>, Error> {
-            let path = snapshot_path(&files[i].entry.path);
+            let path = snapshot_path(files.path(i));
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(Error::Io { path, source: e }),
             };
             match snapshot::decode(&bytes) {
-                Ok((r, first)) if first == files[i].first_seq && r.kind == self.kind => {
+                Ok((r, first)) if first == files.seq(i)? && r.kind == self.kind => {
                     Ok(Some(r))
                 }
                 Ok((r, first)) => Err(Error::Meta {
                     path,
                     reason: format!(
                         "a snapshot of a {:?} book before record {first}; the file starts at record {}",
-                        r.kind, files[i].first_seq
+                        r.kind,
+                        files.seq(i)?
                     ),
                 }),
                 Err(reason) => Err(Error::Meta { path, reason }),
@@ -235,18 +272,18 @@ impl OrderStreamReader {
                 // The first file: the book left by files since removed (an
                 // upload that deleted them), else an empty book, unless
                 // earlier files were removed and a damaged snapshot cannot be rebuilt.
-                if let Some(r) = self.next_book(files[0].first_seq) {
+                if let Some(r) = self.next_book(files.seq(0)?) {
                     if self.persist {
-                        let _ = self.store(&files[0].entry.path, &r, files[0].first_seq);
+                        let _ = self.store(files.path(0), &r, files.seq(0)?);
                     }
                     break r;
                 }
-                if let Some(e) = damaged.filter(|_| files[0].first_seq != 0) {
+                if let Some(e) = damaged.filter(|_| files.seq(0).map_or(true, |s| s != 0)) {
                     return Err(e);
                 }
                 let r = Replay::new(self.kind);
                 if self.persist {
-                    let _ = self.store(&files[0].entry.path, &r, files[0].first_seq);
+                    let _ = self.store(files.path(0), &r, files.seq(0)?);
                 }
                 break r;
             }
@@ -255,17 +292,19 @@ impl OrderStreamReader {
         if j == k {
             return Ok(start);
         }
-        let starts: Vec<u64> = files[j + 1..=k].iter().map(|f| f.first_seq).collect();
+        let starts = (j + 1..=k)
+            .map(|i| files.seq(i))
+            .collect::<Result<Vec<u64>>>()?;
         let mut i = j;
         self.replay(
             &mut start,
-            files[j].first_seq,
-            Some(files[k].first_seq),
+            files.seq(j)?,
+            Some(files.seq(k)?),
             &starts,
             |_, r| {
                 i += 1;
                 if self.persist {
-                    let _ = self.store(&files[i].entry.path, r, files[i].first_seq);
+                    let _ = self.store(files.path(i), r, files.seq(i)?);
                 }
                 Ok(())
             },
@@ -274,7 +313,7 @@ impl OrderStreamReader {
         while i < k {
             i += 1;
             if self.persist {
-                let _ = self.store(&files[i].entry.path, &start, files[i].first_seq);
+                let _ = self.store(files.path(i), &start, files.seq(i)?);
             }
         }
         Ok(start)
@@ -298,26 +337,28 @@ impl OrderStreamReader {
     /// returned (unlike the snapshots written on the way by reads).
     pub fn build_snapshots(&self) -> Result<usize> {
         let files = self.files()?;
-        let Some(last) = files.last() else {
+        if files.len() == 0 {
             return Ok(0);
-        };
-        let mut r = self.state_at_file(&files, files.len() - 1)?;
+        }
+        let last = files.len() - 1;
+        let mut r = self.state_at_file(&files, last)?;
         let next = self.dir.join(NEXT_BOOK);
         let have = std::fs::read(&next)
             .ok()
             .and_then(|b| snapshot::first_seq(&b).ok());
-        if last.entry.sealed && have.is_none_or(|s| s <= last.first_seq) {
-            let n = self.replay(&mut r, last.first_seq, None, &[], |_, _| Ok(()))?;
+        let last_first = files.seq(last)?;
+        if files.list[last].sealed && have.is_none_or(|s| s <= last_first) {
+            let n = self.replay(&mut r, last_first, None, &[], |_, _| Ok(()))?;
             let io = |e| Error::Io {
                 path: next.clone(),
                 source: e,
             };
             let tmp = self.dir.join(format!("{NEXT_BOOK}.tmp"));
-            std::fs::write(&tmp, snapshot::encode(&r, last.first_seq + n)).map_err(io)?;
+            std::fs::write(&tmp, snapshot::encode(&r, last_first + n)).map_err(io)?;
             std::fs::rename(&tmp, &next).map_err(io)?;
         }
-        for f in &files {
-            let p = snapshot_path(&f.entry.path);
+        for f in &files.list {
+            let p = snapshot_path(&f.path);
             if !p.exists() {
                 return Err(Error::Io {
                     path: p,
@@ -338,7 +379,7 @@ impl OrderStreamReader {
     /// The book as of `t` (every record received before `t` applied).
     pub fn book_at(&self, t: i64) -> Result<BookAt> {
         let files = self.files()?;
-        if files.is_empty() {
+        if files.len() == 0 {
             return Ok(BookAt {
                 replay: Replay::new(self.kind),
                 next_seq: 0,
@@ -348,17 +389,18 @@ impl OrderStreamReader {
         }
         let seq = self.seq_at(t)?;
         let k = match seq {
-            Some(s) => files.partition_point(|f| f.first_seq <= s).max(1) - 1,
+            Some(s) => files.holding(s)?,
             None => files.len() - 1,
         };
         let mut r = self.state_at_file(&files, k)?;
-        let replayed = self.replay(&mut r, files[k].first_seq, seq, &[], |_, _| Ok(()))?;
-        let next_seq = seq.unwrap_or(files[k].first_seq + replayed);
+        let first = files.seq(k)?;
+        let replayed = self.replay(&mut r, first, seq, &[], |_, _| Ok(()))?;
+        let next_seq = seq.unwrap_or(first + replayed);
         Ok(BookAt {
             replay: r,
             next_seq,
             replayed,
-            file: files[k].entry.path.clone(),
+            file: files.path(k).to_path_buf(),
         })
     }
 
