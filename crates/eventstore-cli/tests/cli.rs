@@ -911,6 +911,12 @@ fn order_book_commands_on_the_real_binance_recording() {
     assert!(e.contains("not order book updates"), "{e}");
     let e = err(&run(&["book", s], r, b""));
     assert!(e.contains("--at"), "{e}");
+    let e = err(&run(&["book", s, "--at", t, "--format", "parquet"], r, b""));
+    assert!(e.contains("--every"), "{e}");
+    let e = err(&run(&["book", s, "--every", "0s", "--from", t], r, b""));
+    assert!(e.contains("positive"), "{e}");
+    let e = err(&run(&["orders", s, "--from", "yesterday"], r, b""));
+    assert!(e.contains("yesterday"), "{e}");
 }
 
 /// `book --every --format parquet` read back by DuckDB: typed, exact.

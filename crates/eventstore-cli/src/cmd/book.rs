@@ -82,6 +82,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let Some(at) = &a.at else {
         anyhow::bail!("give --at TIME (the book at a time) or --every INTERVAL --from TIME");
     };
+    if a.format == Format::Parquet {
+        anyhow::bail!("--format parquet writes rows of --every; the book --at a time prints as text, csv or json");
+    }
     let t = parse_time(at)?;
     let book = r.book_at(t)?;
     let b = &book.replay;
@@ -127,6 +130,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             }
         }
         Format::Json | Format::Parquet => {
+            // (Parquet was refused above.)
             let row = BookRow {
                 ts: t,
                 reliable: b.is_reliable(),
