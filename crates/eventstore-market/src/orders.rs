@@ -229,7 +229,7 @@ impl OrderStreamReader {
             source: e,
         };
         let tmp = path.with_extension("book.tmp");
-        std::fs::write(&tmp, snapshot::encode(r, first_seq)).map_err(io)?;
+        std::fs::write(&tmp, snapshot::encode(r, first_seq).map_err(io)?).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
     }
 
@@ -354,7 +354,7 @@ impl OrderStreamReader {
                 source: e,
             };
             let tmp = self.dir.join(format!("{NEXT_BOOK}.tmp"));
-            std::fs::write(&tmp, snapshot::encode(&r, last_first + n)).map_err(io)?;
+            std::fs::write(&tmp, snapshot::encode(&r, last_first + n).map_err(io)?).map_err(io)?;
             std::fs::rename(&tmp, &next).map_err(io)?;
         }
         for f in &files.list {

@@ -37,7 +37,7 @@ fn put(b: &mut Vec<u8>, v: u64) {
 // first_seq u64 | last_ts i64 | last_id u64 | snapshot_id u64 | gaps u64 |
 // unknown u64 | over u64 | dup u64 | body_len u32 | raw_len u32 |
 // body_crc u32 | header_crc u32} then the zstd body (docs/format.md).
-pub fn encode(r: &Replay, first_seq: u64) -> Vec<u8> {
+pub fn encode(r: &Replay, first_seq: u64) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::new();
     let mut counts = [0u32; 4];
     let mut levels = Vec::new();
@@ -86,7 +86,7 @@ pub fn encode(r: &Replay, first_seq: u64) -> Vec<u8> {
         body.extend_from_slice(&l.encode());
     }
     let raw_len = body.len();
-    let body = zstd::bulk::compress(&body, 1).unwrap_or_default();
+    let body = zstd::bulk::compress(&body, 1)?;
     let mut h = Vec::with_capacity(HEADER_LEN + body.len());
     h.extend_from_slice(MAGIC);
     h.push(match r.kind {
@@ -121,7 +121,7 @@ pub fn encode(r: &Replay, first_seq: u64) -> Vec<u8> {
     let hc = crc32c::crc32c(&h);
     h.extend_from_slice(&hc.to_le_bytes());
     h.extend_from_slice(&body);
-    h
+    Ok(h)
 }
 
 fn u64_at(b: &[u8], o: usize) -> u64 {
@@ -288,7 +288,7 @@ mod tests {
         );
         r.apply_level(3, &level(BookSide::Ask, 102, 7, FLAG_LAST, (3, 4)), &mut e);
         r.apply_level(4, &level(BookSide::Ask, 102, 7, FLAG_LAST, (9, 9)), &mut e); // a gap
-        let b = encode(&r, 5);
+        let b = encode(&r, 5).unwrap();
         let (d, first) = decode(&b).unwrap();
         assert_eq!(first, 5);
         assert_eq!(first_seq(&b), Ok(5));
@@ -350,7 +350,7 @@ mod tests {
         {
             r.apply_order(i as u64, o, &mut e);
         }
-        let (d, _) = decode(&encode(&r, 4)).unwrap();
+        let (d, _) = decode(&encode(&r, 4).unwrap()).unwrap();
         assert_eq!(
             d.l3.queue(BookSide::Bid, 100),
             r.l3.queue(BookSide::Bid, 100)

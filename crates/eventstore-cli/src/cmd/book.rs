@@ -157,7 +157,7 @@ fn row_line(row: &BookRow, m: &StreamMeta, depth: usize, format: Format) -> Stri
         Format::Csv => {
             let mut v = vec![row.ts.to_string(), row.reliable.to_string()];
             for i in 0..depth {
-                for (levels, _) in [(&row.bids, 0), (&row.asks, 1)] {
+                for levels in [&row.bids, &row.asks] {
                     match levels.get(i) {
                         Some((price, size)) => {
                             v.push(p(*price));
