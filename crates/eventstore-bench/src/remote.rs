@@ -83,10 +83,17 @@ fn server() -> Server {
 }
 
 fn open(s: &Server, prefix: &str) -> Remote {
+    open_signed(s, prefix, false)
+}
+
+/// `sign_payload: true` is object_store's own default (each body hashed
+/// with SHA-256 for its signature); EventStore opens remotes without it.
+fn open_signed(s: &Server, prefix: &str, sign_payload: bool) -> Remote {
     let o = S3Options {
         endpoint: Some(s.endpoint.clone()),
         access_key_id: Some("test".into()),
         secret_access_key: Some("test".into()),
+        sign_payload,
         ..S3Options::default()
     };
     Remote::open(
@@ -159,6 +166,7 @@ pub fn bench_remote(dir: &Path) {
     )];
     let (mut up, mut put, mut poll, mut get) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut up_cpu, mut put_cpu) = (Vec::new(), Vec::new());
+    let (mut put_unsigned, mut put_unsigned_cpu) = (Vec::new(), Vec::new());
     for run in 0..3 {
         let remote = open(&s, &format!("tp-{}-{run}", std::process::id()));
         let (t, c) = (Instant::now(), cpu_secs());
@@ -177,26 +185,41 @@ pub fn bench_remote(dir: &Path) {
         up.push(t.elapsed().as_secs_f64());
         up_cpu.push(cpu_secs() - c);
         assert_eq!(r.uploaded.len(), 10);
-        // Baseline: the same bytes with plain puts, 4 at a time.
-        let base = open(&s, &format!("tp-base-{}-{run}", std::process::id()));
-        let (t, c) = (Instant::now(), cpu_secs());
-        rt.block_on(
-            futures::stream::iter(paths.iter().enumerate())
-                .map(|(i, p)| {
-                    let b = base.clone();
-                    async move {
-                        let bytes = tokio::fs::read(p).await.expect("read");
-                        b.store
-                            .put(&b.key(&format!("f{i}")), PutPayload::from(bytes))
-                            .await
-                            .expect("put");
-                    }
-                })
-                .buffer_unordered(4)
-                .collect::<Vec<()>>(),
+        // Baselines: the same bytes with plain puts, 4 at a time, with
+        // object_store's defaults (signed bodies) and with unsigned bodies.
+        for (signed, secs, cpu) in [
+            (true, &mut put, &mut put_cpu),
+            (false, &mut put_unsigned, &mut put_unsigned_cpu),
+        ] {
+            let base = open_signed(
+                &s,
+                &format!("tp-base-{signed}-{}-{run}", std::process::id()),
+                signed,
+            );
+            let (t, c) = (Instant::now(), cpu_secs());
+            rt.block_on(
+                futures::stream::iter(paths.iter().enumerate())
+                    .map(|(i, p)| {
+                        let b = base.clone();
+                        async move {
+                            let bytes = tokio::fs::read(p).await.expect("read");
+                            b.store
+                                .put(&b.key(&format!("f{i}")), PutPayload::from(bytes))
+                                .await
+                                .expect("put");
+                        }
+                    })
+                    .buffer_unordered(4)
+                    .collect::<Vec<()>>(),
+            );
+            secs.push(t.elapsed().as_secs_f64());
+            cpu.push(cpu_secs() - c);
+        }
+        let base = open_signed(
+            &s,
+            &format!("tp-base-true-{}-{run}", std::process::id()),
+            true,
         );
-        put.push(t.elapsed().as_secs_f64());
-        put_cpu.push(cpu_secs() - c);
         // Download: poller (temporary file, CRC check, fsync, rename) vs plain
         // gets written to files and fsynced, 4 at a time.
         let dst = dir.join(format!("remote-dst-{run}"));
@@ -236,7 +259,14 @@ pub fn bench_remote(dir: &Path) {
     let mb = total as f64 / 1e6;
     let mut t = Table::new(
         "Object storage throughput, 10 files of 12 MiB, 4 at a time, local S3 server (moto), median of 3",
-        &["operation", "EventStore MB/s", "plain object_store MB/s", "ratio"],
+        &[
+            "operation",
+            "EventStore MB/s",
+            "plain object_store MB/s",
+            "ratio",
+            "plain, unsigned bodies MB/s",
+            "ratio",
+        ],
     );
     let (u, p, d, g) = (
         median(&mut up),
@@ -244,23 +274,29 @@ pub fn bench_remote(dir: &Path) {
         median(&mut poll),
         median(&mut get),
     );
+    let pu = median(&mut put_unsigned);
     t.row(vec![
         "upload (verify, put, ETag check, manifest)".into(),
         format!("{:.0}", mb / u),
         format!("{:.0}", mb / p),
         format!("{:.2}x", p / u),
+        format!("{:.0}", mb / pu),
+        format!("{:.2}x", pu / u),
     ]);
     t.row(vec![
         "download (manifest, get, CRC, write, fsync, rename) vs get, write, fsync".into(),
         format!("{:.0}", mb / d),
         format!("{:.0}", mb / g),
         format!("{:.2}x", g / d),
+        "-".into(),
+        "-".into(),
     ]);
     t.print();
     println!(
-        "Client CPU per upload pass (median): EventStore {:.2} s, plain puts {:.2} s; the server shares the same 2 vCPUs.\n",
+        "Client CPU per upload pass (median): EventStore {:.2} s, plain puts {:.2} s, plain puts with unsigned bodies {:.2} s; the server shares the same 2 vCPUs.\n",
         median(&mut up_cpu),
-        median(&mut put_cpu)
+        median(&mut put_cpu),
+        median(&mut put_unsigned_cpu)
     );
 
     // 1,000 small files of a quiet stream: concurrent against one at a time.

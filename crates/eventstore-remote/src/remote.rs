@@ -23,6 +23,13 @@ pub struct S3Options {
     pub secret_access_key: Option<String>,
     /// Allow plain HTTP (default: allowed when the endpoint starts with `http://`).
     pub allow_http: Option<bool>,
+    /// Hash each request body with SHA-256 for its SigV4 signature. Off by
+    /// default (`UNSIGNED-PAYLOAD`, as AWS's own SDKs send uploads): every
+    /// uploaded file is verified by its MD5 ETag or by reading it back, and
+    /// every download by its CRC-32C, so a second hash of the same bytes
+    /// would only cost CPU. Turn it on for a server that refuses unsigned
+    /// bodies.
+    pub sign_payload: bool,
 }
 
 /// How hard to retry transient failures (5xx, timeouts, dropped connections).
@@ -128,12 +135,15 @@ impl Remote {
                     max_retries: retry.max_retries,
                     retry_timeout: retry.timeout,
                 };
-                b = b.with_retry(rc).with_client_options(
-                    ClientOptions::new()
-                        .with_allow_http(allow_http)
-                        .with_connect_timeout(retry.connect_timeout)
-                        .with_timeout(Duration::from_secs(300)),
-                );
+                b = b
+                    .with_unsigned_payload(!s3.sign_payload)
+                    .with_retry(rc)
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_allow_http(allow_http)
+                            .with_connect_timeout(retry.connect_timeout)
+                            .with_timeout(Duration::from_secs(300)),
+                    );
                 let store = b.build().map_err(|e| bad(&e.to_string()))?;
                 Ok(Remote::new(Arc::new(store), prefix, url))
             }

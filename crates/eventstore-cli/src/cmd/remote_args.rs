@@ -21,6 +21,10 @@ pub struct RemoteArgs {
     /// Allow plain HTTP to the endpoint (default: yes for http:// endpoints).
     #[arg(long)]
     pub s3_allow_http: Option<bool>,
+    /// Sign request bodies with SHA-256 (off: bodies go as UNSIGNED-PAYLOAD and
+    /// every file is verified by its MD5 ETag or a read-back instead).
+    #[arg(long)]
+    pub s3_sign_payload: bool,
     /// Retries of a failing request (5xx, timeout, dropped connection) before giving up.
     #[arg(long, default_value_t = 8)]
     pub retries: usize,
@@ -38,6 +42,7 @@ impl RemoteArgs {
             access_key_id: self.s3_access_key_id.clone(),
             secret_access_key: self.s3_secret_access_key.clone(),
             allow_http: self.s3_allow_http,
+            sign_payload: self.s3_sign_payload,
         };
         let retry = RetryOptions {
             max_retries: self.retries,
