@@ -178,3 +178,71 @@ impl Remote {
         Some(parts[prefix.len()..].join("/"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::{ObjectStoreExt, PutPayload};
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    /// The `x-amz-content-sha256` header of one PUT, answered by a minimal
+    /// HTTP server on loopback.
+    fn payload_hash_header(sign_payload: bool) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", l.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let (mut hash, mut len) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    match k.to_ascii_lowercase().as_str() {
+                        "x-amz-content-sha256" => hash = v.trim().to_string(),
+                        "content-length" => len = v.trim().parse().unwrap(),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0u8; len];
+            r.read_exact(&mut body).unwrap();
+            (&s).write_all(b"HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            hash
+        });
+        let s3 = S3Options {
+            endpoint: Some(endpoint),
+            access_key_id: Some("k".into()),
+            secret_access_key: Some("s".into()),
+            sign_payload,
+            ..S3Options::default()
+        };
+        let remote = Remote::open("s3://b/p", &s3, &RetryOptions::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(
+            remote
+                .store
+                .put(&remote.key("x"), PutPayload::from_static(b"hello")),
+        )
+        .unwrap();
+        server.join().unwrap()
+    }
+
+    #[test]
+    fn bodies_go_unsigned_unless_asked() {
+        assert_eq!(payload_hash_header(false), "UNSIGNED-PAYLOAD");
+        // SHA-256 of "hello".
+        assert_eq!(
+            payload_hash_header(true),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+    }
+}
