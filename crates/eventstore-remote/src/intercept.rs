@@ -4,10 +4,11 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartId, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 use std::fmt::{Debug, Display, Formatter};
 use std::sync::Arc;
@@ -29,19 +30,87 @@ pub trait Interceptor: Send + Sync + Debug + 'static {
 }
 
 /// A store whose requests pass through an [`Interceptor`].
-#[derive(Debug)]
 pub struct Intercepted<I> {
     inner: Arc<dyn ObjectStore>,
+    inner_multipart: Option<Arc<dyn MultipartStore>>,
     /// The interceptor (its counters, for instance).
     pub hooks: Arc<I>,
+}
+
+impl<I: Debug> Debug for Intercepted<I> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intercepted")
+            .field("inner", &self.inner)
+            .field("hooks", &self.hooks)
+            .finish()
+    }
 }
 
 impl<I: Interceptor> Intercepted<I> {
     pub fn new(inner: Arc<dyn ObjectStore>, hooks: I) -> Self {
         Intercepted {
             inner,
+            inner_multipart: None,
             hooks: Arc::new(hooks),
         }
+    }
+
+    /// Wrap a remote's store, and its multipart uploads by id if it has
+    /// them: the returned remote's requests all pass through `hooks`.
+    pub fn remote(remote: &crate::Remote, hooks: I) -> (crate::Remote, Arc<I>) {
+        let s = Arc::new(Intercepted {
+            inner: remote.store.clone(),
+            inner_multipart: remote.multipart.clone(),
+            hooks: Arc::new(hooks),
+        });
+        let hooks = s.hooks.clone();
+        let mut r = crate::Remote::new(s.clone(), remote.prefix.as_ref(), &remote.url);
+        if remote.multipart.is_some() {
+            r = r.with_multipart(s);
+        }
+        (r, hooks)
+    }
+
+    fn multipart(&self) -> object_store::Result<&Arc<dyn MultipartStore>> {
+        self.inner_multipart
+            .as_ref()
+            .ok_or_else(|| object_store::Error::NotSupported {
+                source: "this store has no multipart uploads by id".into(),
+            })
+    }
+}
+
+/// Multipart uploads by id, each request through the interceptor (the same
+/// operation names as the streaming uploads: `put_multipart`, `put_part`,
+/// `complete`, `abort`).
+#[async_trait]
+impl<I: Interceptor> MultipartStore for Intercepted<I> {
+    async fn create_multipart(&self, path: &Path) -> object_store::Result<MultipartId> {
+        self.hooks.before("put_multipart", path).await?;
+        self.multipart()?.create_multipart(path).await
+    }
+    async fn put_part(
+        &self,
+        path: &Path,
+        id: &MultipartId,
+        part_idx: usize,
+        data: PutPayload,
+    ) -> object_store::Result<PartId> {
+        self.hooks.before("put_part", path).await?;
+        self.multipart()?.put_part(path, id, part_idx, data).await
+    }
+    async fn complete_multipart(
+        &self,
+        path: &Path,
+        id: &MultipartId,
+        parts: Vec<PartId>,
+    ) -> object_store::Result<PutResult> {
+        self.hooks.before("complete", path).await?;
+        self.multipart()?.complete_multipart(path, id, parts).await
+    }
+    async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
+        self.hooks.before("abort", path).await?;
+        self.multipart()?.abort_multipart(path, id).await
     }
 }
 

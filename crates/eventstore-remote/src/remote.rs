@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use std::sync::Arc;
@@ -52,12 +53,27 @@ impl Default for RetryOptions {
 }
 
 /// An opened remote: the store, and the prefix every key starts with.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Remote {
     pub store: Arc<dyn ObjectStore>,
+    /// The same store's multipart uploads by id, where it has them (S3):
+    /// the uploader notes each upload's id beside the file, so that one a
+    /// crash left unfinished is aborted by the next run.
+    pub multipart: Option<Arc<dyn MultipartStore>>,
     pub prefix: ObjPath,
     /// The URL as given, for messages.
     pub url: String,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("store", &self.store)
+            .field("multipart", &self.multipart.is_some())
+            .field("prefix", &self.prefix)
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 impl Remote {
@@ -65,9 +81,16 @@ impl Remote {
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, url: &str) -> Remote {
         Remote {
             store,
+            multipart: None,
             prefix: ObjPath::from(prefix),
             url: url.to_string(),
         }
+    }
+
+    /// The remote with multipart uploads by id through `m` (the same store).
+    pub fn with_multipart(mut self, m: Arc<dyn MultipartStore>) -> Remote {
+        self.multipart = Some(m);
+        self
     }
 
     /// Open `url`.
@@ -144,8 +167,8 @@ impl Remote {
                             .with_connect_timeout(retry.connect_timeout)
                             .with_timeout(Duration::from_secs(300)),
                     );
-                let store = b.build().map_err(|e| bad(&e.to_string()))?;
-                Ok(Remote::new(Arc::new(store), prefix, url))
+                let store = Arc::new(b.build().map_err(|e| bad(&e.to_string()))?);
+                Ok(Remote::new(store.clone(), prefix, url).with_multipart(store))
             }
             other => Err(bad(&format!(
                 "unsupported scheme {other:?} (use file:// or s3://)"

@@ -10,10 +10,13 @@ use crate::remote::Remote;
 use bytes::Bytes;
 use eventstore_log::{files, FileEntry, FileStatus, StreamName};
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as ObjPath;
+use object_store::{MultipartId, MultipartUpload, ObjectStoreExt, PutPayload, PutResult};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How the uploader works.
 #[derive(Clone, Debug)]
@@ -74,6 +77,8 @@ pub struct UploadReport {
     /// Uploads verified by reading the object back (the others by the
     /// MD5 ETag the server returned).
     pub read_back: usize,
+    /// Unfinished multipart uploads (left by a crash) aborted.
+    pub aborted: usize,
 }
 
 impl UploadReport {
@@ -104,6 +109,85 @@ enum Body {
     Memory(Bytes),
     /// Streamed from the file in parts.
     File(PathBuf),
+}
+
+/// `<file>.log.uploading` beside a file being uploaded in parts: the
+/// object's key and the upload's id, one per line.
+pub const UPLOADING_SUFFIX: &str = ".uploading";
+
+/// A multipart upload in progress.
+enum Multipart {
+    /// Through the store's streaming API (a local folder, a wrapped store).
+    Streaming(Box<dyn MultipartUpload>),
+    /// By id (S3), noted beside the local file until it ends.
+    ById {
+        store: Arc<dyn MultipartStore>,
+        key: ObjPath,
+        id: MultipartId,
+        note: PathBuf,
+        /// Parts sent so far (the next part's index).
+        sent: usize,
+    },
+}
+
+type PartFuture = futures::future::BoxFuture<'static, object_store::Result<Option<PartId>>>;
+
+impl Multipart {
+    /// Send the next part.
+    fn put_part(&mut self, data: PutPayload) -> PartFuture {
+        match self {
+            Multipart::Streaming(u) => {
+                let f = u.put_part(data);
+                Box::pin(async move { f.await.map(|()| None) })
+            }
+            Multipart::ById {
+                store,
+                key,
+                id,
+                sent,
+                ..
+            } => {
+                let (store, key, id, idx) = (store.clone(), key.clone(), id.clone(), *sent);
+                *sent += 1;
+                Box::pin(async move { store.put_part(&key, &id, idx, data).await.map(Some) })
+            }
+        }
+    }
+
+    async fn complete(&mut self, parts: Vec<Option<PartId>>) -> object_store::Result<PutResult> {
+        match self {
+            Multipart::Streaming(u) => u.complete().await,
+            Multipart::ById { store, key, id, .. } => {
+                store
+                    .complete_multipart(key, id, parts.into_iter().flatten().collect())
+                    .await
+            }
+        }
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        match self {
+            Multipart::Streaming(u) => u.abort().await,
+            Multipart::ById { store, key, id, .. } => store.abort_multipart(key, id).await,
+        }
+    }
+
+    /// The upload has ended: remove its note.
+    fn forget(&self) -> Result<()> {
+        if let Multipart::ById { note, .. } = self {
+            std::fs::remove_file(note).map_err(io("remove", note))?;
+        }
+        Ok(())
+    }
+}
+
+/// Write (and fsync) the note of a multipart upload.
+fn write_note(note: &Path, key: &ObjPath, id: &MultipartId) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(note).map_err(io("create", note))?;
+    f.write_all(format!("{key}\n{id}\n").as_bytes())
+        .map_err(io("write", note))?;
+    f.sync_all().map_err(io("fsync", note))
 }
 
 /// `<file>.log<suffix>` beside the file.
@@ -173,6 +257,7 @@ impl StreamUploader {
         let mut jobs = Vec::new();
         let mut report = UploadReport::default();
         for (name, dir) in streams {
+            report.aborted += self.abort_unfinished(dir).await?;
             let (done, sidecars) = self.completed(name).await?;
             for file in STREAM_SIDECARS {
                 let local = dir.join(file);
@@ -361,7 +446,7 @@ impl StreamUploader {
                 _ => None,
             },
         };
-        let (expected_etag, etag) = self.put_data(&data_key, body).await?;
+        let (expected_etag, etag) = self.put_data(&data_key, body, &f.path).await?;
         // S3 reports the MD5 of what it stored as the ETag (of the parts'
         // MD5s for a multipart upload): when it matches the MD5 computed
         // from the local bytes, the object is verified without reading it
@@ -443,12 +528,13 @@ impl StreamUploader {
     /// and the ETag the store returned.
     async fn put_data(
         &self,
-        key: &object_store::path::Path,
+        key: &ObjPath,
         body: Body,
+        local: &Path,
     ) -> Result<(String, Option<String>)> {
         use md5::{Digest, Md5};
         let url = &self.remote.url;
-        let (mut source, path): (Box<dyn Read + Send>, PathBuf) = match body {
+        let (source, path): (Box<dyn Read + Send>, PathBuf) = match body {
             Body::Memory(bytes) if (bytes.len() as u64) >= self.opts.multipart_threshold => (
                 Box::new(std::io::Cursor::new(bytes)),
                 PathBuf::from(key.as_ref()),
@@ -473,27 +559,27 @@ impl StreamUploader {
                 path,
             ),
         };
-        let path = path.as_path();
-        let upload = self
-            .remote
-            .store
-            .put_multipart(key)
-            .await
-            .map_err(|e| backend(url, "start multipart upload of", key.as_ref(), e))?;
-        let mut w = WriteMultipart::new_with_chunk_size(upload, self.opts.part_size);
-        let mut buf = vec![0u8; self.opts.part_size];
+        let mut upload = self.start_multipart(key, local).await?;
+        let mut buf_source = Some(source);
         let mut part_md5s = Md5::new();
-        let mut parts = 0;
-        let path = path.to_path_buf();
+        let mut in_flight = futures::stream::FuturesOrdered::<PartFuture>::new();
+        let mut parts = Vec::new();
         let sent: Result<()> = async {
             loop {
-                w.wait_for_capacity(4)
-                    .await
-                    .map_err(|e| backend(url, "upload part of", key.as_ref(), e))?;
-                // Read a whole part (so that parts, and their MD5s, are exactly
-                // part_size) and hash it on a blocking thread.
-                let p = path.clone();
-                let (src, b, n, md5) = tokio::task::spawn_blocking(move || -> Result<_> {
+                // At most 4 parts on their way at once.
+                while in_flight.len() >= 4 {
+                    if let Some(r) = in_flight.next().await {
+                        parts.push(r.map_err(|e| backend(url, "upload part of", key.as_ref(), e))?);
+                    }
+                }
+                // Read a whole part (so that parts, and their MD5s, are
+                // exactly part_size) and hash it on a blocking thread.
+                let (p, size) = (path.clone(), self.opts.part_size);
+                let Some(mut source) = buf_source.take() else {
+                    break;
+                };
+                let (src, buf, md5) = tokio::task::spawn_blocking(move || -> Result<_> {
+                    let mut buf = vec![0u8; size];
                     let mut n = 0;
                     while n < buf.len() {
                         let k = source.read(&mut buf[n..]).map_err(io("read", &p))?;
@@ -502,8 +588,9 @@ impl StreamUploader {
                         }
                         n += k;
                     }
-                    let md5 = Md5::digest(&buf[..n]);
-                    Ok((source, buf, n, md5))
+                    buf.truncate(n);
+                    let md5 = Md5::digest(&buf);
+                    Ok((source, buf, md5))
                 })
                 .await
                 .map_err(|e| Error::Io {
@@ -511,28 +598,117 @@ impl StreamUploader {
                     path: path.clone(),
                     source: std::io::Error::other(e.to_string()),
                 })??;
-                (source, buf) = (src, b);
-                if n == 0 {
+                if buf.is_empty() {
                     break;
                 }
+                let last = buf.len() < self.opts.part_size;
                 part_md5s.update(md5);
-                parts += 1;
-                w.write(&buf[..n]);
+                in_flight.push_back(upload.put_part(PutPayload::from(buf)));
+                if !last {
+                    buf_source = Some(src);
+                }
+            }
+            while let Some(r) = in_flight.next().await {
+                parts.push(r.map_err(|e| backend(url, "upload part of", key.as_ref(), e))?);
             }
             Ok(())
         }
         .await;
-        if let Err(e) = sent {
-            // Abort, so that the parts sent so far do not linger (invisible
-            // but stored) on the server; a failed abort changes nothing.
-            let _ = w.abort().await;
+        let n = parts.len();
+        let r = match sent {
+            Ok(()) => upload
+                .complete(parts)
+                .await
+                .map_err(|e| backend(url, "finish multipart upload of", key.as_ref(), e)),
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(r) => {
+                upload.forget()?;
+                Ok((format!("{}-{n}", hex(&part_md5s.finalize())), r.e_tag))
+            }
+            Err(e) => {
+                // Abort, so that the parts sent so far do not linger
+                // (invisible but stored) on the server. If the abort fails
+                // too, the note beside the file stays for the next run.
+                if upload.abort().await.is_ok() {
+                    upload.forget()?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Start the multipart upload of `key`, the bytes of the local file
+    /// `local`. Where the store has uploads by id, the id is noted beside
+    /// the file (`<file>.log.uploading`) before any part is sent.
+    async fn start_multipart(&self, key: &ObjPath, local: &Path) -> Result<Multipart> {
+        let url = &self.remote.url;
+        let Some(ms) = &self.remote.multipart else {
+            let upload = self
+                .remote
+                .store
+                .put_multipart(key)
+                .await
+                .map_err(|e| backend(url, "start multipart upload of", key.as_ref(), e))?;
+            return Ok(Multipart::Streaming(upload));
+        };
+        let id = ms
+            .create_multipart(key)
+            .await
+            .map_err(|e| backend(url, "start multipart upload of", key.as_ref(), e))?;
+        let note = sidecar_path(local, UPLOADING_SUFFIX);
+        if let Err(e) = write_note(&note, key, &id) {
+            let _ = ms.abort_multipart(key, &id).await;
             return Err(e);
         }
-        let r = w
-            .finish()
-            .await
-            .map_err(|e| backend(url, "finish multipart upload of", key.as_ref(), e))?;
-        Ok((format!("{}-{parts}", hex(&part_md5s.finalize())), r.e_tag))
+        Ok(Multipart::ById {
+            store: ms.clone(),
+            key: key.clone(),
+            id,
+            note,
+            sent: 0,
+        })
+    }
+
+    /// Abort the multipart uploads that the notes in `dir` name (left by a
+    /// run that crashed mid-upload) and remove the notes; returns how many.
+    /// A note whose abort fails stays for the next run.
+    async fn abort_unfinished(&self, dir: &Path) -> Result<usize> {
+        let Some(ms) = &self.remote.multipart else {
+            return Ok(0);
+        };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Ok(0);
+        };
+        let mut aborted = 0;
+        for ent in rd.flatten() {
+            let note = ent.path();
+            if !note.to_string_lossy().ends_with(UPLOADING_SUFFIX) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&note).map_err(io("read", &note))?;
+            let mut lines = text.lines();
+            let (Some(key), Some(id)) = (lines.next(), lines.next()) else {
+                // Cut short by the crash before its id was written: the
+                // upload can not be named (a bucket lifecycle rule ends it).
+                std::fs::remove_file(&note).map_err(io("remove", &note))?;
+                continue;
+            };
+            let key = ObjPath::from(key);
+            match ms.abort_multipart(&key, &id.to_string()).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                    std::fs::remove_file(&note).map_err(io("remove", &note))?;
+                    aborted += 1;
+                }
+                Err(e) if e.to_string().contains("NoSuchUpload") => {
+                    std::fs::remove_file(&note).map_err(io("remove", &note))?;
+                    aborted += 1;
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(aborted)
     }
 
     /// Read the object back: its size and CRC-32C must be the local file's.
