@@ -541,6 +541,91 @@ fn upload_killed_mid_way_resumes_without_duplicates() {
     }
 }
 
+/// `eventstore upload` killed with SIGKILL while a large file goes up in
+/// parts: the upload it started is noted beside the file, and the next run
+/// aborts it on the server before uploading the file again.
+#[test]
+fn a_multipart_upload_killed_mid_way_is_aborted_by_the_next_run() {
+    let Ok(ep) = std::env::var("EVENTSTORE_TEST_S3_ENDPOINT") else {
+        eprintln!("skipping: EVENTSTORE_TEST_S3_ENDPOINT is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let b = std::env::var("EVENTSTORE_TEST_S3_BUCKET").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    // One sealed file of about 24 MiB: three parts of 8 MiB.
+    let mut lines = String::new();
+    for i in 0..6000i64 {
+        lines.push_str(&format!(
+            "{} {}\n",
+            1_723_161_240_000_000_000i64 + i * 1_000_000,
+            "x".repeat(4000)
+        ));
+    }
+    ok(&run(
+        &["write", "big/s", "--time-prefix", "--roll", "1m"],
+        r,
+        lines.as_bytes(),
+    ));
+    ok(&run(&["write", "big/s", "--roll", "1m"], r, b"now\n"));
+    let dir = r.join("big/s");
+    let notes = || -> Vec<String> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".log.uploading"))
+            .collect()
+    };
+    let url = format!("s3://{b}/kill-mp-{}", std::process::id());
+    let args = ["upload", "big/s", &url, "--s3-endpoint", &ep];
+    let mut child = bin()
+        .args(args)
+        .env("EVENTSTORE_ROOT", r)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as its upload is under way.
+    let t = std::time::Instant::now();
+    while notes().is_empty() && t.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert_eq!(notes().len(), 1, "the upload was under way when killed");
+    let out = ok(&run(&args, r, b""));
+    assert!(
+        out.contains("1 multipart uploads left unfinished by an earlier run aborted"),
+        "{out}"
+    );
+    assert!(out.contains("1 files uploaded"), "{out}");
+    assert_eq!(notes(), Vec::<String>::new());
+    let mirror = tmp.path().join("mirror");
+    let p = ok(&run(
+        &[
+            "poll",
+            &url,
+            &mirror.display().to_string(),
+            "--s3-endpoint",
+            &ep,
+        ],
+        r,
+        b"",
+    ));
+    assert!(p.contains("1 files downloaded"), "{p}");
+    let name = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".log"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read(dir.join(&name)).unwrap(),
+        std::fs::read(mirror.join("big/s").join(&name)).unwrap()
+    );
+}
+
 /// Missing bucket, wrong credentials, unreachable endpoint, bad URL: a clear
 /// error on stderr and a non-zero exit.
 #[test]

@@ -71,6 +71,12 @@ fn print(r: &UploadReport) {
     for f in &r.uploaded {
         println!("uploaded {f}");
     }
+    if r.aborted > 0 {
+        println!(
+            "{} multipart uploads left unfinished by an earlier run aborted",
+            r.aborted
+        );
+    }
     println!(
         "{} files uploaded ({} bytes), {} already there, {} local files deleted",
         r.uploaded.len(),
