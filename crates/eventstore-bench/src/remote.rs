@@ -2,7 +2,7 @@
 //! by `scripts/s3-server.sh` unless `EVENTSTORE_TEST_S3_ENDPOINT` is set),
 //! against plain `object_store` puts and gets of the same bytes.
 
-use crate::stats::{median, Table};
+use crate::stats::{cpu_secs, median, Table};
 use eventstore_log::*;
 use eventstore_remote::intercept::{Intercepted, Interceptor};
 use eventstore_remote::*;
@@ -136,14 +136,6 @@ fn build(
 }
 
 /// CPU seconds this process has used (user + system).
-fn cpu_secs() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
 pub fn bench_remote(dir: &Path) {
     let s = server();
     let rt = tokio::runtime::Builder::new_multi_thread()

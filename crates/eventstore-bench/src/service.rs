@@ -3,7 +3,7 @@
 //! with file storage (with `--features nats`; the benchmark starts Debian's
 //! `nats-server`), and publish-to-subscriber latency at a steady rate.
 
-use crate::stats::{median, percentiles, Table};
+use crate::stats::{cpu_secs, median, percentiles, Table};
 use bytes::Bytes;
 use eventstore_log::{StartAt, StopAt};
 use eventstore_service::{
@@ -21,9 +21,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Seconds to send `n` records of `len` bytes as `[u32 len | payload]`
-/// frames through a loopback TCP connection to a reader that discards them.
-fn raw_tcp(n: u64, len: usize) -> f64 {
+/// Seconds (and CPU seconds, both ends) to send `n` records of `len` bytes
+/// as `[u32 len | payload]` frames through a loopback TCP connection to a
+/// reader that discards them.
+fn raw_tcp(n: u64, len: usize) -> (f64, f64) {
+    let c = cpu_secs();
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     let reader = std::thread::spawn(move || {
@@ -50,19 +52,45 @@ fn raw_tcp(n: u64, len: usize) -> f64 {
     drop(w);
     let got = reader.join().expect("reader");
     assert_eq!(got, n * (len as u64 + 4));
-    t.elapsed().as_secs_f64()
+    (t.elapsed().as_secs_f64(), cpu_secs() - c)
 }
 
-/// (publish seconds, subscribe seconds) for `n` records of `len` bytes.
+/// Seconds and CPU seconds for the log alone to store `n` records of `len`
+/// bytes as the service's writer does: `append_batch` of 1 MiB batches.
+fn append_only(dir: &Path, n: u64, len: usize) -> (f64, f64) {
+    let path = dir.join("service-append-only");
+    let _ = std::fs::remove_dir_all(&path);
+    let mut w = eventstore_log::StreamWriter::open_dir(
+        &path,
+        eventstore_log::WriterOptions::default().roll(eventstore_log::RollInterval::DAILY),
+    )
+    .expect("open");
+    let p = vec![7u8; len];
+    let per_batch = ((1usize << 20) / len).max(1) as u64;
+    let (t, c) = (Instant::now(), cpu_secs());
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(per_batch);
+        w.append_batch((0..k).map(|_| &p[..])).expect("append");
+        left -= k;
+    }
+    let r = (t.elapsed().as_secs_f64(), cpu_secs() - c);
+    drop(w);
+    let _ = std::fs::remove_dir_all(&path);
+    r
+}
+
+/// Seconds and CPU seconds (client and server: one process) to publish,
+/// then to subscribe to, `n` records of `len` bytes.
 fn eventstore(
     rt: &tokio::runtime::Runtime,
     client: &Client,
     stream: &str,
     n: u64,
     len: usize,
-) -> (f64, f64) {
+) -> ((f64, f64), (f64, f64)) {
     let p = Bytes::from(vec![7u8; len]);
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu_secs());
     rt.block_on(async {
         let publisher = client.publisher(stream, PublisherOptions::default());
         for _ in 0..n {
@@ -70,8 +98,8 @@ fn eventstore(
         }
         assert_eq!(publisher.flush().await.expect("flush"), n);
     });
-    let publish = t.elapsed().as_secs_f64();
-    let t = Instant::now();
+    let publish = (t.elapsed().as_secs_f64(), cpu_secs() - c);
+    let (t, c) = (Instant::now(), cpu_secs());
     rt.block_on(async {
         let mut sub = client.subscribe(stream, StartAt::Beginning, Some(StopAt::Seq(n)), false);
         let mut got = 0u64;
@@ -80,7 +108,7 @@ fn eventstore(
         }
         assert_eq!(got, n);
     });
-    (publish, t.elapsed().as_secs_f64())
+    (publish, (t.elapsed().as_secs_f64(), cpu_secs() - c))
 }
 
 pub fn bench_service(dir: &Path) {
@@ -110,14 +138,39 @@ pub fn bench_service(dir: &Path) {
             "subscribe / JetStream",
         ],
     );
+    let mut cpu = Table::new(
+        "CPU time per GB moved (all threads of the one process: client, server, writer, page pre-faulting; the raw copy's sender and receiver), median of 3",
+        &[
+            "record",
+            "raw TCP copy",
+            "log append alone (1 MiB batches)",
+            "EventStore publish",
+            "EventStore subscribe",
+        ],
+    );
     for (len, n) in [(64usize, 1_000_000u64), (1024, 200_000)] {
         let (mut pubs, mut subs, mut tcps) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut pub_cpu, mut sub_cpu, mut tcp_cpu, mut app_cpu) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let gb = n as f64 * len as f64 / 1e9;
         for run in 0..3 {
             let (p, s) = eventstore(&rt, &client, &format!("bench/r{len}-{run}"), n, len);
-            pubs.push(p);
-            subs.push(s);
-            tcps.push(raw_tcp(n, len));
+            pubs.push(p.0);
+            pub_cpu.push(p.1 / gb);
+            subs.push(s.0);
+            sub_cpu.push(s.1 / gb);
+            let c = raw_tcp(n, len);
+            tcps.push(c.0);
+            tcp_cpu.push(c.1 / gb);
+            app_cpu.push(append_only(dir, n, len).1 / gb);
         }
+        cpu.row(vec![
+            format!("{len} B"),
+            format!("{:.2} s", median(&mut tcp_cpu)),
+            format!("{:.2} s", median(&mut app_cpu)),
+            format!("{:.2} s", median(&mut pub_cpu)),
+            format!("{:.2} s", median(&mut sub_cpu)),
+        ]);
         let (p, s, c) = (median(&mut pubs), median(&mut subs), median(&mut tcps));
         let js = nats::jetstream(dir, n, len);
         let rate = |secs: f64| {
@@ -150,6 +203,7 @@ pub fn bench_service(dir: &Path) {
         ]);
     }
     t.print();
+    cpu.print();
     latency(&rt, &client);
     drop(client);
     drop(server);

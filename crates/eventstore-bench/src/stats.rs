@@ -14,6 +14,15 @@ pub fn percentiles(v: &mut [u64], ps: &[f64]) -> Vec<u64> {
         .collect()
 }
 
+/// CPU seconds (user and system) this process has used so far, all threads.
+pub fn cpu_secs() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 /// The median of `v` (sorts it).
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
