@@ -186,6 +186,14 @@ impl ActiveFile {
     /// page fault per page.
     #[cold]
     fn populate(&mut self, need: usize) {
+        // With a pretoucher, keep the file reserved well past the writer:
+        // past the end of the file its populate fails, and the writer would
+        // then fault in (allocate and zero) the pages after each growth
+        // itself, stalling appends for milliseconds. An error here is left
+        // for `ensure` to report when the space is needed.
+        if self.pretouch.is_some() && need + crate::pretouch::AHEAD > self.map.len() {
+            let _ = self.grow(need + crate::pretouch::AHEAD);
+        }
         let from = (self.populated.max(self.pos) / 4096) * 4096;
         let to = (need + POPULATE_CHUNK).min(self.map.len());
         #[cfg(target_os = "linux")]

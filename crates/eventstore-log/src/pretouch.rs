@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 
 /// How far ahead of the writer pages are made ready.
 pub const AHEAD: usize = 8 << 20;
-const STEP: usize = 1 << 20;
+const STEP: usize = 128 << 10;
 
 struct Shared {
     /// The file being written, and a generation counter bumped per file.

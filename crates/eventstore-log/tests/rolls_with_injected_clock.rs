@@ -245,3 +245,44 @@ fn a_following_read_ends_at_its_sequence_bound_without_waiting_for_that_record()
         assert!(r.is_finished());
     }
 }
+
+/// With the pretouch thread, the open file stays reserved well past the
+/// write position (so that pages are faulted in ahead of the writer, never
+/// by it after a growth), and sealing gives the reserve back.
+#[test]
+fn the_open_file_is_reserved_ahead_of_the_writer_and_trimmed_at_the_seal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = StreamName::new("ahead").unwrap();
+    let mut w =
+        StreamWriter::open(tmp.path(), &name, WriterOptions::default().pretouch(true)).unwrap();
+    let open_len = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".log.open"))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .unwrap()
+    };
+    let dir = name.dir(tmp.path());
+    let payload = vec![5u8; 1000];
+    let mut written = 0u64;
+    for _ in 0..20 {
+        for _ in 0..1000 {
+            w.append(&payload).unwrap();
+        }
+        written += 1000 * 1016;
+        assert!(
+            open_len(&dir) >= written + (8 << 20),
+            "{} bytes reserved after {written} written",
+            open_len(&dir)
+        );
+    }
+    w.close().unwrap();
+    let sealed: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(sealed < written + (1 << 20), "{sealed} bytes after sealing");
+}
