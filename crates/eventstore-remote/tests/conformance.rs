@@ -513,6 +513,27 @@ fn write_big(src: &Path) -> StreamName {
     big
 }
 
+/// Poll `remote` into `dst`: the big stream's one file arrives, identical
+/// to the one in `src`.
+fn big_polls_back(
+    rt: &tokio::runtime::Runtime,
+    remote: Remote,
+    src: &Path,
+    dst: &Path,
+    big: &StreamName,
+) {
+    let p = rt
+        .block_on(StreamPoller::new(remote).poll(dst, &PollOptions::default()))
+        .unwrap();
+    assert!(p.failed.is_empty(), "{:?}", p.failed);
+    assert_eq!(p.downloaded.len(), 1);
+    let f = files::list_files(&big.dir(src)).unwrap().remove(0).path;
+    assert_eq!(
+        std::fs::read(&f).unwrap(),
+        std::fs::read(big.dir(dst).join(f.file_name().unwrap())).unwrap()
+    );
+}
+
 /// Fails the second part of the first multipart upload; records every
 /// multipart request.
 #[derive(Debug, Default)]
@@ -569,16 +590,7 @@ fn a_failed_multipart_upload_is_aborted_then_redone() {
             remote.url
         );
         assert_eq!(ops.iter().filter(|o| **o == "put_multipart").count(), 2);
-        let dst = tmp.path().join(format!("dst{i}"));
-        let p = rt
-            .block_on(StreamPoller::new(remote).poll(&dst, &PollOptions::default()))
-            .unwrap();
-        assert_eq!(p.downloaded.len(), 1);
-        let f = files::list_files(&big.dir(&src)).unwrap().remove(0).path;
-        assert_eq!(
-            std::fs::read(&f).unwrap(),
-            std::fs::read(big.dir(&dst).join(f.file_name().unwrap())).unwrap()
-        );
+        big_polls_back(&rt, remote, &src, &tmp.path().join(format!("dst{i}")), &big);
     }
 }
 
@@ -669,16 +681,7 @@ fn an_upload_cut_short_is_aborted_by_the_next_run() {
     assert_eq!((r.aborted, r.uploaded.len()), (1, 1));
     assert_eq!(notes(&big.dir(&src)), Vec::<PathBuf>::new());
     assert_eq!(uploads_in_progress(&ep, &bucket, &prefix), 0);
-    let dst = tmp.path().join("dst");
-    let p = rt
-        .block_on(StreamPoller::new(remote).poll(&dst, &PollOptions::default()))
-        .unwrap();
-    assert_eq!(p.downloaded.len(), 1);
-    let f = files::list_files(&big.dir(&src)).unwrap().remove(0).path;
-    assert_eq!(
-        std::fs::read(&f).unwrap(),
-        std::fs::read(big.dir(&dst).join(f.file_name().unwrap())).unwrap()
-    );
+    big_polls_back(&rt, remote, &src, &tmp.path().join("dst"), &big);
 }
 
 #[test]
