@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every test of every crate.
 # Installs and starts what the tests need by itself (an S3-compatible
-# server on loopback, grpcio-tools for the Python client example) and
-# stops the server afterwards.
+# server and an Azure Blob Storage server on loopback, grpcio-tools for the
+# Python client example, DuckDB for the Parquet checks) and stops the
+# servers afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -22,6 +23,12 @@ while IFS= read -r line; do eval "export $line"; done <<< "$s3_env"
 trap 'kill $S3_SERVER_PIDS 2>/dev/null || true' EXIT
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 echo "   $EVENTSTORE_TEST_S3_ENDPOINT bucket $EVENTSTORE_TEST_S3_BUCKET"
+
+echo "== starting the Azure Blob Storage server"
+azure_env=$(scripts/azure-server.sh)
+while IFS= read -r line; do eval "export $line"; done <<< "$azure_env"
+trap 'kill $S3_SERVER_PIDS $AZURE_SERVER_PID 2>/dev/null || true' EXIT
+echo "   $EVENTSTORE_TEST_AZURE_ENDPOINT container $EVENTSTORE_TEST_AZURE_CONTAINER"
 
 echo "== python tools (grpcio-tools for the Python client example, duckdb to read Parquet exports)"
 venv="${EVENTSTORE_VENV:-target/test-venv}"

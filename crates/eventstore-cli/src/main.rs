@@ -33,7 +33,7 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Delete sealed files older than an age or beyond a total size (never the open file).
     Retain(cmd::retain::Args),
-    /// Upload every sealed file of a stream or root to object storage (file:// or s3://).
+    /// Upload every sealed file of a stream or root to object storage (file://, s3:// or az://).
     Upload(cmd::upload::Args),
     /// Download the streams of a remote (or the missing files of them) into a local root.
     Poll(cmd::poll::Args),

@@ -626,6 +626,64 @@ fn a_multipart_upload_killed_mid_way_is_aborted_by_the_next_run() {
     );
 }
 
+/// `upload`, `ls` and `poll` against Azure Blob Storage (Azurite, started
+/// by the test command), the account and key from the AZURE_* variables.
+#[test]
+fn upload_ls_and_poll_on_azure_blob_storage() {
+    let Ok(ep) = std::env::var("EVENTSTORE_TEST_AZURE_ENDPOINT") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "EVENTSTORE_TEST_AZURE_ENDPOINT is not set: run the tests with scripts/test.sh"
+        );
+        eprintln!("skipping: EVENTSTORE_TEST_AZURE_ENDPOINT is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let c = std::env::var("EVENTSTORE_TEST_AZURE_CONTAINER").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let mut lines = String::new();
+    for i in 0..300i64 {
+        lines.push_str(&format!(
+            "{} trade {i}\n",
+            1_723_161_240_000_000_000i64 + i * 1_000_000_000
+        ));
+    }
+    ok(&run(
+        &["write", "az/s", "--time-prefix", "--roll", "1m"],
+        r,
+        lines.as_bytes(),
+    ));
+    let url = format!("az://{c}/cli-{}", std::process::id());
+    let up = ok(&run(
+        &["upload", "az/s", &url, "--azure-endpoint", &ep],
+        r,
+        b"",
+    ));
+    assert!(up.contains("5 files uploaded"), "{up}");
+    let ls = ok(&run(&["ls", &url, "--azure-endpoint", &ep], r, b""));
+    assert!(ls.contains("az/s"), "{ls}");
+    let mirror = r.join("mirror");
+    let p = ok(&run(
+        &[
+            "poll",
+            &url,
+            &mirror.display().to_string(),
+            "--azure-endpoint",
+            &ep,
+        ],
+        r,
+        b"",
+    ));
+    assert!(p.contains("5 files downloaded"), "{p}");
+    let back = ok(&run(
+        &["read", "az/s", "--root", &mirror.display().to_string()],
+        r,
+        b"",
+    ));
+    assert_eq!(back.lines().count(), 300, "{back}");
+    assert!(back.contains("trade 299"), "{back}");
+}
+
 /// Missing bucket, wrong credentials, unreachable endpoint, bad URL: a clear
 /// error on stderr and a non-zero exit.
 #[test]

@@ -1,8 +1,10 @@
-//! A remote is a URL: `file:///path` (a local folder, the embedded default)
-//! or `s3://bucket/prefix` (AWS S3 and anything S3-compatible).
+//! A remote is a URL: `file:///path` (a local folder, the embedded default),
+//! `s3://bucket/prefix` (AWS S3 and anything S3-compatible) or
+//! `az://container/prefix` (Azure Blob Storage and Azurite).
 
 use crate::error::{Error, Result};
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjPath;
@@ -31,6 +33,20 @@ pub struct S3Options {
     /// would only cost CPU. Turn it on for a server that refuses unsigned
     /// bodies.
     pub sign_payload: bool,
+}
+
+/// Settings for Azure Blob Storage. The account and its key come from
+/// `AZURE_STORAGE_ACCOUNT_NAME` / `AZURE_STORAGE_ACCOUNT_KEY` unless given
+/// here (other credentials, such as a SAS token or a managed identity, from
+/// the usual `AZURE_*` variables); they are never printed.
+#[derive(Clone, Debug, Default)]
+pub struct AzureOptions {
+    /// Blob endpoint, such as `http://127.0.0.1:10000/devstoreaccount1` for
+    /// Azurite (default `https://<account>.blob.core.windows.net`); plain
+    /// HTTP is allowed for `http://` endpoints.
+    pub endpoint: Option<String>,
+    pub account: Option<String>,
+    pub access_key: Option<String>,
 }
 
 /// How hard to retry transient failures (5xx, timeouts, dropped connections).
@@ -76,6 +92,26 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// Retries of one request: `retry.max_retries` with exponential backoff
+/// from 50 ms to 5 s, within `retry.timeout`.
+fn retry_config(retry: &RetryOptions) -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+            base: 2.0,
+        },
+        max_retries: retry.max_retries,
+        retry_timeout: retry.timeout,
+    }
+}
+
+fn client_options(retry: &RetryOptions) -> ClientOptions {
+    ClientOptions::new()
+        .with_connect_timeout(retry.connect_timeout)
+        .with_timeout(Duration::from_secs(300))
+}
+
 impl Remote {
     /// A remote on an existing store (tests wrap stores to inject faults).
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, url: &str) -> Remote {
@@ -93,8 +129,19 @@ impl Remote {
         self
     }
 
-    /// Open `url`.
+    /// Open `url` (`file://` or `s3://`; `az://` with default settings,
+    /// see [`Remote::open_with`]).
     pub fn open(url: &str, s3: &S3Options, retry: &RetryOptions) -> Result<Remote> {
+        Remote::open_with(url, s3, &AzureOptions::default(), retry)
+    }
+
+    /// Open `url` with settings for S3 and for Azure.
+    pub fn open_with(
+        url: &str,
+        s3: &S3Options,
+        azure: &AzureOptions,
+        retry: &RetryOptions,
+    ) -> Result<Remote> {
         let bad = |reason: &str| Error::InvalidUrl {
             url: url.to_string(),
             reason: reason.to_string(),
@@ -149,29 +196,40 @@ impl Remote {
                 if let Some(k) = &s3.secret_access_key {
                     b = b.with_secret_access_key(k);
                 }
-                let rc = RetryConfig {
-                    backoff: BackoffConfig {
-                        init_backoff: Duration::from_millis(50),
-                        max_backoff: Duration::from_secs(5),
-                        base: 2.0,
-                    },
-                    max_retries: retry.max_retries,
-                    retry_timeout: retry.timeout,
-                };
                 b = b
                     .with_unsigned_payload(!s3.sign_payload)
-                    .with_retry(rc)
-                    .with_client_options(
-                        ClientOptions::new()
-                            .with_allow_http(allow_http)
-                            .with_connect_timeout(retry.connect_timeout)
-                            .with_timeout(Duration::from_secs(300)),
-                    );
+                    .with_retry(retry_config(retry))
+                    .with_client_options(client_options(retry).with_allow_http(allow_http));
                 let store = Arc::new(b.build().map_err(|e| bad(&e.to_string()))?);
                 Ok(Remote::new(store.clone(), prefix, url).with_multipart(store))
             }
+            "az" => {
+                let container = parsed
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| bad("no container name"))?;
+                let prefix = parsed.path().trim_matches('/');
+                let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+                let mut allow_http = false;
+                if let Some(ep) = &azure.endpoint {
+                    b = b.with_endpoint(ep.clone());
+                    allow_http = ep.starts_with("http://");
+                }
+                if let Some(a) = &azure.account {
+                    b = b.with_account(a);
+                }
+                if let Some(k) = &azure.access_key {
+                    b = b.with_access_key(k);
+                }
+                let store = b
+                    .with_retry(retry_config(retry))
+                    .with_client_options(client_options(retry).with_allow_http(allow_http))
+                    .build()
+                    .map_err(|e| bad(&e.to_string()))?;
+                Ok(Remote::new(Arc::new(store), prefix, url))
+            }
             other => Err(bad(&format!(
-                "unsupported scheme {other:?} (use file:// or s3://)"
+                "unsupported scheme {other:?} (use file://, s3:// or az://)"
             ))),
         }
     }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// file:///path, s3://bucket/prefix, or a local root folder.
+    /// file:///path, s3://bucket/prefix, az://container/prefix, or a local root folder.
     pub location: String,
     #[command(flatten)]
     pub remote: RemoteArgs,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Where from: file:///path or s3://bucket/prefix.
+    /// Where from: file:///path, s3://bucket/prefix or az://container/prefix.
     pub url: String,
     /// Local root to download into (default: --root).
     pub dest: Option<PathBuf>,

@@ -1,7 +1,7 @@
 //! Options shared by the commands that talk to a remote.
 
 use anyhow::Result;
-use eventstore_remote::{Remote, RetryOptions, S3Options};
+use eventstore_remote::{AzureOptions, Remote, RetryOptions, S3Options};
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -25,6 +25,15 @@ pub struct RemoteArgs {
     /// every file is verified by its MD5 ETag or a read-back instead).
     #[arg(long)]
     pub s3_sign_payload: bool,
+    /// Azure blob endpoint, such as http://127.0.0.1:10000/devstoreaccount1 for Azurite (default: https://<account>.blob.core.windows.net).
+    #[arg(long)]
+    pub azure_endpoint: Option<String>,
+    /// Azure storage account (or $AZURE_STORAGE_ACCOUNT_NAME).
+    #[arg(long, env = "AZURE_STORAGE_ACCOUNT_NAME")]
+    pub azure_account: Option<String>,
+    /// Azure storage account key (prefer the AZURE_STORAGE_ACCOUNT_KEY variable).
+    #[arg(long, env = "AZURE_STORAGE_ACCOUNT_KEY", hide_env_values = true)]
+    pub azure_access_key: Option<String>,
     /// Retries of a failing request (5xx, timeout, dropped connection) before giving up.
     #[arg(long, default_value_t = 8)]
     pub retries: usize,
@@ -34,7 +43,7 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    /// Open `url`; credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+    /// Open `url`; credentials come from the flags or the AWS_* / AZURE_* variables.
     pub fn open(&self, url: &str) -> Result<Remote> {
         let s3 = S3Options {
             endpoint: self.s3_endpoint.clone(),
@@ -49,7 +58,12 @@ impl RemoteArgs {
             timeout: Duration::from_secs(self.retry_timeout),
             ..RetryOptions::default()
         };
-        Ok(Remote::open(url, &s3, &retry)?)
+        let azure = AzureOptions {
+            endpoint: self.azure_endpoint.clone(),
+            account: self.azure_account.clone(),
+            access_key: self.azure_access_key.clone(),
+        };
+        Ok(Remote::open_with(url, &s3, &azure, &retry)?)
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub struct Args {
     /// A stream name, a stream folder, or a root folder.
     pub target: String,
-    /// Where to: file:///path or s3://bucket/prefix.
+    /// Where to: file:///path, s3://bucket/prefix or az://container/prefix.
     pub url: String,
     #[command(flatten)]
     pub root: RootArg,
