@@ -19,30 +19,13 @@ pub(crate) struct WriterLock {
 impl WriterLock {
     /// Take the writer lock of the stream folder `dir`, or say who holds it.
     pub fn acquire(dir: &Path) -> Result<WriterLock> {
-        let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at("open", &path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut s = String::new();
-                let _ = file.read_to_string(&mut s);
-                return Err(Error::Locked {
-                    stream: dir.to_path_buf(),
-                    pid: s.trim().parse().ok(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e).at("lock", &path),
+        match lock_file(&dir.join(LOCK_FILE))? {
+            Ok(file) => Ok(WriterLock { _file: file }),
+            Err(pid) => Err(Error::Locked {
+                stream: dir.to_path_buf(),
+                pid,
+            }),
         }
-        file.set_len(0).at("truncate", &path)?;
-        file.seek(SeekFrom::Start(0)).at("seek", &path)?;
-        write!(file, "{}", std::process::id()).at("write", &path)?;
-        Ok(WriterLock { _file: file })
     }
 
     /// Whether some process holds the writer lock of `dir` right now.
@@ -59,4 +42,31 @@ impl WriterLock {
             Err(_) => true,
         }
     }
+}
+
+/// Take an exclusive advisory lock on `path` (created if missing) and write
+/// this process's id into it: `Ok(file)` while the returned file is open
+/// (the operating system drops the lock when the process exits, even by
+/// `kill -9`), or `Err(pid)` naming the holder (`None` if it can not be read).
+pub fn lock_file(path: &Path) -> Result<std::result::Result<File, Option<u32>>> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .at("open", path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut s = String::new();
+            let _ = file.read_to_string(&mut s);
+            return Ok(Err(s.trim().parse().ok()));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e).at("lock", path),
+    }
+    file.set_len(0).at("truncate", path)?;
+    file.seek(SeekFrom::Start(0)).at("seek", path)?;
+    write!(file, "{}", std::process::id()).at("write", path)?;
+    Ok(Ok(file))
 }

@@ -10,6 +10,10 @@ pub enum Error {
     #[error("invalid remote {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
 
+    /// Another process is uploading the stream.
+    #[error("stream {stream} is already being uploaded by process {} (one uploader per stream at a time)", pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()))]
+    Busy { stream: String, pid: Option<u32> },
+
     /// The bucket or container does not exist.
     #[error("{remote}: no such bucket or folder ({source})")]
     NoSuchBucket {

@@ -111,6 +111,9 @@ enum Body {
     File(PathBuf),
 }
 
+/// The uploader's lock in a stream folder (holds its pid).
+pub const UPLOAD_LOCK: &str = ".upload.lock";
+
 /// `<file>.log.uploading` beside a file being uploaded in parts: the
 /// object's key and the upload's id, one per line.
 pub const UPLOADING_SUFFIX: &str = ".uploading";
@@ -256,6 +259,21 @@ impl StreamUploader {
     pub async fn upload(&self, streams: &[(StreamName, PathBuf)]) -> Result<UploadReport> {
         let mut jobs = Vec::new();
         let mut report = UploadReport::default();
+        // One uploader per stream: held for the pass (it may abort the
+        // multipart uploads its notes name, which must not be another
+        // uploader's uploads in progress).
+        let mut locks = Vec::with_capacity(streams.len());
+        for (name, dir) in streams.iter().filter(|(_, d)| d.is_dir()) {
+            match eventstore_log::lock_file(&dir.join(UPLOAD_LOCK))? {
+                Ok(f) => locks.push(f),
+                Err(pid) => {
+                    return Err(Error::Busy {
+                        stream: name.to_string(),
+                        pid,
+                    })
+                }
+            }
+        }
         for (name, dir) in streams {
             report.aborted += self.abort_unfinished(dir).await?;
             let (done, sidecars) = self.completed(name).await?;

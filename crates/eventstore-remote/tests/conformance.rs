@@ -832,3 +832,37 @@ fn missing_bucket_wrong_credentials_and_unreachable_endpoint_are_clear_errors() 
         assert!(e.to_string().contains("no such bucket"), "{e}");
     }
 }
+
+/// One uploader per stream: while another holds a stream's upload lock,
+/// an upload of it stops with an error naming that process, touching
+/// nothing; once the lock is released the upload goes through.
+#[test]
+fn a_second_uploader_of_a_stream_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let names = write_streams(&src, 2);
+    let rt = rt();
+    let remote = backends(tmp.path(), "busy").remove(0);
+    let dir = names[0].dir(&src);
+    let held = eventstore_log::lock_file(&dir.join(".upload.lock"))
+        .unwrap()
+        .unwrap();
+    let e = rt
+        .block_on(StreamUploader::new(remote.clone(), UploadOptions::default()).upload_root(&src))
+        .unwrap_err();
+    assert!(matches!(e, eventstore_remote::Error::Busy { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(names[0].as_str()) && msg.contains(&std::process::id().to_string()),
+        "{msg}"
+    );
+    let listed = rt
+        .block_on(StreamPoller::new(remote.clone()).list())
+        .unwrap();
+    assert!(listed.iter().all(|s| s.files.iter().all(|f| !f.complete)));
+    drop(held);
+    let r = rt
+        .block_on(StreamUploader::new(remote, UploadOptions::default()).upload_root(&src))
+        .unwrap();
+    assert!(!r.uploaded.is_empty());
+}
