@@ -17,17 +17,31 @@ use std::time::Duration;
 const SEC: i64 = 1_000_000_000;
 const T0: i64 = 1_723_161_240 * SEC;
 
+/// The endpoint and bucket of the S3 server the test command started.
 fn s3_env() -> Option<(String, String)> {
+    server_env("S3", "BUCKET", "an S3 server")
+}
+
+/// The endpoint and container of the Azure Blob Storage server (Azurite)
+/// the test command started.
+fn azure_env() -> Option<(String, String)> {
+    server_env("AZURE", "CONTAINER", "Azurite")
+}
+
+/// `EVENTSTORE_TEST_<kind>_ENDPOINT` and `EVENTSTORE_TEST_<kind>_<bucket>`;
+/// their absence skips that backend, or fails under `CI=true`.
+fn server_env(kind: &str, bucket: &str, what: &str) -> Option<(String, String)> {
+    let ep = format!("EVENTSTORE_TEST_{kind}_ENDPOINT");
     match (
-        std::env::var("EVENTSTORE_TEST_S3_ENDPOINT"),
-        std::env::var("EVENTSTORE_TEST_S3_BUCKET"),
+        std::env::var(&ep),
+        std::env::var(format!("EVENTSTORE_TEST_{kind}_{bucket}")),
     ) {
         (Ok(e), Ok(b)) => Some((e, b)),
         _ => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("EVENTSTORE_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh, which starts an S3 server");
+                panic!("{ep} is not set: run the tests with scripts/test.sh, which starts {what}");
             }
-            eprintln!("skipping the S3 backend: EVENTSTORE_TEST_S3_ENDPOINT is not set (scripts/test.sh sets it)");
+            eprintln!("skipping a backend: {ep} is not set (scripts/test.sh sets it)");
             None
         }
     }
@@ -79,23 +93,6 @@ fn backends(tmp: &Path, test: &str) -> Vec<Remote> {
         v.push(Remote::open_with(&url, &S3Options::default(), &azure, &quick_retry()).unwrap());
     }
     v
-}
-
-/// The Azure Blob Storage server (Azurite) the test command started.
-fn azure_env() -> Option<(String, String)> {
-    match (
-        std::env::var("EVENTSTORE_TEST_AZURE_ENDPOINT"),
-        std::env::var("EVENTSTORE_TEST_AZURE_CONTAINER"),
-    ) {
-        (Ok(e), Ok(c)) => Some((e, c)),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("EVENTSTORE_TEST_AZURE_ENDPOINT is not set: run the tests with scripts/test.sh, which starts Azurite");
-            }
-            eprintln!("skipping the Azure backend: EVENTSTORE_TEST_AZURE_ENDPOINT is not set (scripts/test.sh sets it)");
-            None
-        }
-    }
 }
 
 fn is_s3(r: &Remote) -> bool {
