@@ -714,16 +714,14 @@ impl StreamUploader {
                 continue;
             };
             let key = ObjPath::from(key);
-            match ms.abort_multipart(&key, &id.to_string()).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {
-                    std::fs::remove_file(&note).map_err(io("remove", &note))?;
-                    aborted += 1;
-                }
-                Err(e) if e.to_string().contains("NoSuchUpload") => {
-                    std::fs::remove_file(&note).map_err(io("remove", &note))?;
-                    aborted += 1;
-                }
-                Err(_) => {}
+            // Aborted now, or already gone (completed or aborted before).
+            let ended = match ms.abort_multipart(&key, &id.to_string()).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => true,
+                Err(e) => e.to_string().contains("NoSuchUpload"),
+            };
+            if ended {
+                std::fs::remove_file(&note).map_err(io("remove", &note))?;
+                aborted += 1;
             }
         }
         Ok(aborted)
