@@ -55,6 +55,22 @@ enum Command {
     Subscribe(cmd::subscribe::Args),
 }
 
+impl Command {
+    /// Whether the command opens network connections (or may: a remote
+    /// can be `s3://` or `az://`).
+    fn uses_sockets(&self) -> bool {
+        matches!(
+            self,
+            Command::Serve(_)
+                | Command::Publish(_)
+                | Command::Subscribe(_)
+                | Command::Upload(_)
+                | Command::Poll(_)
+                | Command::Ls(_)
+        )
+    }
+}
+
 /// Where streams live, shared by the commands that take a stream.
 #[derive(clap::Args, Clone, Debug)]
 pub struct RootArg {
@@ -64,13 +80,20 @@ pub struct RootArg {
 }
 
 fn main() -> ExitCode {
-    // Behave like other Unix tools when the reader of our output goes away
-    // (`eventstore read ... | head`): end quietly instead of failing a write.
-    // SAFETY: setting a signal disposition before any thread is started.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
+    if !cli.cmd.uses_sockets() {
+        // Behave like other Unix tools when the reader of our output goes
+        // away (`eventstore read ... | head`): end quietly instead of
+        // failing a write. Commands that talk over sockets keep SIGPIPE
+        // ignored: a peer closing its connection must be an error on that
+        // connection, never the end of the process (a server would die of
+        // any client). Their closed standard output is a `BrokenPipe`
+        // error, which ends them quietly below.
+        // SAFETY: setting a signal disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let r = match cli.cmd {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Write(a) => cmd::write::run(a),

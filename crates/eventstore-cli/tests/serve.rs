@@ -36,7 +36,12 @@ impl Drop for Served {
 
 /// Start `eventstore serve` on `addr` and wait until it listens.
 fn serve(data: &Path, addr: &str, extra: &[&str]) -> Served {
-    let mut child = bin()
+    serve_cmd(bin(), data, addr, extra)
+}
+
+/// Start `cmd` (the binary, perhaps with limits set) as `serve`.
+fn serve_cmd(mut cmd: Command, data: &Path, addr: &str, extra: &[&str]) -> Served {
+    let mut child = cmd
         .args(["serve", "--listen", addr, "--data"])
         .arg(data)
         .args(extra)
@@ -491,4 +496,186 @@ fn subscribe_with_book_sends_the_book_then_the_records_from_t() {
             "consecutive from the book's next record"
         );
     }
+}
+
+/// The HTTP/2 client preface and an empty SETTINGS frame.
+const PREFACE_AND_SETTINGS: &[u8] =
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// Append one record and read it back through the server at `addr`.
+fn append_and_subscribe(rt: &tokio::runtime::Runtime, addr: &str, stream: &str) {
+    rt.block_on(async {
+        let client = Client::connect(addr, ClientOptions::default())
+            .await
+            .unwrap();
+        let seqs = client
+            .append(stream, vec![Bytes::from_static(b"after the storm")])
+            .await
+            .unwrap();
+        let mut sub = client.subscribe(stream, StartAt::Seq(seqs.start), None, false);
+        let e = sub.next().await.unwrap().unwrap();
+        assert_eq!(&e.payload[..], b"after the storm");
+    });
+}
+
+#[test]
+fn a_thousand_clients_that_hang_up_after_the_preface_do_not_stop_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = serve(&tmp.path().join("data"), &addr, &[]);
+    for i in 0..1000 {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(PREFACE_AND_SETTINGS).unwrap();
+        if i % 2 == 0 {
+            // Half of them reset the connection rather than closing it.
+            let _ = s.set_linger_reset();
+        }
+        drop(s);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the server exited: {:?}",
+        server.0.try_wait()
+    );
+    let rt = rt();
+    append_and_subscribe(&rt, &addr, "after/hangups");
+    assert!(server.0.try_wait().unwrap().is_none());
+}
+
+/// Closing with SO_LINGER 0 sends a reset instead of a FIN.
+trait LingerReset {
+    fn set_linger_reset(&self) -> std::io::Result<()>;
+}
+
+impl LingerReset for std::net::TcpStream {
+    fn set_linger_reset(&self) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid socket and a correctly sized option value.
+        let r = unsafe {
+            libc::setsockopt(
+                self.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &l as *const libc::linger as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+#[test]
+fn idle_connections_are_closed_and_a_real_client_is_served_under_a_low_fd_limit() {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut cmd = bin();
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = serve_cmd(
+        cmd,
+        &tmp.path().join("data"),
+        &addr,
+        &[
+            "--handshake-timeout",
+            "1s",
+            "--keepalive-interval",
+            "1s",
+            "--keepalive-timeout",
+            "1s",
+            "--max-connections",
+            "200",
+        ],
+    );
+    // 300 idle connections: silent, half a preface, only the preface;
+    // and a few that complete the handshake but never answer a ping.
+    let mut idle = Vec::new();
+    for i in 0..300 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        match i % 3 {
+            0 => {}
+            1 => s.write_all(&PREFACE_AND_SETTINGS[..12]).unwrap(),
+            _ => s.write_all(&PREFACE_AND_SETTINGS[..24]).unwrap(),
+        }
+        idle.push(s);
+    }
+    let mut silent_peers = Vec::new();
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(PREFACE_AND_SETTINGS).unwrap();
+        silent_peers.push(s);
+    }
+    // A real client is served within seconds (its connection may be
+    // refused while the idle ones still fill the cap: it retries).
+    let rt = rt();
+    let t = Instant::now();
+    loop {
+        let ok = rt.block_on(async {
+            let c = tokio::time::timeout(
+                Duration::from_secs(2),
+                Client::connect(&addr, ClientOptions::default()),
+            )
+            .await;
+            let Ok(Ok(c)) = c else { return false };
+            matches!(
+                tokio::time::timeout(
+                    Duration::from_secs(2),
+                    c.append("served/s", vec![Bytes::from_static(b"x")]),
+                )
+                .await,
+                Ok(Ok(_))
+            )
+        });
+        if ok {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no real client served in 30 s with 300 idle connections open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    append_and_subscribe(&rt, &addr, "served/s");
+    // Every idle connection has been closed by the server: reading it
+    // ends (EOF or reset) rather than blocking.
+    for s in idle.iter_mut().chain(silent_peers.iter_mut()) {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("an idle connection is still open after 20 s")
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    drop(server);
 }

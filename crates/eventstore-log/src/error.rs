@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A stream name broke the naming rules.
-    #[error("invalid stream name {name:?}: {reason}")]
+    #[error("invalid stream name {}: {reason}", shorten(name))]
     InvalidName { name: String, reason: &'static str },
 
     /// A roll interval that is not a whole number of seconds dividing a day.
@@ -72,6 +72,21 @@ pub enum Error {
     /// An operating-system error with no single file to name.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// A name as quoted in an error: whole when short, otherwise its first 64
+/// characters and its length, so that an error about a huge name is not
+/// huge itself (a server returns it in a header).
+fn shorten(name: &str) -> String {
+    const SHOWN: usize = 64;
+    if name.len() <= SHOWN * 2 {
+        return format!("{name:?}");
+    }
+    let cut = (0..=SHOWN)
+        .rev()
+        .find(|&i| name.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{:?}... ({} bytes)", &name[..cut], name.len())
 }
 
 /// The log crate's result type.

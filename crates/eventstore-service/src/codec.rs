@@ -5,7 +5,7 @@
 
 use prost::Message;
 use std::marker::PhantomData;
-use tonic::codec::{BufferSettings, Codec, EncodeBuf, Encoder};
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
 
 /// prost encoding with one allocation per message.
@@ -26,14 +26,14 @@ where
     type Encode = T;
     type Decode = U;
     type Encoder = SizedEncoder<T>;
-    type Decoder = tonic_prost::ProstDecoder<U>;
+    type Decoder = CheckedDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
         SizedEncoder(PhantomData)
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstDecoder::default()
+        CheckedDecoder(tonic_prost::ProstDecoder::default())
     }
 }
 
@@ -53,5 +53,30 @@ impl<T: Message> Encoder for SizedEncoder<T> {
 
     fn buffer_settings(&self) -> BufferSettings {
         BufferSettings::default()
+    }
+}
+
+/// prost decoding, except that a message that does not decode (garbage
+/// bytes, a string field that is not UTF-8) is `INVALID_ARGUMENT`, the
+/// sender's mistake, rather than prost's `INTERNAL`.
+#[derive(Debug)]
+pub struct CheckedDecoder<U>(tonic_prost::ProstDecoder<U>);
+
+impl<U: Message + Default> Decoder for CheckedDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        self.0.decode(buf).map_err(|e| {
+            if e.code() == tonic::Code::Internal {
+                Status::invalid_argument(format!("the message does not decode: {}", e.message()))
+            } else {
+                e
+            }
+        })
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        self.0.buffer_settings()
     }
 }

@@ -7,7 +7,7 @@ use crate::proto;
 use bytes::Bytes;
 use eventstore_log::{
     Durability, ReadOptions, RollInterval, StartAt, StopAt, StreamName, StreamReader, StreamWriter,
-    WriterOptions,
+    SyncFile, WriterOptions,
 };
 use std::collections::HashMap;
 use std::ops::Range;
@@ -29,7 +29,7 @@ const JOBS_QUEUED: usize = 16;
 const JOBS_PER_GROUP: usize = 256;
 
 /// How streams are written.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HostOptions {
     pub data: PathBuf,
     pub roll: RollInterval,
@@ -37,6 +37,31 @@ pub struct HostOptions {
     /// a crash of the server, not a power loss), `Batch` after the fsync of
     /// its group, `Interval(d)` after an fsync at most `d` later.
     pub durability: Durability,
+    /// How the writers sync their files (the operating system's; tests
+    /// inject failures).
+    pub syncer: Arc<dyn SyncFile>,
+}
+
+impl HostOptions {
+    /// Streams in `data`, hourly files, acknowledged once written.
+    pub fn new(data: impl Into<PathBuf>) -> HostOptions {
+        HostOptions {
+            data: data.into(),
+            roll: RollInterval::HOURLY,
+            durability: Durability::None,
+            syncer: Arc::new(eventstore_log::OsSync),
+        }
+    }
+}
+
+impl std::fmt::Debug for HostOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostOptions")
+            .field("data", &self.data)
+            .field("roll", &self.roll)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A running writer thread.
@@ -77,6 +102,7 @@ impl Host {
         }
         let opts = WriterOptions::default()
             .roll(self.opts.roll)
+            .syncer(self.opts.syncer.clone())
             // The writer thread syncs (once per group) itself.
             .durability(Durability::None);
         let w = StreamWriter::open(&self.opts.data, name, opts)?;
@@ -196,15 +222,24 @@ fn append_group(
     }
 }
 
-/// fsync; if it fails, every append of the group fails with it.
+/// fsync; if it fails, every append of the group fails with it, as an
+/// I/O error (`INTERNAL` to the client), never as the caller's mistake.
 fn sync_group(w: &mut StreamWriter, results: &mut [eventstore_log::Result<Range<u64>>]) {
+    use eventstore_log::Error as E;
     if let Err(e) = w.sync() {
-        let msg = e.to_string();
         for r in results.iter_mut() {
             if r.is_ok() {
-                *r = Err(eventstore_log::Error::InvalidArgument(format!(
-                    "not acknowledged: fsync failed: {msg}"
-                )));
+                *r = Err(match &e {
+                    E::IoAt { path, source, .. } => E::IoAt {
+                        op: "not acknowledged: fsync",
+                        path: path.clone(),
+                        source: std::io::Error::new(source.kind(), source.to_string()),
+                    },
+                    E::Poisoned => E::Poisoned,
+                    other => E::Io(std::io::Error::other(format!(
+                        "not acknowledged: fsync failed: {other}"
+                    ))),
+                });
             }
         }
     }
@@ -245,6 +280,8 @@ impl BatchBuilder {
 /// What one subscription reads.
 pub(crate) struct SubscriptionSpec {
     pub dir: PathBuf,
+    /// The data folder (kept out of error texts).
+    pub data: PathBuf,
     /// The host's writer-started signal.
     pub started: Arc<(Mutex<u64>, Condvar)>,
     pub start: StartAt,
@@ -259,7 +296,7 @@ pub(crate) struct SubscriptionSpec {
 /// records in batches of at most `max_bytes`; and where the stored records
 /// resume (the first one at or after the start).
 fn book_batches(
-    dir: &std::path::Path,
+    spec: &SubscriptionSpec,
     start: StartAt,
     max_bytes: usize,
 ) -> Result<(Vec<proto::RecordBatch>, u64), tonic::Status> {
@@ -273,13 +310,14 @@ fn book_batches(
                 "with_book starts at a time, the beginning or the end, not at a sequence number",
             )),
         };
-    let r = eventstore_market::OrderStreamReader::open_dir(dir).map_err(|e| match e {
-        eventstore_market::Error::Log(e) => crate::server::status(e),
-        e => tonic::Status::failed_precondition(e.to_string()),
+    let hide = |e: &dyn std::fmt::Display| crate::server::hide_root(&spec.data, &e.to_string());
+    let r = eventstore_market::OrderStreamReader::open_dir(&spec.dir).map_err(|e| match e {
+        eventstore_market::Error::Log(e) => crate::server::status(&spec.data, e),
+        e => tonic::Status::failed_precondition(hide(&e)),
     })?;
     let at = r
         .book_at(t)
-        .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        .map_err(|e| tonic::Status::internal(hide(&e)))?;
     let ts = t.clamp(0, i64::MAX);
     let mut batches = Vec::new();
     let mut cur = proto::RecordBatch::default();
@@ -326,7 +364,7 @@ pub(crate) fn subscription_loop(
     if spec.with_book {
         // The book as of the start, then the stored records from the first
         // one it does not hold: no gap and no overlap at the hand-over.
-        match book_batches(&spec.dir, spec.start, spec.max_batch_bytes) {
+        match book_batches(&spec, spec.start, spec.max_batch_bytes) {
             Ok((batches, next)) => {
                 for b in batches {
                     if tx.blocking_send(Ok(b)).is_err() {
@@ -356,7 +394,7 @@ pub(crate) fn subscription_loop(
                 }
             }
             Err(e) => {
-                let _ = tx.blocking_send(Err(crate::server::status(e)));
+                let _ = tx.blocking_send(Err(crate::server::status(&spec.data, e)));
                 return;
             }
         }
@@ -383,7 +421,7 @@ pub(crate) fn subscription_loop(
                 continue;
             }
             Err(e) => {
-                let _ = tx.blocking_send(Err(crate::server::status(e)));
+                let _ = tx.blocking_send(Err(crate::server::status(&spec.data, e)));
                 return;
             }
         }
@@ -398,7 +436,7 @@ pub(crate) fn subscription_loop(
                 Ok(None) => break,
                 Err(e) => {
                     let _ = tx.blocking_send(Ok(batch.finish()));
-                    let _ = tx.blocking_send(Err(crate::server::status(e)));
+                    let _ = tx.blocking_send(Err(crate::server::status(&spec.data, e)));
                     return;
                 }
             }

@@ -30,6 +30,7 @@
 
 mod client;
 mod codec;
+mod conn;
 mod host;
 mod server;
 

@@ -6,6 +6,7 @@ use crate::proto::{self, subscribe_request::Start, subscribe_request::Stop};
 use crate::{Error, Result};
 use eventstore_log::{RetentionPolicy, StartAt, StopAt, StreamName};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,16 +36,23 @@ pub struct ServerOptions {
     pub subscription_queue: usize,
     /// PEM certificate chain and private key: serve over TLS.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// Connections open at the same time; a connection beyond it is
+    /// closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// A new connection that has not sent its first bytes (the HTTP/2
+    /// preface and SETTINGS header, or a TLS ClientHello) this long after
+    /// it was accepted is closed.
+    pub handshake_timeout: Duration,
+    /// The server pings each connection this often (HTTP/2 PING) ...
+    pub keepalive_interval: Duration,
+    /// ... and closes it if the answer does not come within this long.
+    pub keepalive_timeout: Duration,
 }
 
 impl ServerOptions {
     pub fn new(data: impl Into<std::path::PathBuf>) -> ServerOptions {
         ServerOptions {
-            host: HostOptions {
-                data: data.into(),
-                roll: eventstore_log::RollInterval::HOURLY,
-                durability: eventstore_log::Durability::None,
-            },
+            host: HostOptions::new(data),
             token: None,
             admin_token: None,
             max_message_bytes: 16 << 20,
@@ -52,6 +60,10 @@ impl ServerOptions {
             max_subscriptions: 1024,
             subscription_queue: 4,
             tls: None,
+            max_connections: 1000,
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -119,11 +131,11 @@ impl Server {
             .max_decoding_message_size(opts.max_message_bytes)
             .max_encoding_message_size(opts.max_message_bytes + (1 << 20));
         let mut builder = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .initial_stream_window_size(4 << 20)
             .initial_connection_window_size(16 << 20)
             .max_frame_size(Some(1 << 20))
-            .http2_keepalive_interval(Some(Duration::from_secs(30)));
+            .http2_keepalive_interval(Some(opts.keepalive_interval))
+            .http2_keepalive_timeout(Some(opts.keepalive_timeout));
         if let Some((cert, key)) = &opts.tls {
             crate::tls_provider();
             let tls = tonic::transport::ServerTlsConfig::new()
@@ -135,8 +147,13 @@ impl Server {
                 svc, check,
             ))
             .serve_with_incoming_shutdown(
-                // Without Nagle's algorithm: a lone record is sent at once.
-                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                // Without Nagle's algorithm (a lone record is sent at once),
+                // under the connection cap and the handshake deadline.
+                crate::conn::Incoming::new(
+                    self.listener,
+                    opts.max_connections,
+                    opts.handshake_timeout,
+                ),
                 shutdown,
             )
             .await;
@@ -220,22 +237,36 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// A log error as the gRPC status a client can act on.
-pub(crate) fn status(e: eventstore_log::Error) -> Status {
+/// A log error as the gRPC status a client can act on. Paths in its text
+/// are shown relative to the data folder `data`, which a client has no
+/// business knowing.
+pub(crate) fn status(data: &Path, e: eventstore_log::Error) -> Status {
     use eventstore_log::Error as E;
+    let msg = hide_root(data, &e.to_string());
     match e {
         E::InvalidName { .. } | E::InvalidArgument(_) | E::PayloadTooLarge { .. } => {
-            Status::invalid_argument(e.to_string())
+            Status::invalid_argument(msg)
         }
-        E::NoSuchStream(_) => Status::not_found(e.to_string()),
-        E::Locked { .. } => Status::failed_precondition(e.to_string()),
-        E::Poisoned => Status::unavailable(e.to_string()),
-        _ => Status::internal(e.to_string()),
+        E::NoSuchStream(_) => Status::not_found(msg),
+        E::Locked { .. } => Status::failed_precondition(msg),
+        E::Poisoned => Status::unavailable(msg),
+        _ => Status::internal(msg),
     }
 }
 
+/// `msg` with the data folder's path taken out of every path in it.
+pub(crate) fn hide_root(data: &Path, msg: &str) -> String {
+    let root = data.display().to_string();
+    let root = root.trim_end_matches('/');
+    if root.is_empty() {
+        return msg.to_string();
+    }
+    msg.replace(&format!("{root}/"), "").replace(root, "<data>")
+}
+
 fn stream_name(s: &str) -> std::result::Result<StreamName, Status> {
-    StreamName::new(s).map_err(status)
+    // A name is checked before the data folder is involved.
+    StreamName::new(s).map_err(|e| status(Path::new(""), e))
 }
 
 #[derive(Clone)]
@@ -303,7 +334,10 @@ impl Service {
                 "an append needs at least one record",
             ));
         }
-        let tx = self.host.writer(&name).map_err(status)?;
+        let tx = self
+            .host
+            .writer(&name)
+            .map_err(|e| status(&self.host.opts.data, e))?;
         let (reply, rx) = oneshot::channel();
         tx.send(Job {
             records: req.records,
@@ -329,13 +363,14 @@ impl Service {
 }
 
 async fn answer(
+    data: &Path,
     request_id: u64,
     rx: oneshot::Receiver<eventstore_log::Result<std::ops::Range<u64>>>,
 ) -> std::result::Result<proto::AppendResponse, Status> {
     let seqs = rx
         .await
         .map_err(|_| Status::unavailable("the stream's writer stopped"))?
-        .map_err(status)?;
+        .map_err(|e| status(data, e))?;
     Ok(proto::AppendResponse {
         request_id,
         first_seq: seqs.start,
@@ -373,7 +408,7 @@ impl EventStore for Service {
         let req = request.into_inner();
         let id = req.request_id;
         let rx = self.submit(req).await?;
-        Ok(Response::new(answer(id, rx).await?))
+        Ok(Response::new(answer(&self.host.opts.data, id, rx).await?))
     }
 
     type AppendStreamStream = BoxStream<proto::AppendResponse>;
@@ -412,10 +447,11 @@ impl EventStore for Service {
                 }
             }
         });
+        let data = self.host.opts.data.clone();
         tokio::spawn(async move {
             while let Some((id, r)) = pending_rx.recv().await {
                 let a = match r {
-                    Ok(rx) => answer(id, rx).await,
+                    Ok(rx) => answer(&data, id, rx).await,
                     Err(e) => Err(e),
                 };
                 let failed = a.is_err();
@@ -465,6 +501,7 @@ impl EventStore for Service {
         };
         let spec = SubscriptionSpec {
             dir: name.dir(&self.host.opts.data),
+            data: self.host.opts.data.clone(),
             started: self.host.started.clone(),
             start,
             stop,
@@ -498,7 +535,7 @@ impl EventStore for Service {
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(status)?;
+        .map_err(|e| status(&self.host.opts.data, e))?;
         Ok(Response::new(proto::ListStreamsResponse { streams }))
     }
 
@@ -514,7 +551,7 @@ impl EventStore for Service {
         let info = tokio::task::spawn_blocking(move || eventstore_log::stream_info(&dir))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(status)?;
+            .map_err(|e| status(&self.host.opts.data, e))?;
         let files = info
             .files
             .iter()
@@ -553,7 +590,7 @@ impl EventStore for Service {
             .map(|f| f.len())
             .unwrap_or(0);
         std::fs::remove_dir_all(&dir)
-            .map_err(|e| Status::internal(format!("cannot remove {}: {e}", dir.display())))?;
+            .map_err(|e| Status::internal(format!("cannot remove stream {name}: {e}")))?;
         Ok(Response::new(proto::DeleteStreamResponse {
             files_removed: files as u32,
         }))
@@ -579,7 +616,7 @@ impl EventStore for Service {
             tokio::task::spawn_blocking(move || eventstore_log::retain(&dir, policy, now))
                 .await
                 .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(status)?;
+                .map_err(|e| status(&self.host.opts.data, e))?;
         Ok(Response::new(proto::RetainResponse {
             files_removed: removed
                 .iter()

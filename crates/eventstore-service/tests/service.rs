@@ -246,10 +246,7 @@ async fn bad_names_empty_and_oversized_appends_get_error_codes_and_the_server_st
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(e.code(), Code::Internal | Code::InvalidArgument),
-        "{e:?}"
-    );
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     let r = client
         .append("ok/s", vec![Bytes::from_static(b"still fine")])
         .await
@@ -258,6 +255,133 @@ async fn bad_names_empty_and_oversized_appends_get_error_codes_and_the_server_st
     // Deletion and retention are refused without an admin token configured.
     let e = client.delete_stream("ok/s").await.unwrap_err();
     assert_eq!(e.code(), Some(Code::PermissionDenied), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_and_undecodable_names_are_invalid_arguments_and_errors_never_show_the_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(&dir);
+    o.admin_token = Some("adm".into());
+    let data = o.host.data.display().to_string();
+    let server = TestServer::start(o);
+    let client = server
+        .client_with(ClientOptions {
+            token: Some("adm".into()),
+            ..ClientOptions::default()
+        })
+        .await
+        .unwrap();
+    let check = |what: &str, e: eventstore_service::Error, code: Code| {
+        assert_eq!(e.code(), Some(code), "{what}: {e}");
+        let text = e.to_string();
+        assert!(text.len() < 400, "{what}: {} bytes of error", text.len());
+        assert!(
+            !text.contains(&data),
+            "{what} shows the data folder: {text}"
+        );
+    };
+    let long = "n".repeat(10_000);
+    let e = client
+        .append(&long, vec![Bytes::from_static(b"x")])
+        .await
+        .unwrap_err();
+    check("append", e, Code::InvalidArgument);
+    let mut sub = client.subscribe(&long, StartAt::Beginning, None, false);
+    check(
+        "subscribe",
+        sub.next().await.unwrap().unwrap_err(),
+        Code::InvalidArgument,
+    );
+    let mut sub = client.subscribe(&long, StartAt::End, None, true);
+    check(
+        "subscribe --follow",
+        sub.next().await.unwrap().unwrap_err(),
+        Code::InvalidArgument,
+    );
+    let e = client.stream_info(&long).await.unwrap_err();
+    check("stream_info", e, Code::InvalidArgument);
+    let e = client
+        .retain(&long, Some(Duration::from_secs(1)), None)
+        .await
+        .unwrap_err();
+    check("retain", e, Code::InvalidArgument);
+    let e = client.delete_stream(&long).await.unwrap_err();
+    check("delete", e, Code::InvalidArgument);
+    // Streams that do not exist: NOT_FOUND, named by stream, not by path.
+    let mut sub = client.subscribe("no/such", StartAt::Beginning, None, false);
+    check(
+        "subscribe missing",
+        sub.next().await.unwrap().unwrap_err(),
+        Code::NotFound,
+    );
+    let e = client.stream_info("no/such").await.unwrap_err();
+    check("stream_info missing", e, Code::NotFound);
+    // Garbage protobuf and a stream name that is not UTF-8 (field 1, two
+    // bytes 0xff 0xfe), sent to every request type.
+    for path in [
+        "/eventstore.v1.EventStore/Append",
+        "/eventstore.v1.EventStore/Subscribe",
+        "/eventstore.v1.EventStore/StreamInfo",
+        "/eventstore.v1.EventStore/Retain",
+        "/eventstore.v1.EventStore/DeleteStream",
+    ] {
+        for body in [&b"\xff\xff\xff\xff"[..], &b"\x0a\x02\xff\xfe"[..]] {
+            let e = raw_call(&server.addr, path, body).await.unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{path} {body:?}: {e:?}");
+        }
+    }
+    let r = client
+        .append("ok/s", vec![Bytes::from_static(b"still fine")])
+        .await
+        .unwrap();
+    assert_eq!(r, 0..1);
+}
+
+/// Syncs that succeed until `fail` is set, then fail with EIO.
+struct FailingSync(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl eventstore_log::SyncFile for FailingSync {
+    fn sync(&self, file: &std::fs::File, data_only: bool) -> std::io::Result<()> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        eventstore_log::OsSync.sync(file, data_only)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fsync_in_the_servers_writer_is_internal_and_the_append_is_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(&dir);
+    o.host.durability = eventstore_log::Durability::Batch;
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    o.host.syncer = std::sync::Arc::new(FailingSync(fail.clone()));
+    let data = o.host.data.display().to_string();
+    let server = TestServer::start(o);
+    let client = server.client().await;
+    let r = client
+        .append("f/s", vec![Bytes::from_static(b"synced")])
+        .await
+        .unwrap();
+    assert_eq!(r, 0..1);
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = client
+        .append("f/s", vec![Bytes::from_static(b"lost")])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(Code::Internal), "{e}");
+    assert!(e.to_string().contains("not acknowledged"), "{e}");
+    assert!(!e.to_string().contains(&data), "{e}");
+    // The writer is poisoned: later appends are refused as unavailable
+    // until the stream is reopened, never silently accepted.
+    let e = client
+        .append("f/s", vec![Bytes::from_static(b"after")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.code(), Some(Code::Unavailable | Code::Internal)),
+        "{e}"
+    );
 }
 
 /// Send `body` (not a valid message) as the request of `path`.

@@ -44,6 +44,29 @@ pub struct Args {
     /// Subscriptions open at the same time.
     #[arg(long, default_value_t = 1024)]
     pub max_subscriptions: usize,
+    /// Connections open at the same time; one more is closed as soon as it
+    /// is accepted. Keep it below the process's open-file limit (`ulimit -n`).
+    #[arg(long, default_value_t = 1000)]
+    pub max_connections: usize,
+    /// Close a new connection that has not begun its HTTP/2 (or TLS)
+    /// handshake within this long.
+    #[arg(long, default_value = "10s")]
+    pub handshake_timeout: String,
+    /// Ping every connection this often (HTTP/2 PING) ...
+    #[arg(long, default_value = "30s")]
+    pub keepalive_interval: String,
+    /// ... and close it when the answer takes longer than this.
+    #[arg(long, default_value = "20s")]
+    pub keepalive_timeout: String,
+}
+
+/// A duration option such as `10s` or `500ms`.
+fn duration(flag: &str, s: &str) -> Result<std::time::Duration> {
+    let ns = eventstore_log::time::parse_duration_ns(s).with_context(|| format!("--{flag}"))?;
+    if ns <= 0 {
+        anyhow::bail!("--{flag} must be positive, not {s:?}");
+    }
+    Ok(std::time::Duration::from_nanos(ns as u64))
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -55,6 +78,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
     opts.max_message_bytes = a.max_message_bytes;
     opts.max_batch_bytes = a.max_batch_bytes;
     opts.max_subscriptions = a.max_subscriptions;
+    opts.max_connections = a.max_connections;
+    opts.handshake_timeout = duration("handshake-timeout", &a.handshake_timeout)?;
+    opts.keepalive_interval = duration("keepalive-interval", &a.keepalive_interval)?;
+    opts.keepalive_timeout = duration("keepalive-timeout", &a.keepalive_timeout)?;
     if let (Some(c), Some(k)) = (&a.tls_cert, &a.tls_key) {
         let cert = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
         let key = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
