@@ -52,7 +52,7 @@ pub use inspect::{
     retain, stream_info, verify_bytes, verify_file, verify_stream, FileInfo, FileReport,
     FileStatus, RetentionPolicy, SealWatcher, StreamInfo,
 };
-pub use lock::lock_file;
+pub use lock::{lock_file, LOCK_FILE};
 pub use name::StreamName;
 pub use reader::{OwnedRecord, ReadOptions, Record, StartAt, StopAt, StreamReader};
 pub use segment::read_header;

@@ -43,6 +43,17 @@ pub enum Error {
     #[error("remote object {key} is corrupt: {reason}; not installed")]
     Corrupt { key: String, reason: String },
 
+    /// The local copy of a stream is being written by a local writer (or
+    /// holds an open file): a mirror is never written into.
+    #[error("local stream {stream} {reason}: files polled from a remote would mix with its own; not polled")]
+    WrittenLocally { stream: String, reason: String },
+
+    /// A remote file whose sequence numbers do not continue the local
+    /// stream's files around it (another stream's file, or a stream
+    /// restarted elsewhere).
+    #[error("remote file {key} does not fit the local stream: {reason}; not installed")]
+    Discontinuous { key: String, reason: String },
+
     /// The log crate failed (reading a stream, listing files).
     #[error(transparent)]
     Log(#[from] eventstore_log::Error),

@@ -102,9 +102,34 @@ impl FileMeta {
     }
 }
 
+/// Largest manifest read from a remote (a real one is about 200 bytes).
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 10;
+/// Largest stream sidecar (`market.json`, a few hundred bytes) read from a remote.
+pub const MAX_STREAM_SIDECAR_BYTES: u64 = 1 << 20;
+/// Largest file sidecar read from a remote: a trade file's summary is a
+/// few hundred bytes, an order stream's book snapshot up to tens of MiB
+/// (compressed) for a deep L3 book.
+pub fn max_file_sidecar_bytes(suffix: &str) -> u64 {
+    if suffix == ".book" {
+        1 << 30
+    } else {
+        1 << 20
+    }
+}
+/// Largest zstd window the poller decodes (2^23 = 8 MiB; the uploader's
+/// level 3 uses 2 MiB): a frame that asks for more is refused rather
+/// than given the memory.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+/// Decompressed bytes handed to the sink at a time.
+const PLAIN_CHUNK: usize = 256 << 10;
+
 /// Read a fetched data object (decompressing it when its manifest says
 /// so), handing the original bytes to `sink`; returns their size and
-/// CRC-32C, which the caller compares with the manifest.
+/// CRC-32C, which the caller compares with the manifest. Memory stays
+/// bounded whatever the object holds: the body is streamed, decompressed
+/// a piece at a time with a bounded window, and reading stops with
+/// `Corrupt` as soon as it yields more than the manifest's size (a
+/// decompression bomb, or a manifest that lies).
 pub(crate) async fn read_object(
     url: &str,
     key: &object_store::path::Path,
@@ -113,26 +138,102 @@ pub(crate) async fn read_object(
     mut sink: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<(u64, u32)> {
     use futures::TryStreamExt;
+    use zstd::stream::raw::Operation;
     let fail = |e| crate::error::backend(url, "get", key.as_ref(), e);
-    if meta.compression.is_some() {
-        let stored = got.bytes().await.map_err(fail)?;
-        let plain = zstd::bulk::decompress(&stored, meta.size as usize).map_err(|e| {
-            crate::Error::Corrupt {
-                key: key.to_string(),
-                reason: format!("does not decompress: {e}"),
-            }
-        })?;
-        sink(&plain)?;
-        return Ok((plain.len() as u64, crc32c::crc32c(&plain)));
-    }
-    let mut stream = got.into_stream();
+    let corrupt = |reason: String| crate::Error::Corrupt {
+        key: key.to_string(),
+        reason,
+    };
     let (mut size, mut crc) = (0u64, 0u32);
+    let mut take = |b: &[u8]| -> Result<()> {
+        size += b.len() as u64;
+        if size > meta.size {
+            return Err(corrupt(format!(
+                "holds more than the {} bytes its manifest says",
+                meta.size
+            )));
+        }
+        crc = crc32c::crc32c_append(crc, b);
+        sink(b)
+    };
+    let mut stream = got.into_stream();
+    if meta.compression.is_none() {
+        while let Some(chunk) = stream.try_next().await.map_err(fail)? {
+            take(&chunk)?;
+        }
+        return Ok((size, crc));
+    }
+    let bad = |e: std::io::Error| corrupt(format!("does not decompress: {e}"));
+    let mut dec = zstd::stream::raw::Decoder::new().map_err(bad)?;
+    dec.set_parameter(zstd::stream::raw::DParameter::WindowLogMax(
+        ZSTD_WINDOW_LOG_MAX,
+    ))
+    .map_err(bad)?;
+    let mut out = vec![0u8; PLAIN_CHUNK];
+    let (mut stored, mut frame_done) = (0u64, true);
     while let Some(chunk) = stream.try_next().await.map_err(fail)? {
-        crc = crc32c::crc32c_append(crc, &chunk);
-        size += chunk.len() as u64;
-        sink(&chunk)?;
+        stored += chunk.len() as u64;
+        if meta.stored_size.is_some_and(|s| stored > s) {
+            return Err(corrupt(format!(
+                "is larger than the {} stored bytes its manifest says",
+                meta.stored_size.unwrap_or(0)
+            )));
+        }
+        let mut input = &chunk[..];
+        // Until this piece is consumed and the decoder has nothing more
+        // to give for it.
+        loop {
+            let st = dec.run_on_buffers(input, &mut out).map_err(bad)?;
+            input = &input[st.bytes_read..];
+            take(&out[..st.bytes_written])?;
+            frame_done = st.remaining == 0;
+            if input.is_empty() && st.bytes_written < out.len() {
+                break;
+            }
+        }
+    }
+    if !frame_done {
+        return Err(corrupt(
+            "does not decompress: the zstd frame is cut short".into(),
+        ));
     }
     Ok((size, crc))
+}
+
+/// Fetch a small object whole, refusing it once it passes `limit` bytes.
+pub(crate) async fn get_small(
+    remote: &crate::Remote,
+    key: &object_store::path::Path,
+    limit: u64,
+) -> Result<bytes::Bytes> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let url = &remote.url;
+    let got = remote
+        .store
+        .get(key)
+        .await
+        .map_err(|e| crate::error::backend(url, "get", key.as_ref(), e))?;
+    let too_big = |n: u64| crate::Error::Corrupt {
+        key: key.to_string(),
+        reason: format!("{n} bytes, more than the {limit} such an object may have"),
+    };
+    if got.meta.size > limit {
+        return Err(too_big(got.meta.size));
+    }
+    let mut stream = got.into_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .map_err(|e| crate::error::backend(url, "read", key.as_ref(), e))?
+    {
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(too_big((buf.len() + chunk.len()) as u64));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.into())
 }
 
 /// Size and CRC-32C of a local file, read in 1 MiB pieces.

@@ -31,6 +31,6 @@ mod upload;
 
 pub use error::{Error, Result};
 pub use layout::FileMeta;
-pub use poll::{matches, PollOptions, PollReport, RemoteFile, RemoteStream, StreamPoller};
+pub use poll::{matches, Listing, PollOptions, PollReport, RemoteFile, RemoteStream, StreamPoller};
 pub use remote::{AzureOptions, Remote, RetryOptions, S3Options};
 pub use upload::{Progress, StreamUploader, UploadOptions, UploadReport};

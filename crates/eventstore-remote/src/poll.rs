@@ -3,7 +3,8 @@
 
 use crate::error::{backend, io, Error, Result};
 use crate::layout::{
-    file_sidecar, read_object, FileMeta, META_SUFFIX, STREAM_SIDECARS, ZSTD_SUFFIX,
+    file_sidecar, get_small, max_file_sidecar_bytes, read_object, FileMeta, MAX_MANIFEST_BYTES,
+    MAX_STREAM_SIDECAR_BYTES, META_SUFFIX, STREAM_SIDECARS, ZSTD_SUFFIX,
 };
 use crate::remote::Remote;
 use eventstore_log::StreamName;
@@ -11,7 +12,8 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One file on the remote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +75,56 @@ pub struct PollReport {
     pub failed: Vec<Error>,
     /// Stream sidecar files (`market.json`) installed or updated.
     pub sidecars: usize,
+    /// Keys that could not be read as a stream's files (a `..` or an empty
+    /// segment, a name that is not a stream name), each with the reason:
+    /// skipped, the rest polled.
+    pub skipped: Vec<String>,
+}
+
+/// What a listing found: the streams, and the keys it had to skip.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    pub streams: Vec<RemoteStream>,
+    /// Keys (or folders of keys) that are not a stream's files, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// A file being downloaded under a temporary name: removed when dropped
+/// unless it was installed, so that no error leaves a `*.download` behind.
+struct Partial {
+    path: PathBuf,
+    installed: bool,
+}
+
+impl Partial {
+    fn new(path: PathBuf) -> Partial {
+        Partial {
+            path,
+            installed: false,
+        }
+    }
+
+    /// Rename into place as `to`.
+    fn install(mut self, to: &Path) -> Result<()> {
+        std::fs::rename(&self.path, to).map_err(io("rename", &self.path))?;
+        self.installed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.installed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `<path>.download`: where a download lands before it is checked.
+fn download_name(local: &Path) -> PathBuf {
+    let mut name = local.file_name().unwrap_or_default().to_os_string();
+    name.push(".download");
+    local.with_file_name(name)
 }
 
 /// Does `name` match `pattern`, where `*` matches any run of characters?
@@ -110,18 +162,46 @@ impl StreamPoller {
 
     /// Every stream under the remote prefix, with its files.
     pub async fn list(&self) -> Result<Vec<RemoteStream>> {
-        let prefix = if self.remote.prefix.as_ref().is_empty() {
-            None
-        } else {
-            Some(&self.remote.prefix)
-        };
-        let objects: Vec<object_store::ObjectMeta> = self
-            .remote
-            .store
-            .list(prefix)
-            .try_collect()
-            .await
-            .map_err(|e| backend(&self.remote.url, "list", self.remote.prefix.as_ref(), e))?;
+        Ok(self.listing().await?.streams)
+    }
+
+    /// Every object under the prefix. A key that object_store cannot take
+    /// (a `..` or an empty segment) fails the whole page it is listed in,
+    /// so then the listing goes folder by folder: a folder that cannot be
+    /// listed is skipped and reported, every other one is listed.
+    async fn objects(&self) -> Result<(Vec<object_store::ObjectMeta>, Vec<String>)> {
+        let prefix = (!self.remote.prefix.as_ref().is_empty()).then_some(&self.remote.prefix);
+        let url = &self.remote.url;
+        match self.remote.store.list(prefix).try_collect().await {
+            Ok(v) => return Ok((v, Vec::new())),
+            Err(object_store::Error::InvalidPath { .. }) => {}
+            Err(e) => return Err(backend(url, "list", self.remote.prefix.as_ref(), e)),
+        }
+        let (mut objects, mut skipped) = (Vec::new(), Vec::new());
+        let mut folders = vec![prefix.cloned()];
+        while let Some(folder) = folders.pop() {
+            match self.remote.store.list_with_delimiter(folder.as_ref()).await {
+                Ok(r) => {
+                    objects.extend(r.objects);
+                    folders.extend(r.common_prefixes.into_iter().map(Some));
+                }
+                Err(e @ object_store::Error::InvalidPath { .. }) => skipped.push(format!(
+                    "keys under {}/: {e}",
+                    folder.as_ref().map(|f| f.as_ref()).unwrap_or("")
+                )),
+                Err(e) => {
+                    let at = folder.as_ref().map(|f| f.to_string()).unwrap_or_default();
+                    return Err(backend(url, "list", &at, e));
+                }
+            }
+        }
+        Ok((objects, skipped))
+    }
+
+    /// Every stream under the remote prefix, with its files, and the keys
+    /// skipped on the way.
+    pub async fn listing(&self) -> Result<Listing> {
+        let (objects, mut skipped) = self.objects().await?;
         let mut by_stream: BTreeMap<String, BTreeMap<String, RemoteFile>> = BTreeMap::new();
         let mut metas = Vec::new();
         let mut sidecars: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
@@ -178,23 +258,29 @@ impl StreamPoller {
                 f.complete = true;
             }
         }
-        Ok(by_stream
-            .into_iter()
-            .filter_map(|(s, files)| {
-                Some(RemoteStream {
-                    name: StreamName::new(&s).ok()?,
+        let mut streams = Vec::new();
+        for (s, files) in by_stream {
+            match StreamName::new(&s) {
+                Ok(name) => streams.push(RemoteStream {
+                    name,
                     sidecars: sidecars.remove(&s).unwrap_or_default(),
                     files: files.into_values().collect(),
-                })
-            })
-            .collect())
+                }),
+                Err(e) => skipped.push(format!("{} files under {s}/: {e}", files.len())),
+            }
+        }
+        Ok(Listing { streams, skipped })
     }
 
     /// Download what is missing under `root`.
     pub async fn poll(&self, root: &Path, opts: &PollOptions) -> Result<PollReport> {
         let mut jobs = Vec::new();
-        let mut report = PollReport::default();
-        for s in self.list().await? {
+        let listing = self.listing().await?;
+        let mut report = PollReport {
+            skipped: listing.skipped,
+            ..PollReport::default()
+        };
+        for s in listing.streams {
             if opts
                 .pattern
                 .as_deref()
@@ -203,41 +289,92 @@ impl StreamPoller {
                 continue;
             }
             let dir = s.name.dir(root);
-            for (file, size) in &s.sidecars {
-                let local = dir.join(file);
-                if std::fs::metadata(&local).is_ok_and(|m| m.len() == *size) {
-                    continue;
-                }
-                self.download_sidecar(&format!("{}/{file}", s.name), &local)
-                    .await?;
-                report.sidecars += 1;
-            }
-            for f in s.files {
+            let sidecars: Vec<&String> = s
+                .sidecars
+                .iter()
+                .filter(|(file, size)| {
+                    !std::fs::metadata(dir.join(file)).is_ok_and(|m| m.len() == *size)
+                })
+                .map(|(file, _)| file)
+                .collect();
+            let mut missing = Vec::new();
+            for f in &s.files {
                 if !f.complete
                     || opts.from_ns.is_some_and(|t| f.start_ns < t)
                     || opts.to_ns.is_some_and(|t| f.start_ns >= t)
                 {
                     continue;
                 }
-                let local = dir.join(&f.name);
+                let path = dir.join(&f.name);
                 // Files are installed only whole and verified; an uncompressed
                 // one must also still have its size.
-                if std::fs::metadata(&local).is_ok_and(|m| f.compressed || m.len() == f.size) {
+                if std::fs::metadata(&path).is_ok_and(|m| f.compressed || m.len() == f.size) {
                     report.present += 1;
-                    report.sidecars += self.fetch_file_sidecars(&s.name, &f, &local).await?;
+                    match self.fetch_file_sidecars(&s.name, f, &path).await {
+                        Ok(n) => report.sidecars += n,
+                        Err(e @ (Error::NoSuchBucket { .. } | Error::AccessDenied { .. })) => {
+                            return Err(e)
+                        }
+                        Err(e) => report.failed.push(e),
+                    }
                     continue;
                 }
-                jobs.push((s.name.clone(), f, local));
+                missing.push((f.clone(), path));
+            }
+            if sidecars.is_empty() && missing.is_empty() {
+                continue;
+            }
+            // Something to install: the local stream must be a mirror (no
+            // writer, no open file), read once for the continuity checks.
+            let local = match LocalStream::read(&s.name, &dir) {
+                Ok(mut l) => {
+                    l.pending = missing.iter().map(|(f, _)| f.name.clone()).collect();
+                    Arc::new(l)
+                }
+                Err(e) => {
+                    report.failed.push(e);
+                    continue;
+                }
+            };
+            let mut sidecar_failed = false;
+            for file in sidecars {
+                match self
+                    .download_sidecar(
+                        &format!("{}/{file}", s.name),
+                        &dir.join(file),
+                        MAX_STREAM_SIDECAR_BYTES,
+                    )
+                    .await
+                {
+                    Ok(()) => report.sidecars += 1,
+                    Err(e @ (Error::NoSuchBucket { .. } | Error::AccessDenied { .. })) => {
+                        return Err(e)
+                    }
+                    // The stream's files mean little without it: the
+                    // stream waits for the next pass, the others go on.
+                    Err(e) => {
+                        report.failed.push(e);
+                        sidecar_failed = true;
+                    }
+                }
+            }
+            if sidecar_failed {
+                continue;
+            }
+            for (f, path) in missing {
+                jobs.push((s.name.clone(), f, path, local.clone()));
             }
         }
         let total = jobs.len() + report.present;
         let mut done = report.present;
         let mut results = futures::stream::iter(jobs)
-            .map(|(s, f, local)| async move {
+            .map(|(s, f, local, stream)| async move {
                 let rel = format!("{s}/{}", f.name);
-                let n = crate::upload::retrying(4, || self.download(&rel, f.compressed, &local))
-                    .await?;
-                let k = self.fetch_file_sidecars(&s, &f, &local).await?;
+                let n =
+                    crate::upload::retrying(4, || self.download(&rel, &f, &local, &stream)).await?;
+                // The file is installed; a sidecar that fails is reported
+                // on its own (it is rebuilt locally on first use).
+                let k = self.fetch_file_sidecars(&s, &f, &local).await;
                 Ok((rel, n, k))
             })
             .buffer_unordered(opts.concurrency.max(1));
@@ -250,7 +387,10 @@ impl StreamPoller {
                     }
                     report.downloaded.push(rel);
                     report.bytes += n;
-                    report.sidecars += k;
+                    match k {
+                        Ok(k) => report.sidecars += k,
+                        Err(e) => report.failed.push(e),
+                    }
                 }
                 Err(e @ (Error::NoSuchBucket { .. } | Error::AccessDenied { .. })) => {
                     return Err(e)
@@ -286,76 +426,115 @@ impl StreamPoller {
             if path.exists() {
                 continue;
             }
-            self.download_sidecar(&format!("{stream}/{}{sfx}", f.name), &path)
-                .await?;
+            self.download_sidecar(
+                &format!("{stream}/{}{sfx}", f.name),
+                &path,
+                max_file_sidecar_bytes(sfx),
+            )
+            .await?;
             n += 1;
         }
         Ok(n)
     }
 
-    /// Install a stream sidecar (small): fetched whole, written to a
-    /// temporary name, renamed into place.
-    async fn download_sidecar(&self, rel: &str, local: &Path) -> Result<()> {
+    /// Install a sidecar: streamed to a temporary name (refused past
+    /// `limit` bytes), renamed into place.
+    async fn download_sidecar(&self, rel: &str, local: &Path, limit: u64) -> Result<()> {
         let key = self.remote.key(rel);
         let url = &self.remote.url;
-        let bytes = self
+        let got = self
             .remote
             .store
             .get(&key)
             .await
-            .map_err(|e| backend(url, "get", key.as_ref(), e))?
-            .bytes()
-            .await
-            .map_err(|e| backend(url, "read", key.as_ref(), e))?;
+            .map_err(|e| backend(url, "get", key.as_ref(), e))?;
+        let too_big = |n: u64| Error::Corrupt {
+            key: key.to_string(),
+            reason: format!("{n} bytes, more than the {limit} such a file may have"),
+        };
+        if got.meta.size > limit {
+            return Err(too_big(got.meta.size));
+        }
         if let Some(d) = local.parent() {
             std::fs::create_dir_all(d).map_err(io("create", d))?;
         }
-        let tmp = local.with_extension("json.download");
-        std::fs::write(&tmp, &bytes).map_err(io("write", &tmp))?;
-        std::fs::rename(&tmp, local).map_err(io("rename", &tmp))
+        let tmp = Partial::new(download_name(local));
+        let mut out = std::fs::File::create(&tmp.path).map_err(io("create", &tmp.path))?;
+        let mut stream = got.into_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = stream
+            .try_next()
+            .await
+            .map_err(|e| backend(url, "read", key.as_ref(), e))?
+        {
+            n += chunk.len() as u64;
+            if n > limit {
+                return Err(too_big(n));
+            }
+            out.write_all(&chunk).map_err(io("write", &tmp.path))?;
+        }
+        drop(out);
+        tmp.install(local)
     }
 
     /// Download one file to a temporary name, check it against its
-    /// manifest, then rename it into place.
-    async fn download(&self, rel: &str, compressed: bool, local: &Path) -> Result<u64> {
+    /// manifest and against the local stream's files around it, then
+    /// rename it into place.
+    async fn download(
+        &self,
+        rel: &str,
+        f: &RemoteFile,
+        local: &Path,
+        stream: &LocalStream,
+    ) -> Result<u64> {
         let url = &self.remote.url;
         let meta_key = self.remote.key(&format!("{rel}{META_SUFFIX}"));
-        let key = if compressed {
+        let key = if f.compressed {
             self.remote.key(&format!("{rel}{ZSTD_SUFFIX}"))
         } else {
             self.remote.key(rel)
         };
         // The manifest and the data in parallel: one round trip, not two.
         let (meta_bytes, got) = tokio::join!(
-            async {
-                let g = self.remote.store.get(&meta_key).await?;
-                g.bytes().await
-            },
+            get_small(&self.remote, &meta_key, MAX_MANIFEST_BYTES),
             self.remote.store.get(&key)
         );
-        let meta_bytes = meta_bytes.map_err(|e| backend(url, "get", meta_key.as_ref(), e))?;
+        let meta_bytes = meta_bytes?;
         let got = got.map_err(|e| backend(url, "get", key.as_ref(), e))?;
         let meta = FileMeta::from_json(&meta_bytes).map_err(|reason| Error::Corrupt {
             key: meta_key.to_string(),
             reason,
         })?;
+        let stored = if f.compressed {
+            meta.stored_size
+        } else {
+            Some(meta.size)
+        };
+        if stored.is_some_and(|s| s != got.meta.size) {
+            return Err(Error::Corrupt {
+                key: key.to_string(),
+                reason: format!(
+                    "{} bytes stored, its manifest says {}",
+                    got.meta.size,
+                    stored.unwrap_or(0)
+                ),
+            });
+        }
+        stream
+            .check_fits(&f.name, &meta)
+            .map_err(|reason| Error::Discontinuous {
+                key: key.to_string(),
+                reason,
+            })?;
         let dir = local.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-        let tmp = local.with_extension("log.download");
-        let mut out = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
-        let read = read_object(url, &key, got, &meta, |b| {
-            out.write_all(b).map_err(io("write", &tmp))
+        let tmp = Partial::new(download_name(local));
+        let mut out = std::fs::File::create(&tmp.path).map_err(io("create", &tmp.path))?;
+        let (size, crc) = read_object(url, &key, got, &meta, |b| {
+            out.write_all(b).map_err(io("write", &tmp.path))
         })
-        .await;
-        let (size, crc) = match read {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
+        .await?;
         if size != meta.size || crc != meta.crc32c {
-            let _ = std::fs::remove_file(&tmp);
             return Err(Error::Corrupt {
                 key: key.to_string(),
                 reason: format!(
@@ -364,12 +543,123 @@ impl StreamPoller {
                 ),
             });
         }
-        out.sync_all().map_err(io("sync", &tmp))?;
+        out.sync_all().map_err(io("sync", &tmp.path))?;
         drop(out);
+        // The header inside must say what the manifest says.
+        let header = eventstore_log::read_header(&tmp.path).map_err(|e| Error::Corrupt {
+            key: key.to_string(),
+            reason: format!("not a log file: {e}"),
+        })?;
+        if header.first_seq != meta.first_seq {
+            return Err(Error::Corrupt {
+                key: key.to_string(),
+                reason: format!(
+                    "its header starts at sequence {}, its manifest says {}",
+                    header.first_seq, meta.first_seq
+                ),
+            });
+        }
         // Visible at once (rename is atomic); the folder is fsynced once per
         // pass for all the files renamed into it.
-        std::fs::rename(&tmp, local).map_err(io("rename", &tmp))?;
+        tmp.install(local)?;
         Ok(size)
+    }
+}
+
+/// The local copy of a stream as a poll pass found it: the sequence range
+/// of each sealed file, to check that a downloaded file fits between them.
+#[derive(Debug, Default)]
+struct LocalStream {
+    /// File name -> (first sequence, records), sealed files only.
+    files: BTreeMap<String, (u64, u64)>,
+    /// Files this pass installs: a file is checked against a local
+    /// neighbour only where no file of the pass lies between them.
+    pending: std::collections::BTreeSet<String>,
+}
+
+impl LocalStream {
+    /// Read the local stream `name` in `dir` (empty if it does not exist);
+    /// refused if a local writer holds it or it has an open file.
+    fn read(name: &StreamName, dir: &Path) -> Result<LocalStream> {
+        if !dir.is_dir() {
+            return Ok(LocalStream::default());
+        }
+        let info = eventstore_log::stream_info(dir)?;
+        let refuse = |reason: String| Error::WrittenLocally {
+            stream: name.to_string(),
+            reason,
+        };
+        if info.writer_active {
+            let pid =
+                std::fs::read_to_string(dir.join(eventstore_log::LOCK_FILE)).unwrap_or_default();
+            return Err(refuse(format!(
+                "is open for writing by process {}",
+                pid.trim()
+            )));
+        }
+        if let Some(open) = info.files.iter().find(|f| !f.sealed) {
+            return Err(refuse(format!(
+                "has an open file ({}) left by a local writer",
+                open.path.file_name().unwrap_or_default().to_string_lossy()
+            )));
+        }
+        let files = info
+            .files
+            .iter()
+            .filter_map(|f| {
+                let n = f.path.file_name()?.to_str()?.to_string();
+                Some((n, (f.first_seq, f.records)))
+            })
+            .collect();
+        Ok(LocalStream {
+            files,
+            pending: Default::default(),
+        })
+    }
+
+    /// Whether a file `name` with `meta`'s sequence numbers continues the
+    /// local file before it and is continued by the one after it.
+    fn check_fits(&self, name: &str, meta: &FileMeta) -> std::result::Result<(), String> {
+        let end = meta.first_seq.checked_add(meta.records).ok_or_else(|| {
+            format!(
+                "{} records from sequence {} overflow",
+                meta.records, meta.first_seq
+            )
+        })?;
+        let pending_before = self.pending.range(..name.to_string()).next_back();
+        let pending_after = self
+            .pending
+            .range((
+                std::ops::Bound::Excluded(name.to_string()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next();
+        let before = self.files.range(..name.to_string()).next_back();
+        if let Some((before, (first, n))) = before.filter(|(b, _)| pending_before < Some(*b)) {
+            if first + n != meta.first_seq {
+                return Err(format!(
+                    "it starts at sequence {}, the local {before} before it ends at {}",
+                    meta.first_seq,
+                    first + n
+                ));
+            }
+        }
+        if let Some((after, (first, _))) = self
+            .files
+            .range((
+                std::ops::Bound::Excluded(name.to_string()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .filter(|(a, _)| pending_after.is_none_or(|p| p > *a))
+        {
+            if *first != end {
+                return Err(format!(
+                    "it ends at sequence {end}, the local {after} after it starts at {first}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

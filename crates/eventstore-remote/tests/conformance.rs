@@ -863,3 +863,303 @@ fn a_second_uploader_of_a_stream_is_refused() {
         .unwrap();
     assert!(!r.uploaded.is_empty());
 }
+
+/// Peak resident memory of this process since the last reset (KiB).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Reset the peak to the current resident memory.
+fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
+
+/// `n` bytes of zeros as one zstd frame, compressed a piece at a time.
+fn zstd_zeros(n: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..n >> 20 {
+        enc.write_all(&zeros).unwrap();
+    }
+    enc.finish().unwrap()
+}
+
+fn manifest(size: u64, compressed: Option<u64>) -> String {
+    format!(
+        r#"{{"format":1,"size":{size},"crc32c":"00000000","first_seq":0,"records":1,"min_ts":null,"max_ts":null,"compression":{},"stored_size":{}}}"#,
+        if compressed.is_some() {
+            "\"zstd\""
+        } else {
+            "null"
+        },
+        compressed.map(|s| s.to_string()).unwrap_or("null".into())
+    )
+}
+
+/// Every `*.download` file under `root`.
+fn leftovers(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.to_string_lossy().ends_with(".download") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A remote holding a decompression bomb, manifests with absurd sizes and
+/// oversized sidecars: the poller refuses each by name, keeps its memory
+/// bounded, leaves no temporary file, and installs the honest stream.
+#[test]
+fn a_hostile_remote_cannot_exhaust_the_pollers_memory_or_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 2);
+    let bomb = zstd_zeros(256 << 20);
+    assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+    for (i, remote) in backends(tmp.path(), "hostile").into_iter().enumerate() {
+        let rt = rt();
+        rt.block_on(
+            StreamUploader::new(remote.clone(), UploadOptions::default()).upload_root(&src),
+        )
+        .unwrap();
+        let file = "20240808T235400Z.log";
+        let put = |rel: String, body: Vec<u8>| {
+            rt.block_on(remote.store.put(&remote.key(&rel), PutPayload::from(body)))
+                .unwrap();
+        };
+        // 256 MiB of zeros in 16 KiB, claiming 64 GiB; the same claiming
+        // 600 MB (it decompresses whole, within the bound, and fails its CRC).
+        for (stream, size) in [("evil/bomb", 64u64 << 30), ("evil/liar", 600_000_000)] {
+            put(format!("{stream}/{file}.zst"), bomb.clone());
+            put(
+                format!("{stream}/{file}.meta.json"),
+                manifest(size, Some(bomb.len() as u64)).into_bytes(),
+            );
+        }
+        // 16 KiB stored, the manifest says 64 GiB.
+        put(format!("evil/huge/{file}"), vec![7u8; 16 << 10]);
+        put(
+            format!("evil/huge/{file}.meta.json"),
+            manifest(64 << 30, None).into_bytes(),
+        );
+        // A 2 MiB manifest, a 30 MiB market.json, a 2 MiB trade summary.
+        put(format!("evil/fat/{file}"), vec![7u8; 100]);
+        put(format!("evil/fat/{file}.meta.json"), vec![b' '; 2 << 20]);
+        put("evil/market/market.json".into(), vec![b' '; 30 << 20]);
+        put(format!("evil/market/{file}"), vec![7u8; 100]);
+        put(
+            format!("evil/market/{file}.meta.json"),
+            manifest(100, None).into_bytes(),
+        );
+        let trades = "binance/btcusdt/trades/20240808T235500Z.log";
+        put(format!("{trades}.summary.json"), vec![b' '; 2 << 20]);
+        let dst = tmp.path().join(format!("dst{i}"));
+        reset_peak_rss();
+        let before = peak_rss_kib();
+        let p = rt
+            .block_on(StreamPoller::new(remote.clone()).poll(&dst, &PollOptions::default()))
+            .unwrap();
+        let grew = peak_rss_kib().saturating_sub(before);
+        eprintln!("{}: peak RSS grew by {grew} KiB", remote.url);
+        assert!(grew < 64 << 10, "{}: poll took {grew} KiB", remote.url);
+        let failed: Vec<String> = p.failed.iter().map(|e| e.to_string()).collect();
+        for name in [
+            "evil/bomb/",
+            "evil/liar/",
+            "evil/huge/",
+            "evil/fat/",
+            "evil/market/market.json",
+            "trades/20240808T235500Z.log.summary.json",
+        ] {
+            assert!(
+                failed.iter().any(|m| m.contains(name)),
+                "{}: {name} not refused by name: {failed:#?}",
+                remote.url
+            );
+        }
+        assert_eq!(failed.len(), 6, "{failed:#?}");
+        for stream in ["bomb", "liar", "huge", "fat", "market"] {
+            let d = dst.join("evil").join(stream);
+            assert!(
+                !d.join(file).exists() && !d.join("market.json").exists(),
+                "{stream}: nothing installed"
+            );
+        }
+        assert_eq!(leftovers(&dst), Vec::<PathBuf>::new());
+        // The honest streams are all there, read back whole.
+        assert_eq!(p.downloaded.len(), 6, "{:?}", p.downloaded);
+        for s in ["binance/btcusdt/depth", "lobster/amzn/orders"] {
+            for f in ["20240808T235400Z.log", "20240808T235500Z.log"] {
+                assert_eq!(
+                    std::fs::read(dst.join(s).join(f)).unwrap(),
+                    std::fs::read(src.join(s).join(f)).unwrap()
+                );
+            }
+        }
+    }
+}
+
+/// Keys that object_store cannot take (`..`, an empty segment) are put
+/// on the S3 server by a raw request: the poll skips and reports them and
+/// installs every other stream.
+#[test]
+fn keys_with_dot_dot_or_empty_segments_are_skipped_and_the_rest_polled() {
+    use std::io::{Read, Write};
+    let Some((ep, bucket)) = s3_env() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 2);
+    let prefix = format!("badkeys-{}-{}", std::process::id(), rand_suffix());
+    let remote = Remote::open(
+        &format!("s3://{bucket}/{prefix}"),
+        &s3_options(&ep),
+        &quick_retry(),
+    )
+    .unwrap();
+    let rt = rt();
+    rt.block_on(StreamUploader::new(remote.clone(), UploadOptions::default()).upload_root(&src))
+        .unwrap();
+    let host = ep.trim_start_matches("http://").trim_end_matches('/');
+    for key in [
+        "evil/../x/20240808T235400Z.log",
+        "evil//y/20240808T235400Z.log",
+    ] {
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            s,
+            "PUT /{bucket}/{prefix}/{key} HTTP/1.0\r\nHost: {host}\r\nContent-Length: 4\r\n\r\njunk"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.contains(" 200"), "{out}");
+    }
+    let dst = tmp.path().join("dst");
+    let p = rt
+        .block_on(StreamPoller::new(remote.clone()).poll(&dst, &PollOptions::default()))
+        .unwrap();
+    assert!(p.failed.is_empty(), "{:?}", p.failed);
+    assert!(!p.skipped.is_empty());
+    assert!(
+        p.skipped.iter().all(|s| s.contains("evil")),
+        "{:?}",
+        p.skipped
+    );
+    assert_eq!(p.downloaded.len(), 6, "{:?}", p.downloaded);
+    assert_eq!(sealed_files(&dst), sealed_files(&src));
+}
+
+/// A local stream with a writer, or with an open file, is never polled
+/// into; a remote file whose sequence numbers do not continue the local
+/// files beside it is refused and not installed.
+#[test]
+fn poll_never_mixes_remote_files_into_a_local_stream_that_does_not_continue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 3);
+    let remote = backends(tmp.path(), "mix").remove(0);
+    let rt = rt();
+    rt.block_on(StreamUploader::new(remote.clone(), UploadOptions::default()).upload_root(&src))
+        .unwrap();
+    let name = StreamName::new("binance/btcusdt/trades").unwrap();
+    let poller = StreamPoller::new(remote.clone());
+    let only = |p: &str| PollOptions {
+        pattern: Some(p.into()),
+        ..PollOptions::default()
+    };
+    // A writer of its own on the destination stream.
+    let dst = tmp.path().join("dst");
+    let w = StreamWriter::open(&dst, &name, WriterOptions::default().pretouch(false)).unwrap();
+    let p = rt
+        .block_on(poller.poll(&dst, &only(name.as_str())))
+        .unwrap();
+    assert_eq!(p.downloaded.len(), 0);
+    assert_eq!(p.failed.len(), 1);
+    let msg = p.failed[0].to_string();
+    assert!(
+        msg.contains("binance/btcusdt/trades") && msg.contains("open for writing by process"),
+        "{msg}"
+    );
+    drop(w);
+    // A writer that has gone but left an open file (as after a crash: a
+    // copy of its folder, whose lock no process holds): still refused.
+    let mut w = StreamWriter::open(&dst, &name, WriterOptions::default().pretouch(false)).unwrap();
+    w.append(b"local").unwrap();
+    w.sync().unwrap();
+    let dst2 = tmp.path().join("dst2");
+    std::fs::create_dir_all(name.dir(&dst2)).unwrap();
+    for e in std::fs::read_dir(name.dir(&dst)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), name.dir(&dst2).join(e.file_name())).unwrap();
+    }
+    drop(w);
+    let p = rt
+        .block_on(poller.poll(&dst2, &only(name.as_str())))
+        .unwrap();
+    assert_eq!(p.failed.len(), 1, "{:?}", p.failed);
+    assert!(
+        p.failed[0].to_string().contains("has an open file"),
+        "{}",
+        p.failed[0]
+    );
+    // A mirror holding the first and third files; the second on the remote
+    // is replaced by another stream's file (a header and manifest that are
+    // valid, with other sequence numbers).
+    let dst3 = tmp.path().join("dst3");
+    let files = [
+        "20240808T235400Z.log",
+        "20240808T235500Z.log",
+        "20240808T235600Z.log",
+    ];
+    let dir3 = name.dir(&dst3);
+    std::fs::create_dir_all(&dir3).unwrap();
+    for f in [files[0], files[2]] {
+        std::fs::copy(name.dir(&src).join(f), dir3.join(f)).unwrap();
+    }
+    let other = "lobster/amzn/orders";
+    for sfx in ["", ".meta.json"] {
+        let body = rt.block_on(async {
+            remote
+                .store
+                .get(&remote.key(&format!("{other}/{}{sfx}", files[1])))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+        });
+        rt.block_on(remote.store.put(
+            &remote.key(&format!("{name}/{}{sfx}", files[1])),
+            PutPayload::from(body),
+        ))
+        .unwrap();
+    }
+    let p = rt
+        .block_on(poller.poll(&dst3, &only(name.as_str())))
+        .unwrap();
+    assert_eq!(p.downloaded.len(), 0, "{:?}", p.downloaded);
+    assert_eq!(p.failed.len(), 1, "{:?}", p.failed);
+    let msg = p.failed[0].to_string();
+    assert!(
+        msg.contains(files[1]) && msg.contains("does not fit the local stream"),
+        "{msg}"
+    );
+    assert!(!dir3.join(files[1]).exists());
+    assert_eq!(leftovers(&dst3), Vec::<PathBuf>::new());
+}

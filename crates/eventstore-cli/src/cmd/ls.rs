@@ -24,7 +24,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
         });
     }
     let poller = StreamPoller::new(a.remote.open(&a.location)?);
-    let streams = runtime()?.block_on(poller.list())?;
+    let listing = runtime()?.block_on(poller.listing())?;
+    for k in &listing.skipped {
+        eprintln!("warning: skipped {k}");
+    }
+    let streams = listing.streams;
     println!(
         "{:<40} {:>6} {:>14}  span of file starts",
         "stream", "files", "bytes"

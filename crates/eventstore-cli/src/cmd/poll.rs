@@ -62,9 +62,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
         if let Ok(p) = bar.lock() {
             p.finish();
         }
-        let r = r?;
+        let r = match r {
+            Ok(r) => r,
+            // A watching poller outlives a failing remote: it says so and
+            // tries again at the next interval.
+            Err(e) if a.watch => {
+                eprintln!("error: {e}; polling again in {} s", a.interval);
+                std::thread::sleep(Duration::from_secs(a.interval));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         for f in &r.downloaded {
             println!("downloaded {f}");
+        }
+        for k in &r.skipped {
+            eprintln!("warning: skipped {k}");
         }
         for e in &r.failed {
             eprintln!("error: {e}");
