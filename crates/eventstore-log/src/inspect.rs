@@ -63,6 +63,13 @@ impl StreamInfo {
 fn summarise(f: &FileEntry) -> Result<FileInfo> {
     let seg = Segment::open(&f.path)?;
     let h = seg.header;
+    if h.interval_start_ns != f.start_ns {
+        return Err(segment::corrupted(
+            &f.path,
+            0,
+            "the header's interval start is not the one of the file's name",
+        ));
+    }
     let interval = RollInterval::from_secs(h.interval_secs).ok();
     if let Some((footer, _)) = &seg.footer {
         return Ok(FileInfo {
@@ -93,11 +100,30 @@ fn summarise(f: &FileEntry) -> Result<FileInfo> {
 
 /// Summarise the stream in folder `dir`: sealed files from their footers,
 /// the open file by scanning it.
+///
+/// Each file's header must name its file's interval, and each file must
+/// start where the one before it ends: otherwise `Corrupted` names the
+/// file (sequence numbers read from it could not be trusted).
 pub fn stream_info(dir: &Path) -> Result<StreamInfo> {
     let files = files::list_files(dir)?
         .iter()
         .map(summarise)
         .collect::<Result<Vec<_>>>()?;
+    for pair in files.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let end = a.first_seq.saturating_add(a.records);
+        if b.first_seq != end {
+            return Err(segment::corrupted(
+                &b.path,
+                0,
+                &format!(
+                    "file starts at sequence {}, but {} before it ends at {end}",
+                    b.first_seq,
+                    a.path.display()
+                ),
+            ));
+        }
+    }
     Ok(StreamInfo {
         dir: dir.to_path_buf(),
         files,
@@ -319,6 +345,23 @@ pub fn retain(dir: &Path, policy: RetentionPolicy, now_ns: i64) -> Result<Vec<Pa
         if !(too_old || too_big) {
             break;
         }
+        // Sequence numbers continue after this file even if it was the
+        // last: its end is stored before it goes.
+        let seg = Segment::open(&f.path)?;
+        let Some((footer, _)) = &seg.footer else {
+            return Err(segment::corrupted(
+                &f.path,
+                0,
+                "a sealed file without a valid footer is not deleted by retention (inspect with `eventstore verify`)",
+            ));
+        };
+        crate::floor::Floor {
+            next_seq: seg.header.first_seq.saturating_add(footer.record_count),
+            max_ts: seg.header.prev_max_ts.max(footer.max_ts),
+            last_start_ns: f.start_ns,
+        }
+        .raise(dir)?;
+        drop(seg);
         std::fs::remove_file(&f.path).at("remove", &f.path)?;
         remove_sidecars(&f.path);
         total -= size;

@@ -34,6 +34,7 @@ mod active;
 pub mod clock;
 mod error;
 pub mod files;
+pub mod floor;
 pub mod format;
 mod inspect;
 mod lock;

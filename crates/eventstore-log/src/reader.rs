@@ -236,6 +236,7 @@ impl StreamReader {
             }
         };
         let mut seg = self.take_segment(i)?;
+        self.check_neighbours(i, &seg)?;
         let (pos, seq) = match start {
             StartAt::Beginning => (HEADER_LEN, seg.header.first_seq),
             StartAt::End => seg.seek_seq(u64::MAX)?,
@@ -248,6 +249,67 @@ impl StreamReader {
             pos,
             seq,
         });
+        Ok(())
+    }
+
+    /// Before a seek trusts file `i`'s sequence numbers: its header must
+    /// name the interval of its file name, it must start where the file
+    /// before it ends and end where the file after it starts. A header
+    /// copied from another file or stream would otherwise hand out records
+    /// under wrong sequence numbers.
+    fn check_neighbours(&mut self, i: usize, seg: &Segment) -> Result<()> {
+        let first = seg.header.first_seq;
+        if seg.header.interval_start_ns != self.files[i].start_ns {
+            return Err(segment::corrupted(
+                &seg.path,
+                0,
+                "the header's interval start is not the one of the file's name",
+            ));
+        }
+        if let (Some(n), true) = (seg.record_count(), i + 1 < self.files.len()) {
+            let next = self.header(i + 1)?.first_seq;
+            if first.checked_add(n) != Some(next) {
+                return Err(segment::corrupted(
+                    &seg.path,
+                    0,
+                    &format!(
+                        "file holds sequence numbers {first}..{}, but the next file starts at {next}",
+                        first.saturating_add(n)
+                    ),
+                ));
+            }
+        }
+        if i > 0 {
+            let prev = self.take_segment(i - 1)?;
+            let end = prev
+                .record_count()
+                .map(|n| prev.header.first_seq.saturating_add(n));
+            let prev_path = prev.path.clone();
+            self.cache.insert(self.files[i - 1].start_ns, prev);
+            if self.cache.len() > SEGMENT_CACHE {
+                self.cache.clear();
+            }
+            match end {
+                Some(end) if end != first => {
+                    return Err(segment::corrupted(
+                        &seg.path,
+                        0,
+                        &format!(
+                            "file starts at sequence {first}, but {} before it ends at {end}",
+                            prev_path.display()
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(segment::corrupted(
+                        &prev_path,
+                        0,
+                        "a file followed by another has no valid footer",
+                    ))
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -284,7 +346,7 @@ impl StreamReader {
         let seg = self.take_segment(i)?;
         let first = seg.header.first_seq;
         if let Some(p) = prev_seq {
-            if first < p {
+            if first != p {
                 return Err(segment::corrupted(
                     &seg.path,
                     32,

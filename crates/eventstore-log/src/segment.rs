@@ -155,6 +155,11 @@ impl Segment {
         self.sealed_name || self.footer.is_some()
     }
 
+    /// Records in the file, when known from its footer (sealed files).
+    pub fn record_count(&self) -> Option<u64> {
+        self.footer.as_ref().map(|(f, _)| f.record_count)
+    }
+
     /// Offset of the end marker, when known from the footer.
     pub fn data_end(&self) -> Option<usize> {
         self.footer.as_ref().map(|(_, e)| *e)
@@ -407,7 +412,20 @@ pub(crate) fn scan(bytes: &[u8], prev_max: i64) -> ScanSummary {
         }
         let fl = format::u32_at(bytes, pos);
         match format::decode_frame(bytes, pos, fl) {
-            Frame::Record { ts, next, .. } => {
+            Frame::Record { ts, next, payload } => {
+                // The padding to the next 8-byte boundary is zero: bytes no
+                // checksum covers are checked here.
+                let end = pos + format::FRAME_HEADER_LEN + payload.len();
+                if let Some(at) = bytes[end..next.min(bytes.len())]
+                    .iter()
+                    .position(|&b| b != 0)
+                {
+                    s.stop = ScanStop::Bad {
+                        offset: (end + at) as u64,
+                        reason: "nonzero padding after a record".into(),
+                    };
+                    return s;
+                }
                 if s.records.is_multiple_of(format::INDEX_STRIDE as u64) {
                     s.index.push(format::IndexEntry {
                         offset: pos as u64,

@@ -354,6 +354,11 @@ impl StreamWriter {
             self.next_seq = seg.header.first_seq + count;
             self.running_max = seg.header.prev_max_ts.max(max_ts);
             self.last_start = Some(f.start_ns);
+        } else if let Some(floor) = crate::floor::Floor::read(&self.dir)? {
+            // Retention deleted every file: continue where they ended.
+            self.next_seq = floor.next_seq;
+            self.running_max = floor.max_ts;
+            self.last_start = Some(floor.last_start_ns);
         }
         Ok(())
     }

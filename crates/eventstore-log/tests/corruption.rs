@@ -320,3 +320,150 @@ fn garbage_files_never_panic() {
         let _ = stream_info(&dir);
     }
 }
+
+/// Like `build`, with `extra` more records in the first file: the same
+/// file names, other sequence numbers.
+fn build_shifted(root: &Path, extra: u64) -> Vec<PathBuf> {
+    let dir = root.join("other");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    for file in 0..3 {
+        clock.set(T0 + file * 60 * SEC);
+        let n = if file == 0 { 40 + extra } else { 40 };
+        for _ in 0..n {
+            w.append_at(clock.now_ns(), b"other").unwrap();
+        }
+    }
+    drop(w);
+    files::list_files(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.sealed)
+        .map(|f| f.path)
+        .collect()
+}
+
+#[test]
+fn a_header_copied_from_another_streams_file_is_refused_before_a_seek_trusts_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, sealed) = build(tmp.path());
+    let other = build_shifted(tmp.path(), 25);
+    // The second file gets the valid header of the other stream's second
+    // file: same interval, first sequence 65 instead of 40.
+    let foreign = std::fs::read(&other[1]).unwrap();
+    let mut b = std::fs::read(&sealed[1]).unwrap();
+    b[..format::HEADER_LEN].copy_from_slice(&foreign[..format::HEADER_LEN]);
+    std::fs::write(&sealed[1], &b).unwrap();
+    assert_eq!(read_header(&sealed[1]).unwrap().first_seq, 65);
+    let named = |e: &Error| {
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Corrupted { .. }), "{msg}");
+        assert!(
+            msg.contains(&*sealed[1].to_string_lossy())
+                || msg.contains(&*sealed[0].to_string_lossy()),
+            "{msg}"
+        );
+    };
+    for start in [
+        StartAt::Seq(45),
+        StartAt::Seq(70),
+        StartAt::Seq(100),
+        StartAt::Time(T0 + 60 * SEC + 5 * SEC),
+        StartAt::Time(T0 + 120 * SEC),
+    ] {
+        match StreamReader::open_dir(&dir, ReadOptions::from(start)) {
+            Err(e) => named(&e),
+            Ok(mut r) => {
+                // Never a record under a wrong sequence number.
+                let e = loop {
+                    match r.next() {
+                        Ok(Some(rec)) => {
+                            assert_eq!(rec.payload, &payload(rec.seq)[..], "{start:?}")
+                        }
+                        Ok(None) => panic!("{start:?}: read to the end without an error"),
+                        Err(e) => break e,
+                    }
+                };
+                named(&e);
+            }
+        }
+    }
+    // Reading from the start stops before the file (at the latest).
+    let (seqs, e) = read(&dir);
+    assert!(seqs.iter().copied().eq(0..seqs.len() as u64) && seqs.len() <= 40);
+    named(&e.unwrap());
+    let e = stream_info(&dir).unwrap_err();
+    named(&e);
+    let reports = verify_stream(&dir, |_| {}).unwrap();
+    assert!(!reports[1].is_ok(), "{:?}", reports[1]);
+}
+
+#[test]
+fn nonzero_padding_between_frames_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, sealed) = build(tmp.path());
+    // Record 3 of the second file (seq 43, 301 bytes of payload) ends 3
+    // bytes before its 8-byte boundary.
+    let off = record_offset(&sealed[1], 3);
+    let b = std::fs::read(&sealed[1]).unwrap();
+    let len = u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) as usize;
+    assert_ne!(len % 8, 0, "the record must be followed by padding");
+    let mut b = b;
+    b[off + len] = 0x5a;
+    std::fs::write(&sealed[1], &b).unwrap();
+    let reports = verify_stream(&dir, |_| {}).unwrap();
+    match &reports[1].status {
+        FileStatus::Corrupted { offset, reason } => {
+            assert_eq!(*offset, (off + len) as u64);
+            assert!(reason.contains("padding"), "{reason}");
+        }
+        s => panic!("padding damage not reported: {s:?}"),
+    }
+    assert!(reports[0].is_ok() && reports[2].is_ok());
+}
+
+#[test]
+fn sequence_numbers_never_go_back_after_retention_deletes_every_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0);
+    let opts = || {
+        WriterOptions::default()
+            .roll(RollInterval::MINUTELY)
+            .clock(Arc::new(clock.clone()))
+    };
+    let mut w = StreamWriter::open_dir(&dir, opts()).unwrap();
+    for i in 0..70 {
+        clock.set(T0 + (i / 10) * 60 * SEC);
+        w.append(&payload(i as u64)).unwrap();
+    }
+    clock.set(T0 + 3600 * SEC);
+    w.close().unwrap();
+    assert!(files::list_files(&dir).unwrap().iter().all(|f| f.sealed));
+    let policy = RetentionPolicy {
+        max_age: Some(std::time::Duration::from_secs(1)),
+        max_bytes: None,
+    };
+    let deleted = retain(&dir, policy, T0 + 7200 * SEC).unwrap();
+    assert_eq!(deleted.len(), 7);
+    assert!(files::list_files(&dir).unwrap().is_empty());
+    // A new writer continues the stream: sequence 70, a later file name,
+    // and the running maximum timestamp carried on.
+    clock.set(T0 + 2 * 3600 * SEC);
+    let mut w = StreamWriter::open_dir(&dir, opts()).unwrap();
+    assert_eq!(w.next_seq(), 70);
+    assert_eq!(w.append(b"after retention").unwrap(), 70);
+    drop(w);
+    let mut r = StreamReader::open_dir(&dir, ReadOptions::default()).unwrap();
+    let rec = r.next().unwrap().unwrap();
+    assert_eq!((rec.seq, rec.payload), (70, &b"after retention"[..]));
+    assert_eq!(
+        read_header(&files::list_files(&dir).unwrap()[0].path)
+            .unwrap()
+            .first_seq,
+        70
+    );
+}
