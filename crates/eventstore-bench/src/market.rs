@@ -93,7 +93,7 @@ fn import_throughput(dir: &Path) {
             bytes = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0);
         } else {
             eventstore_market::input::for_each_line(&input, |_, l| {
-                bytes += l.len() as u64 + 1;
+                bytes += l.map(|l| l.len()).unwrap_or(0) as u64 + 1;
                 Ok(())
             })
             .expect("read input");

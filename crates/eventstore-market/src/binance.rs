@@ -129,7 +129,7 @@ fn trade(
             exchange_ts,
             local_ts: local.unwrap_or(exchange_ts),
             price: decimal::parse(p, price_places as u8)?,
-            size: decimal::parse(q, size_places as u8)?,
+            size: decimal::parse_size(q, size_places as u8)?,
             side,
             trade_id: num_field(msg, id_field, "trade")?,
         })],
@@ -191,7 +191,7 @@ fn level_rows(
         recs.push(Rec::Level(level(
             *side,
             decimal::parse(p, pp as u8)?,
-            decimal::parse(q, sp as u8)?,
+            decimal::parse_size(q, sp as u8)?,
             flags | last,
         )));
     }
@@ -280,9 +280,9 @@ fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Row
             exchange_ts,
             local_ts: local,
             bid_price: decimal::parse(bp, pp as u8)?,
-            bid_size: decimal::parse(bq, sp as u8)?,
+            bid_size: decimal::parse_size(bq, sp as u8)?,
             ask_price: decimal::parse(ap, pp as u8)?,
-            ask_size: decimal::parse(aq, sp as u8)?,
+            ask_size: decimal::parse_size(aq, sp as u8)?,
             update_id: num_field(msg, "u", what)?,
         })],
     }))

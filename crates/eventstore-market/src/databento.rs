@@ -9,6 +9,7 @@ use crate::order::{Action, OrderEvent};
 use crate::trade::{Side, Trade};
 use crate::{Error, Result};
 use dbn::decode::{DbnMetadata, DecodeRecordRef};
+use dbn::Record as _;
 use std::path::Path;
 
 /// A stream-name-safe version of a symbol or dataset.
@@ -26,7 +27,51 @@ fn safe(s: &str) -> String {
         .to_string()
 }
 
-/// Call `f(record number from 1, row)` for every record of `path`.
+/// What a [`Watched`] reader has passed on.
+#[derive(Default)]
+struct Seen {
+    /// Bytes read.
+    bytes: u64,
+    /// The first 8 bytes (`DBN`, version, metadata length).
+    head: [u8; 8],
+    /// The first read error, which the decoder would take for the end.
+    error: Option<std::io::Error>,
+}
+
+/// The DBN data as read (decompressed), counted, with its read errors kept.
+struct Watched {
+    inner: Box<dyn std::io::Read>,
+    seen: std::rc::Rc<std::cell::RefCell<Seen>>,
+}
+
+impl std::io::Read for Watched {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(k) => {
+                let mut s = self.seen.borrow_mut();
+                let at = s.bytes as usize;
+                if at < 8 {
+                    let take = (8 - at).min(k);
+                    s.head[at..at + take].copy_from_slice(&buf[..take]);
+                }
+                s.bytes += k as u64;
+                Ok(k)
+            }
+            Err(e) => {
+                let mut s = self.seen.borrow_mut();
+                if s.error.is_none() {
+                    s.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Call `f(record number from 1, row)` for every record of `path` (a DBN
+/// file, zstd-compressed `.dbn.zst` or not). A file cut short (inside a
+/// record, or inside its zstd frame) is an error naming the record and
+/// the offset, whatever `f` does with bad rows.
 pub(crate) fn for_each_row(
     path: &Path,
     mut f: impl FnMut(u64, std::result::Result<Option<Row>, String>) -> Result<()>,
@@ -36,28 +81,72 @@ pub(crate) fn for_each_row(
         line: 0,
         reason: format!("not a DBN file: {e}"),
     };
-    let mut dec = if path.to_string_lossy().ends_with(".zst") {
-        dbn::decode::dbn::Decoder::from_zstd_file(path).map_err(bad)?
+    let file = std::fs::File::open(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Seen::default()));
+    let inner: Box<dyn std::io::Read> = if path.to_string_lossy().ends_with(".zst") {
+        Box::new(
+            zstd::stream::read::Decoder::new(file).map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?,
+        )
     } else {
-        return Err(Error::InvalidArgument(format!(
-            "{}: DBN files are read zstd-compressed (.dbn.zst)",
-            path.display()
-        )));
+        Box::new(std::io::BufReader::new(file))
     };
+    let mut dec = dbn::decode::dbn::Decoder::new(Watched {
+        inner,
+        seen: seen.clone(),
+    })
+    .map_err(bad)?;
     let meta = dec.metadata().clone();
     let venue = safe(&meta.dataset.to_ascii_lowercase());
     let only = (meta.symbols.len() == 1).then(|| safe(&meta.symbols[0]));
     let mut n = 0u64;
+    // Bytes of DBN data accounted for: the metadata, then each record.
+    let mut used = {
+        let s = seen.borrow();
+        8 + u64::from(u32::from_le_bytes([
+            s.head[4], s.head[5], s.head[6], s.head[7],
+        ]))
+    };
     loop {
         let rec = match dec.decode_record_ref() {
             Ok(Some(r)) => r,
-            Ok(None) => return Ok(()),
+            // The decoder takes a read error or a partial record at the end
+            // for the end of the data: a cut file would import silently.
+            Ok(None) => {
+                let s = seen.borrow();
+                let cut = |reason: String| Error::BadRow {
+                    file: path.to_path_buf(),
+                    line: n + 1,
+                    reason,
+                };
+                if let Some(e) = &s.error {
+                    return Err(cut(format!(
+                        "the file is cut short or damaged after {} bytes of DBN data (record {}): {e}",
+                        s.bytes,
+                        n + 1
+                    )));
+                }
+                if s.bytes != used {
+                    return Err(cut(format!(
+                        "the file ends inside record {} at byte {used} of the DBN data ({} bytes of it are there)",
+                        n + 1,
+                        s.bytes - used
+                    )));
+                }
+                return Ok(());
+            }
             Err(e) => {
                 n += 1;
                 return f(n, Err(format!("record cannot be decoded: {e}")));
             }
         };
         n += 1;
+        used += rec.record_size() as u64;
         let symbol = only
             .clone()
             .unwrap_or_else(|| rec.header().instrument_id.to_string());

@@ -33,6 +33,16 @@ impl DecimalStyle {
 /// Largest scale supported (10^18 fits an i64).
 pub const MAX_SCALE: u8 = 18;
 
+/// Parse a size or quantity: as [`parse`], and never negative (a price
+/// may be below zero, an amount traded or resting may not).
+pub fn parse_size(s: &str, scale: u8) -> Result<i64, String> {
+    let v = parse(s, scale)?;
+    if v < 0 {
+        return Err(format!("size {s:?} is negative"));
+    }
+    Ok(v)
+}
+
 /// Parse `s` (`[-]digits[.digits]`) as a count of `10^-scale` units.
 /// Refuses (with the reason) anything else, more fractional digits than
 /// `scale` unless they are zeros, and values that do not fit an i64.

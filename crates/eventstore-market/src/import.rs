@@ -203,7 +203,9 @@ fn for_each_row(
     if format == Format::TardisL2 {
         return with_event_ends(input, cx, f);
     }
-    for_each_line(input, |no, line| f(no, parse(format, cx, no, line)))
+    for_each_line(input, |no, line| {
+        f(no, line.and_then(|line| parse(format, cx, no, line)))
+    })
 }
 
 /// Tardis incremental L2 rows, each held back until the next row shows
@@ -232,7 +234,7 @@ fn with_event_ends(
     }
     let mut held: Option<(u64, Row)> = None;
     for_each_line(input, |no, line| {
-        match parse(Format::TardisL2, cx, no, line) {
+        match line.and_then(|line| parse(Format::TardisL2, cx, no, line)) {
             Ok(Some(row)) => {
                 if let Some((hno, mut h)) = held.take() {
                     if times(&h) != times(&row) {

@@ -26,14 +26,18 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
 }
 
 /// Call `f(line number from 1, line)` for every line of `path` (without
-/// its line ending).
-pub fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
+/// its line ending); a line that is not UTF-8 is handed over as an error,
+/// which the caller reports or skips like any other bad row.
+pub fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(u64, std::result::Result<&str, String>) -> Result<()>,
+) -> Result<()> {
     let mut r = open(path)?;
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut n = 0u64;
     loop {
         line.clear();
-        let k = r.read_line(&mut line).map_err(|e| Error::BadRow {
+        let k = r.read_until(b'\n', &mut line).map_err(|e| Error::BadRow {
             file: path.to_path_buf(),
             line: n + 1,
             reason: format!("cannot read: {e}"),
@@ -42,6 +46,15 @@ pub fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) ->
             return Ok(());
         }
         n += 1;
-        f(n, line.trim_end_matches(['\n', '\r']))?;
+        match std::str::from_utf8(&line) {
+            Ok(s) => f(n, Ok(s.trim_end_matches(['\n', '\r'])))?,
+            Err(e) => f(
+                n,
+                Err(format!(
+                    "not UTF-8 text (byte {} of the line)",
+                    e.valid_up_to() + 1
+                )),
+            )?,
+        }
     }
 }

@@ -62,7 +62,10 @@ pub(crate) fn parse_line(
             side,
             flags: 0,
             price: int(4, "price")?,
-            size: int(3, "size")?,
+            size: match int(3, "size")? {
+                s if s < 0 => return Err(format!("size {s} is negative")),
+                s => s,
+            },
             order_id,
             sequence: 0,
         })],

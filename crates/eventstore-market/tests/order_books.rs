@@ -131,6 +131,7 @@ fn a_gap_injected_into_the_binance_recording_is_detected_and_flagged() {
     let mut diffs = 0;
     let mut dropped = None;
     eventstore_market::input::for_each_line(&src, |_, line| {
+        let line = line.unwrap();
         if line.contains("\"depthUpdate\"") {
             diffs += 1;
             if diffs == 1000 {
@@ -185,6 +186,7 @@ fn a_gap_injected_into_the_binance_recording_is_detected_and_flagged() {
 fn lobster_rows(path: &Path) -> Vec<Vec<i64>> {
     let mut rows = Vec::new();
     eventstore_market::input::for_each_line(path, |_, line| {
+        let line = line.unwrap();
         rows.push(line.split(',').map(|v| v.parse().unwrap()).collect());
         Ok(())
     })

@@ -17,6 +17,7 @@ use std::path::Path;
 fn csv_rows(path: &Path) -> Vec<String> {
     let mut rows = Vec::new();
     eventstore_market::input::for_each_line(path, |no, line| {
+        let line = line.unwrap();
         if no > 1 && !line.is_empty() {
             rows.push(line.to_string());
         }
@@ -30,6 +31,7 @@ fn csv_rows(path: &Path) -> Vec<String> {
 fn source_trades(path: &Path) -> Vec<(i64, u64, String, String, bool, i64)> {
     let mut out = Vec::new();
     eventstore_market::input::for_each_line(path, |_, line| {
+        let line = line.unwrap();
         let (ns, json) = line.split_once(' ').unwrap();
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
         let d = v.get("data").unwrap_or(&v);
@@ -128,6 +130,10 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
             Some("not a JSON message"),
         ),
         (good.replace("0.02000000", "0.020"), Some("decimal places")),
+        (
+            good.replace("\"q\":\"0.02000000\"", "\"q\":\"-1.00000000\""),
+            Some("negative"),
+        ),
     ];
     let root = tmp.path().join("root");
     for (bad, why) in rows.iter().skip(1) {
@@ -163,6 +169,84 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
         );
         assert!(r.skipped_examples[0].contains(":3: "));
         std::fs::remove_dir_all(&skip).unwrap();
+    }
+    // A line that is not UTF-8: named, and skipped with skip_bad.
+    let mut bytes = format!("{}\n", rows[0].0).into_bytes();
+    bytes.extend_from_slice(b"1723161254087896568 {\"e\":\"trade\xff\xfe\"}\n");
+    bytes.extend_from_slice(format!("{}\n", rows[0].0.replace("\"t\":1,", "\"t\":2,")).as_bytes());
+    std::fs::write(&input, &bytes).unwrap();
+    let e = import(Format::Binance, &input, &root, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::BadRow { line: 2, .. }), "{e}");
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+    assert!(!root.join("binance").exists(), "nothing written");
+    let r = import(
+        Format::Binance,
+        &input,
+        &root,
+        &ImportOptions {
+            skip_bad: true,
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (r.skipped, r.streams.get("binance/btcusdt/trades")),
+        (1, Some(&2))
+    );
+}
+
+#[test]
+fn a_databento_file_cut_short_is_an_error_naming_the_offset_with_nothing_written() {
+    use std::io::Read;
+    let Some(data) = market_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let input =
+        data.join("databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst");
+    let whole = std::fs::read(&input).unwrap();
+    let mut raw = Vec::new();
+    zstd::stream::read::Decoder::new(&whole[..])
+        .unwrap()
+        .read_to_end(&mut raw)
+        .unwrap();
+    // The whole raw DBN imports; so does the compressed file.
+    let plain = tmp.path().join("whole.dbn");
+    std::fs::write(&plain, &raw).unwrap();
+    let root = tmp.path().join("ok");
+    let a = import(Format::Databento, &plain, &root, &ImportOptions::default()).unwrap();
+    assert!(a.streams.values().sum::<u64>() > 1000);
+    let cases = [
+        (
+            "half.dbn.zst",
+            whole[..whole.len() / 2].to_vec(),
+            "cut short",
+        ),
+        // 20 bytes into the last record.
+        (
+            "cut.dbn",
+            raw[..raw.len() - 36].to_vec(),
+            "ends inside record",
+        ),
+    ];
+    for (name, bytes, why) in cases {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let root = tmp.path().join(format!("root-{name}"));
+        for skip_bad in [false, true] {
+            let e = import(
+                Format::Databento,
+                &path,
+                &root,
+                &ImportOptions {
+                    skip_bad,
+                    ..ImportOptions::default()
+                },
+            )
+            .unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(&*path.to_string_lossy()), "{msg}");
+            assert!(msg.contains(why) && msg.contains("byte"), "{msg}");
+            assert!(!root.exists(), "{name}: nothing written");
+        }
     }
 }
 
@@ -385,6 +469,7 @@ fn binance_agg_trades_from_a_cryptofeed_capture_are_imported() {
     // The source's aggTrade messages: (receive seconds, symbol, id, price, size).
     let mut src = Vec::new();
     eventstore_market::input::for_each_line(&input, |_, line| {
+        let line = line.unwrap();
         if let Some((ts, json)) = line.split_once(": ") {
             let v: serde_json::Value = match serde_json::from_str(json) {
                 Ok(v) => v,
@@ -451,6 +536,7 @@ fn binance_depth_updates_snapshot_and_book_tickers_are_imported_exactly() {
     // The source, as the records it should become.
     let (mut levels, mut quotes) = (Vec::new(), Vec::new());
     eventstore_market::input::for_each_line(&input, |_, line| {
+        let line = line.unwrap();
         let (ns, json) = line.split_once(' ').unwrap();
         let ns: i64 = ns.parse().unwrap();
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -596,6 +682,7 @@ fn every_lobster_message_is_stored_as_an_order_event() {
     let input = data.join("lobster/AMZN_message_20k.csv.gz");
     let mut src = Vec::new();
     eventstore_market::input::for_each_line(&input, |_, line| {
+        let line = line.unwrap();
         src.push(line.split(',').map(String::from).collect::<Vec<_>>());
         Ok(())
     })
