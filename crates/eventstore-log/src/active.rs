@@ -83,6 +83,12 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).at("sync", dir)
 }
 
+/// fsync a folder through `syncer` (which tests watch or fail).
+pub(crate) fn sync_dir_with(dir: &Path, syncer: &dyn SyncFile) -> Result<()> {
+    let d = File::open(dir).at("open", dir)?;
+    syncer.sync(&d, false).at("sync", dir)
+}
+
 impl ActiveFile {
     /// Create the file for `header` in `dir`: written under a temporary name,
     /// preallocated, then renamed into place so readers never see a partial
@@ -95,6 +101,7 @@ impl ActiveFile {
         header: FileHeader,
         roll_at: i64,
         sync_dir_now: bool,
+        syncer: &dyn SyncFile,
     ) -> Result<ActiveFile> {
         let start = header.interval_start_ns;
         let tmp = crate::files::tmp_path(dir, start);
@@ -110,7 +117,7 @@ impl ActiveFile {
         reserve(&file, &tmp, INITIAL_CAPACITY)?;
         std::fs::rename(&tmp, &path).at("rename", &tmp)?;
         if sync_dir_now {
-            sync_dir(dir)?;
+            sync_dir_with(dir, syncer)?;
         }
         let map = map(&file, &path)?;
         Ok(ActiveFile {
@@ -305,7 +312,7 @@ impl ActiveFile {
         syncer.sync(&self.file, false).at("sync", &self.path)?;
         let sealed = crate::files::sealed_path(dir, self.header.interval_start_ns);
         std::fs::rename(&self.path, &sealed).at("rename", &self.path)?;
-        sync_dir(dir)?;
+        sync_dir_with(dir, syncer)?;
         Ok(sealed)
     }
 }

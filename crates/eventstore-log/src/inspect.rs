@@ -101,8 +101,8 @@ fn summarise(f: &FileEntry) -> Result<FileInfo> {
 /// Summarise the stream in folder `dir`: sealed files from their footers,
 /// the open file by scanning it.
 ///
-/// Each file's header must name its file's interval, and each file must
-/// start where the one before it ends: otherwise `Corrupted` names the
+/// Each file's header must name its file's interval, and no file may
+/// start before the one before it ends: otherwise `Corrupted` names the
 /// file (sequence numbers read from it could not be trusted).
 pub fn stream_info(dir: &Path) -> Result<StreamInfo> {
     let files = files::list_files(dir)?
@@ -112,7 +112,8 @@ pub fn stream_info(dir: &Path) -> Result<StreamInfo> {
     for pair in files.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         let end = a.first_seq.saturating_add(a.records);
-        if b.first_seq != end {
+        // A gap (files missing from a mirror) is no damage; an overlap is.
+        if b.first_seq < end {
             return Err(segment::corrupted(
                 &b.path,
                 0,

@@ -168,6 +168,10 @@ pub struct RecoveryReport {
     pub sealed: Vec<PathBuf>,
     /// Unsealed files without records that were removed.
     pub removed_empty: Vec<PathBuf>,
+    /// Unsealed files whose header was never written (created just before
+    /// a power loss: no record of them was ever acknowledged), renamed to
+    /// `<name>.unreadable`.
+    pub set_aside: Vec<PathBuf>,
 }
 
 struct SyncShared {
@@ -366,7 +370,23 @@ impl StreamWriter {
     /// Repair one unsealed file: finish an interrupted seal, cut a torn
     /// tail, then either keep appending to it or seal it.
     fn recover_open_file(&mut self, f: &FileEntry, last: bool, now: i64) -> Result<()> {
-        let header = segment::read_header(&f.path)?;
+        let header = match segment::read_header(&f.path) {
+            Ok(h) => h,
+            // Created, but nothing of it reached the disk before a power
+            // loss (not even its header): it never held an acknowledged
+            // record, since syncing one makes the header durable too.
+            // Set aside as `<name>.unreadable` (nothing is deleted), and
+            // the stream continues after the file before it.
+            Err(_) if header_never_written(&f.path) => {
+                let mut aside = f.path.as_os_str().to_owned();
+                aside.push(".unreadable");
+                std::fs::rename(&f.path, &aside).at("rename", &f.path)?;
+                crate::active::sync_dir(&self.dir)?;
+                self.recovery.set_aside.push(PathBuf::from(aside));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -603,7 +623,8 @@ impl StreamWriter {
         // The interval syncer fsyncs only the file: it needs the folder
         // synced now. Otherwise the first sync (if any) does it.
         let sync_dir_now = matches!(self.opts.durability, Durability::Interval(_));
-        let mut active = ActiveFile::create(&self.dir, header, roll_at, sync_dir_now)?;
+        let mut active =
+            ActiveFile::create(&self.dir, header, roll_at, sync_dir_now, &*self.opts.syncer)?;
         active.attach(self.pretouch.clone());
         self.active = Some(active);
         self.last_start = Some(start);
@@ -689,6 +710,19 @@ impl Drop for StreamWriter {
     fn drop(&mut self) {
         let _ = self.close_inner();
     }
+}
+
+/// Whether the header of the file at `path` was never written: its first
+/// 64 bytes (or all it has) are zero.
+fn header_never_written(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(crate::format::HEADER_LEN);
+    f.take(crate::format::HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .is_ok_and(|_| head.iter().all(|&b| b == 0))
 }
 
 fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
