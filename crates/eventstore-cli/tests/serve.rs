@@ -679,3 +679,118 @@ fn idle_connections_are_closed_and_a_real_client_is_served_under_a_low_fd_limit(
     }
     drop(server);
 }
+
+/// Threads of a process.
+fn threads(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// `subs` subscribers over `conns` connections follow each of `streams`
+/// streams from the start while `records` records are published to each;
+/// every subscriber must receive every record once and in order. Returns
+/// the server's peak thread count and anonymous memory (KiB) while all of
+/// them follow.
+fn many_subscribers(
+    streams: usize,
+    subs_per_stream: usize,
+    conns: usize,
+    records: u64,
+) -> (u64, u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let server = serve(
+        &tmp.path().join("data"),
+        &addr,
+        &["--max-subscriptions", "20000", "--max-connections", "2000"],
+    );
+    let pid = server.0.id();
+    let rt = rt();
+    let clients: Vec<Client> = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..conns {
+            v.push(
+                Client::connect(&addr, ClientOptions::default())
+                    .await
+                    .unwrap(),
+            );
+        }
+        v
+    });
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for k in 0..streams * subs_per_stream {
+        let stream = format!("many/s{}", k % streams);
+        let client = clients[k % conns].clone();
+        let done = done.clone();
+        tasks.push(rt.spawn(async move {
+            let mut sub = client.subscribe(
+                &stream,
+                StartAt::Beginning,
+                Some(StopAt::Seq(records)),
+                true,
+            );
+            let mut next = 0u64;
+            while let Some(b) = sub.next_batch().await {
+                for e in b.unwrap() {
+                    assert_eq!(e.seq, next, "{stream}: in order, once");
+                    assert_eq!(&e.payload[..], format!("r{next}").as_bytes());
+                    next += 1;
+                }
+            }
+            assert_eq!(next, records, "{stream}: everything");
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+    }
+    // Let every subscription start and wait, then publish.
+    std::thread::sleep(Duration::from_secs(2));
+    let (mut peak_threads, mut peak_anon) = (threads(pid), rss_anon_kib(pid));
+    rt.block_on(async {
+        for s in 0..streams {
+            let recs: Vec<Bytes> = (0..records).map(|i| Bytes::from(format!("r{i}"))).collect();
+            for chunk in recs.chunks(100) {
+                clients[s % conns]
+                    .append(&format!("many/s{s}"), chunk.to_vec())
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let total = (streams * subs_per_stream) as u64;
+    let t = Instant::now();
+    while done.load(std::sync::atomic::Ordering::SeqCst) < total {
+        peak_threads = peak_threads.max(threads(pid));
+        peak_anon = peak_anon.max(rss_anon_kib(pid));
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "{} of {total} subscribers done",
+            done.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for t in tasks {
+        rt.block_on(t).unwrap();
+    }
+    eprintln!(
+        "{streams} streams x {subs_per_stream} subscribers over {conns} connections, {records} records each: server peak {peak_threads} threads, {} MiB anonymous memory",
+        peak_anon / 1024
+    );
+    (peak_threads, peak_anon)
+}
+
+#[test]
+fn ten_thousand_subscribers_of_one_stream_cost_what_they_hold() {
+    let (threads, anon_kib) = many_subscribers(1, 10_000, 200, 300);
+    assert!(threads < 100, "{threads} threads");
+    assert!(anon_kib < 2 << 20, "{} MiB", anon_kib / 1024);
+}
+
+#[test]
+fn a_thousand_streams_with_ten_subscribers_each_all_receive_everything() {
+    let (_, anon_kib) = many_subscribers(1_000, 10, 200, 30);
+    assert!(anon_kib < 2 << 20, "{} MiB", anon_kib / 1024);
+}

@@ -1,20 +1,16 @@
 //! The streams a server hosts: one writer thread per stream that appends
 //! whole groups of requests, syncs once per group and only then answers
-//! them (group commit), and one reader thread per subscription that sends
-//! whatever the log holds past its position, one batch at a time.
+//! them (group commit), and bumps the stream's change counter, which the
+//! subscriptions (`subscription.rs`) wait on.
 
-use crate::proto;
 use bytes::Bytes;
-use eventstore_log::{
-    Durability, ReadOptions, RollInterval, StartAt, StopAt, StreamName, StreamReader, StreamWriter,
-    SyncFile, WriterOptions,
-};
+use eventstore_log::{Durability, RollInterval, StreamName, StreamWriter, SyncFile, WriterOptions};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// One append request waiting for the stream's writer.
 pub(crate) struct Job {
@@ -74,9 +70,10 @@ struct Writer {
 pub(crate) struct Host {
     pub opts: HostOptions,
     writers: Mutex<HashMap<StreamName, Writer>>,
-    /// Bumped whenever a writer starts (a stream may have been created):
-    /// wakes subscriptions waiting for their stream to exist.
-    pub started: Arc<(Mutex<u64>, Condvar)>,
+    /// Per stream, a counter its writer bumps after every group of appends
+    /// and when it starts (the stream may have been created): subscriptions
+    /// wait on it instead of a thread each.
+    changes: Mutex<HashMap<StreamName, watch::Sender<u64>>>,
 }
 
 impl Host {
@@ -84,8 +81,34 @@ impl Host {
         Host {
             opts,
             writers: Mutex::new(HashMap::new()),
-            started: Arc::new((Mutex::new(0), Condvar::new())),
+            changes: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The change counter of `name` (created on first use).
+    fn change_sender(&self, name: &StreamName) -> watch::Sender<u64> {
+        let mut m = match self.changes.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if m.len() > 4096 {
+            // Forget the counters nobody waits on and no writer bumps
+            // (names subscribed to once), so the map stays small.
+            let writers = self
+                .writers
+                .lock()
+                .map(|w| w.keys().cloned().collect::<Vec<_>>());
+            let writers = writers.unwrap_or_default();
+            m.retain(|n, tx| tx.receiver_count() > 0 || writers.contains(n));
+        }
+        m.entry(name.clone())
+            .or_insert_with(|| watch::channel(0).0)
+            .clone()
+    }
+
+    /// Wakes whenever `name`'s writer has appended (or started).
+    pub fn changes(&self, name: &StreamName) -> watch::Receiver<u64> {
+        self.change_sender(name).subscribe()
     }
 
     /// The queue of `name`'s writer, starting the writer (and creating or
@@ -108,9 +131,10 @@ impl Host {
         let w = StreamWriter::open(&self.opts.data, name, opts)?;
         let (tx, rx) = mpsc::channel(JOBS_QUEUED);
         let durability = self.opts.durability;
+        let changed = self.change_sender(name);
         let thread = std::thread::Builder::new()
             .name(format!("write {name}"))
-            .spawn(move || write_loop(w, rx, durability))
+            .spawn(move || write_loop(w, rx, durability, changed))
             .map_err(eventstore_log::Error::Io)?;
         writers.insert(
             name.clone(),
@@ -119,11 +143,7 @@ impl Host {
                 thread,
             },
         );
-        let (n, cv) = &*self.started;
-        if let Ok(mut n) = n.lock() {
-            *n += 1;
-            cv.notify_all();
-        }
+        self.change_sender(name).send_modify(|n| *n += 1);
         Ok(tx)
     }
 
@@ -152,7 +172,12 @@ impl Host {
 }
 
 /// The writer thread of one stream.
-fn write_loop(mut w: StreamWriter, mut rx: mpsc::Receiver<Job>, durability: Durability) {
+fn write_loop(
+    mut w: StreamWriter,
+    mut rx: mpsc::Receiver<Job>,
+    durability: Durability,
+    changed: watch::Sender<u64>,
+) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -170,14 +195,17 @@ fn write_loop(mut w: StreamWriter, mut rx: mpsc::Receiver<Job>, durability: Dura
             Ok(Some(j)) => j,
             Ok(None) => break,
             Err(_) => {
-                let _ = w.tick();
+                if w.tick().unwrap_or(false) {
+                    // A file was sealed: followers move on to the next.
+                    changed.send_modify(|n| *n += 1);
+                }
                 continue;
             }
         };
         let mut group = vec![first];
         take_queued(&mut rx, &mut group);
         let mut results: Vec<eventstore_log::Result<Range<u64>>> = Vec::with_capacity(group.len());
-        append_group(&mut w, &group, &mut results);
+        append_group(&mut w, &group, &mut results, &changed);
         match durability {
             Durability::None => {}
             Durability::Batch => sync_group(&mut w, &mut results),
@@ -190,7 +218,7 @@ fn write_loop(mut w: StreamWriter, mut rx: mpsc::Receiver<Job>, durability: Dura
                     std::thread::sleep(due - now);
                     let start = group.len();
                     take_queued(&mut rx, &mut group);
-                    append_group(&mut w, &group[start..], &mut results);
+                    append_group(&mut w, &group[start..], &mut results, &changed);
                 }
                 sync_group(&mut w, &mut results);
                 last_sync = Instant::now();
@@ -212,13 +240,17 @@ fn take_queued(rx: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
     }
 }
 
+/// Append each job of `group` as a batch; after each, wake the stream's
+/// subscriptions (records are readable once in the file).
 fn append_group(
     w: &mut StreamWriter,
     group: &[Job],
     results: &mut Vec<eventstore_log::Result<Range<u64>>>,
+    changed: &watch::Sender<u64>,
 ) {
     for job in group {
         results.push(w.append_batch(job.records.iter().map(|b| &b[..])));
+        changed.send_modify(|n| *n += 1);
     }
 }
 
@@ -241,208 +273,6 @@ fn sync_group(w: &mut StreamWriter, results: &mut [eventstore_log::Result<Range<
                     ))),
                 });
             }
-        }
-    }
-}
-
-/// A batch under construction: the payloads copied out of the log into one
-/// buffer (one allocation per batch, not per record), sliced at the end.
-#[derive(Default)]
-struct BatchBuilder {
-    records: Vec<(u64, i64, usize, usize)>,
-    payloads: Vec<u8>,
-}
-
-impl BatchBuilder {
-    fn push(&mut self, r: &eventstore_log::Record<'_>) {
-        let at = self.payloads.len();
-        self.payloads.extend_from_slice(r.payload);
-        self.records.push((r.seq, r.timestamp, at, r.payload.len()));
-    }
-
-    fn finish(self) -> proto::RecordBatch {
-        let all = Bytes::from(self.payloads);
-        proto::RecordBatch {
-            records: self
-                .records
-                .into_iter()
-                .map(|(seq, timestamp_ns, at, len)| proto::Record {
-                    seq,
-                    timestamp_ns,
-                    payload: all.slice(at..at + len),
-                    snapshot: false,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// What one subscription reads.
-pub(crate) struct SubscriptionSpec {
-    pub dir: PathBuf,
-    /// The data folder (kept out of error texts).
-    pub data: PathBuf,
-    /// The host's writer-started signal.
-    pub started: Arc<(Mutex<u64>, Condvar)>,
-    pub start: StartAt,
-    pub stop: Option<StopAt>,
-    pub follow: bool,
-    pub max_batch_bytes: usize,
-    /// Send the book as of the start first (order streams).
-    pub with_book: bool,
-}
-
-/// The book of the order stream in `dir` as of `start`, as snapshot
-/// records in batches of at most `max_bytes`; and where the stored records
-/// resume (the first one at or after the start).
-fn book_batches(
-    spec: &SubscriptionSpec,
-    start: StartAt,
-    max_bytes: usize,
-) -> Result<(Vec<proto::RecordBatch>, u64), tonic::Status> {
-    use eventstore_market::replay::Applied;
-    let t =
-        match start {
-            StartAt::Time(t) => t,
-            StartAt::Beginning => i64::MIN,
-            StartAt::End => i64::MAX,
-            StartAt::Seq(_) => return Err(tonic::Status::invalid_argument(
-                "with_book starts at a time, the beginning or the end, not at a sequence number",
-            )),
-        };
-    let hide = |e: &dyn std::fmt::Display| crate::server::hide_root(&spec.data, &e.to_string());
-    let r = eventstore_market::OrderStreamReader::open_dir(&spec.dir).map_err(|e| match e {
-        eventstore_market::Error::Log(e) => crate::server::status(&spec.data, e),
-        e => tonic::Status::failed_precondition(hide(&e)),
-    })?;
-    let at = r
-        .book_at(t)
-        .map_err(|e| tonic::Status::internal(hide(&e)))?;
-    let ts = t.clamp(0, i64::MAX);
-    let mut batches = Vec::new();
-    let mut cur = proto::RecordBatch::default();
-    let mut bytes = 0;
-    at.replay.snapshot_batch(ts, |a| {
-        let payload = match a {
-            Applied::Level(l) => l.encode(),
-            Applied::Order(o) => o.encode(),
-            Applied::Gap(_) => return,
-        };
-        if bytes + payload.len() + 16 > max_bytes && !cur.records.is_empty() {
-            batches.push(std::mem::take(&mut cur));
-            bytes = 0;
-        }
-        bytes += payload.len() + 16;
-        cur.records.push(proto::Record {
-            seq: at.next_seq,
-            timestamp_ns: ts,
-            payload: Bytes::copy_from_slice(&payload),
-            snapshot: true,
-        });
-    });
-    if !cur.records.is_empty() {
-        batches.push(cur);
-    }
-    Ok((batches, at.next_seq))
-}
-
-/// A subscription's reader thread: reads the log from its position and
-/// sends batches into `tx`. The first record is sent as soon as it exists;
-/// everything else already in the log (up to `max_batch_bytes`) goes with
-/// it. While the receiver is busy, `blocking_send` waits and new records
-/// wait in the log, not in memory: the next batch is larger.
-pub(crate) fn subscription_loop(
-    spec: SubscriptionSpec,
-    tx: mpsc::Sender<Result<proto::RecordBatch, tonic::Status>>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-) {
-    let mut opts = ReadOptions {
-        start: spec.start,
-        stop: spec.stop,
-        follow: spec.follow,
-    };
-    if spec.with_book {
-        // The book as of the start, then the stored records from the first
-        // one it does not hold: no gap and no overlap at the hand-over.
-        match book_batches(&spec, spec.start, spec.max_batch_bytes) {
-            Ok((batches, next)) => {
-                for b in batches {
-                    if tx.blocking_send(Ok(b)).is_err() {
-                        return;
-                    }
-                }
-                opts.start = StartAt::Seq(next);
-            }
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        }
-    }
-    let mut reader = loop {
-        match StreamReader::open_dir(&spec.dir, opts) {
-            Ok(r) => break r,
-            // Following a stream not yet created: sleep until a writer
-            // starts (checking now and then that the subscriber is still there).
-            Err(eventstore_log::Error::NoSuchStream(_)) if spec.follow && !tx.is_closed() => {
-                let (n, cv) = &*spec.started;
-                if let Ok(g) = n.lock() {
-                    let seen = *g;
-                    let _ = cv.wait_timeout_while(g, Duration::from_millis(250), |n| {
-                        *n == seen && !spec.dir.is_dir()
-                    });
-                }
-            }
-            Err(e) => {
-                let _ = tx.blocking_send(Err(crate::server::status(&spec.data, e)));
-                return;
-            }
-        }
-    };
-    let poll = Duration::from_millis(250);
-    loop {
-        let mut batch = BatchBuilder::default();
-        let mut bytes = 0usize;
-        // The first record: wait for it (checking now and then that the
-        // subscriber is still there and the stream still exists).
-        match reader.next_before(Some(Instant::now() + poll)) {
-            Ok(Some(r)) => {
-                bytes += r.payload.len();
-                batch.push(&r);
-            }
-            Ok(None) => {
-                if !spec.follow || reader.is_finished() || tx.is_closed() {
-                    return;
-                }
-                if !spec.dir.is_dir() {
-                    let _ = tx.blocking_send(Err(tonic::Status::not_found("stream deleted")));
-                    return;
-                }
-                continue;
-            }
-            Err(e) => {
-                let _ = tx.blocking_send(Err(crate::server::status(&spec.data, e)));
-                return;
-            }
-        }
-        // Then whatever is already there, without waiting.
-        let now = Some(Instant::now());
-        while bytes < spec.max_batch_bytes {
-            match reader.next_before(now) {
-                Ok(Some(r)) => {
-                    bytes += r.payload.len() + 16;
-                    batch.push(&r);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.blocking_send(Ok(batch.finish()));
-                    let _ = tx.blocking_send(Err(crate::server::status(&spec.data, e)));
-                    return;
-                }
-            }
-        }
-        if tx.blocking_send(Ok(batch.finish())).is_err() {
-            return;
         }
     }
 }

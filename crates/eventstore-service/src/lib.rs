@@ -33,6 +33,7 @@ mod codec;
 mod conn;
 mod host;
 mod server;
+mod subscription;
 
 /// The generated protocol types, client and server stubs.
 #[allow(clippy::all, missing_docs)]

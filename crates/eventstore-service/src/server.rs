@@ -1,8 +1,9 @@
 //! `Server`: the gRPC service over the streams of one data folder.
 
-use crate::host::{subscription_loop, Host, HostOptions, Job, SubscriptionSpec};
+use crate::host::{Host, HostOptions, Job};
 use crate::proto::event_store_server::{EventStore, EventStoreServer};
 use crate::proto::{self, subscribe_request::Start, subscribe_request::Stop};
+use crate::subscription::{subscription_task, SubscriptionSpec, BUDGET_UNIT};
 use crate::{Error, Result};
 use eventstore_log::{RetentionPolicy, StartAt, StopAt, StreamName};
 use std::net::SocketAddr;
@@ -31,9 +32,12 @@ pub struct ServerOptions {
     pub max_batch_bytes: usize,
     /// Subscriptions open at the same time; more are refused.
     pub max_subscriptions: usize,
-    /// Batches queued per subscription before its reader waits: with
-    /// `max_batch_bytes`, the memory bound of a subscription.
+    /// Batches queued per subscription before its reader waits.
     pub subscription_queue: usize,
+    /// Bytes of batches all subscriptions together may hold (read and not
+    /// yet handed to their connections): the memory bound of every
+    /// subscription at once. Readers wait for their share before reading.
+    pub subscription_budget_bytes: usize,
     /// PEM certificate chain and private key: serve over TLS.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
     /// Connections open at the same time; a connection beyond it is
@@ -58,7 +62,8 @@ impl ServerOptions {
             max_message_bytes: 16 << 20,
             max_batch_bytes: 1 << 20,
             max_subscriptions: 1024,
-            subscription_queue: 4,
+            subscription_queue: 2,
+            subscription_budget_bytes: 256 << 20,
             tls: None,
             max_connections: 1000,
             handshake_timeout: Duration::from_secs(10),
@@ -102,6 +107,11 @@ impl Server {
         let service = Service {
             host: host.clone(),
             subscriptions: Arc::new(Semaphore::new(opts.max_subscriptions)),
+            budget: Arc::new(Semaphore::new(
+                (opts.subscription_budget_bytes / BUDGET_UNIT)
+                    .max(opts.max_batch_bytes.div_ceil(BUDGET_UNIT))
+                    .min(Semaphore::MAX_PERMITS),
+            )),
             opts: opts.clone(),
             stop,
         };
@@ -183,6 +193,7 @@ impl BackgroundServer {
             .spawn(move || -> Result<()> {
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(threads.max(1))
+                    .max_blocking_threads(16)
                     .enable_all()
                     .build()
                     .map_err(|e| Error::Io("cannot start a runtime".into(), e))?;
@@ -273,6 +284,8 @@ fn stream_name(s: &str) -> std::result::Result<StreamName, Status> {
 struct Service {
     host: Arc<Host>,
     subscriptions: Arc<Semaphore>,
+    /// The subscriptions' budget of batch bytes, in `BUDGET_UNIT`s.
+    budget: Arc<Semaphore>,
     opts: ServerOptions,
     /// Becomes true when the server shuts down.
     stop: watch::Receiver<bool>,
@@ -502,7 +515,8 @@ impl EventStore for Service {
         let spec = SubscriptionSpec {
             dir: name.dir(&self.host.opts.data),
             data: self.host.opts.data.clone(),
-            started: self.host.started.clone(),
+            changes: self.host.changes(&name),
+            budget: self.budget.clone(),
             start,
             stop,
             follow: req.follow,
@@ -510,12 +524,11 @@ impl EventStore for Service {
             with_book: req.with_book,
         };
         let (tx, rx) = mpsc::channel(self.opts.subscription_queue.max(1));
-        std::thread::Builder::new()
-            .name(format!("read {name}"))
-            .spawn(move || subscription_loop(spec, tx, permit))
-            .map_err(|e| Status::resource_exhausted(format!("cannot start a reader: {e}")))?;
+        tokio::spawn(subscription_task(spec, tx, permit));
+        // A batch gives its budget back once the connection has taken it.
+        let batches = tokio_stream::StreamExt::map(ReceiverStream::new(rx), |r| r.map(|(b, _)| b));
         Ok(Response::new(Box::pin(Stoppable::new(
-            ReceiverStream::new(rx),
+            batches,
             self.stop.clone(),
         ))))
     }

@@ -169,7 +169,7 @@ async fn a_slow_subscriber_gets_everything_in_larger_batches() {
         })
     };
     let fast = run(client.clone(), Duration::ZERO);
-    let slow = run(client.clone(), Duration::from_millis(20));
+    let slow = run(client.clone(), Duration::from_millis(200));
     let publisher = client.publisher("batch/s", PublisherOptions::default());
     for i in 0..N {
         publisher

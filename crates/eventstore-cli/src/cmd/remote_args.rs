@@ -71,6 +71,9 @@ impl RemoteArgs {
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking work (subscriptions' reads, file I/O) on at most this
+        // many threads, however many subscriptions or files there are.
+        .max_blocking_threads(16)
         .enable_all()
         .build()?)
 }

@@ -44,6 +44,10 @@ pub struct Args {
     /// Subscriptions open at the same time.
     #[arg(long, default_value_t = 1024)]
     pub max_subscriptions: usize,
+    /// Bytes of batches all subscriptions together may hold before their
+    /// readers wait (the memory bound of every subscription at once).
+    #[arg(long, default_value_t = 256 << 20)]
+    pub subscription_budget_bytes: usize,
     /// Connections open at the same time; one more is closed as soon as it
     /// is accepted. Keep it below the process's open-file limit (`ulimit -n`).
     #[arg(long, default_value_t = 1000)]
@@ -79,6 +83,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     opts.max_batch_bytes = a.max_batch_bytes;
     opts.max_subscriptions = a.max_subscriptions;
     opts.max_connections = a.max_connections;
+    opts.subscription_budget_bytes = a.subscription_budget_bytes;
     opts.handshake_timeout = duration("handshake-timeout", &a.handshake_timeout)?;
     opts.keepalive_interval = duration("keepalive-interval", &a.keepalive_interval)?;
     opts.keepalive_timeout = duration("keepalive-timeout", &a.keepalive_timeout)?;
