@@ -72,6 +72,32 @@ fn reserve(file: &File, path: &Path, len: usize) -> Result<()> {
     Ok(())
 }
 
+/// Free bytes (for an unprivileged writer) of the file system holding `file`.
+fn free_bytes(file: &File) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fstatvfs fills the struct it is given; a zeroed statvfs is valid.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: plain syscall on an open descriptor.
+        if unsafe { libc::fstatvfs(file.as_raw_fd(), &mut st) } == 0 {
+            return Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64));
+        }
+    }
+    let _ = file;
+    None
+}
+
+/// Whether an error is the file system being full.
+fn is_enospc(e: &crate::Error) -> bool {
+    match e {
+        crate::Error::IoAt { source, .. } | crate::Error::Io(source) => {
+            source.raw_os_error() == Some(libc::ENOSPC)
+        }
+        _ => false,
+    }
+}
+
 fn map(file: &File, path: &Path) -> Result<MmapMut> {
     // SAFETY: the writer holds the stream's lock, so no other process
     // writes or truncates this file while it is mapped.
@@ -181,7 +207,12 @@ impl ActiveFile {
     #[inline]
     fn ensure(&mut self, end: usize) -> Result<()> {
         if end + 8 > self.map.len() {
-            self.grow(end + 8)?;
+            if let Err(e) = self.grow(end + 8) {
+                if is_enospc(&e) {
+                    self.give_back();
+                }
+                return Err(e);
+            }
         }
         if end + 8 > self.populated {
             self.populate(end + 8);
@@ -198,7 +229,12 @@ impl ActiveFile {
         // then fault in (allocate and zero) the pages after each growth
         // itself, stalling appends for milliseconds. An error here is left
         // for `ensure` to report when the space is needed.
-        if self.pretouch.is_some() && need + crate::pretouch::AHEAD > self.map.len() {
+        // Not near a full disk: the reserve ahead would take space other
+        // streams need.
+        if self.pretouch.is_some()
+            && need + crate::pretouch::AHEAD > self.map.len()
+            && free_bytes(&self.file).is_none_or(|f| crate::pretouch::AHEAD as u64 <= f / 4)
+        {
             let _ = self.grow(need + crate::pretouch::AHEAD);
         }
         let from = (self.populated.max(self.pos) / 4096) * 4096;
@@ -224,6 +260,12 @@ impl ActiveFile {
         self.pretouch = p;
     }
 
+    /// Reserve more of the file: doubling while space is plentiful, only
+    /// what is needed (in 1 MiB steps) once the reserve would take more than
+    /// a quarter of the file system's free space, so that a nearly full
+    /// disk is shared between streams rather than taken by the first to
+    /// grow. (On ENOSPC, `ensure` gives back the reserve past the written
+    /// bytes before it returns the error.)
     #[cold]
     fn grow(&mut self, need: usize) -> Result<()> {
         let cur = self.map.len();
@@ -232,11 +274,38 @@ impl ActiveFile {
         while cap < need {
             cap += step;
         }
+        let minimal = need.next_multiple_of(INITIAL_CAPACITY);
+        if free_bytes(&self.file).is_some_and(|free| (cap - cur) as u64 > free / 4) {
+            cap = minimal;
+        }
         let cap = cap.next_multiple_of(4096);
-        reserve(&self.file, &self.path, cap)?;
+        let r = reserve(&self.file, &self.path, cap).or_else(|e| {
+            if cap > minimal && is_enospc(&e) {
+                reserve(&self.file, &self.path, minimal)
+            } else {
+                Err(e)
+            }
+        });
+        r?;
         self.map = map(&self.file, &self.path)?;
         self.populated = 0;
         Ok(())
+    }
+
+    /// Cut the file to the page after the written bytes (the frames and
+    /// the zero length word after them), freeing its reserve. Best effort.
+    #[cold]
+    fn give_back(&mut self) {
+        let keep = (self.pos + 8).next_multiple_of(4096);
+        if keep >= self.map.len() {
+            return;
+        }
+        if self.file.set_len(keep as u64).is_ok() {
+            if let Ok(m) = map(&self.file, &self.path) {
+                self.map = m;
+                self.populated = 0;
+            }
+        }
     }
 
     #[inline]

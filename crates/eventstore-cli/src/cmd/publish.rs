@@ -4,7 +4,7 @@
 use super::client_args::ClientArgs;
 use super::remote_args::runtime;
 use super::write::InputFormat;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use eventstore_service::PublisherOptions;
 use std::io::{BufRead, Read};
@@ -79,10 +79,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let publisher = client.publisher(&a.stream, PublisherOptions::default());
         let mut sent = 0u64;
         while let Some(rec) = rx.recv().await {
-            publisher.send(rec?).await?;
+            publisher.send(rec?).await.with_context(|| {
+                format!("publishing to {} after {sent} records were sent", a.stream)
+            })?;
             sent += 1;
         }
-        let acked = publisher.flush().await?;
+        let acked = publisher
+            .flush()
+            .await
+            .with_context(|| format!("publishing to {}: {sent} records were sent", a.stream))?;
         if acked != sent {
             bail!("{sent} records sent, {acked} acknowledged");
         }

@@ -194,14 +194,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
                     continue;
                 }
                 let n = batch.len() as u64;
-                if a.time_prefix {
+                let r = if a.time_prefix {
                     w.append_batch_at(
                         batch
                             .iter()
                             .map(|(t, p)| (t.unwrap_or_default(), p.as_slice())),
-                    )?;
+                    )
                 } else {
-                    w.append_batch(batch.iter().map(|(_, p)| p.as_slice()))?;
+                    w.append_batch(batch.iter().map(|(_, p)| p.as_slice()))
+                };
+                if let Err(e) = r {
+                    // Say exactly what is stored (a full disk, a failed sync).
+                    let next = w.next_seq();
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "appending to {name}: {} records are stored (sequence {first}..{next}), the rest of the input is not",
+                        next - first
+                    )));
                 }
                 progress.add(n, "records");
             }
