@@ -153,20 +153,7 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
         assert!(!root.join("binance").exists(), "nothing written");
         // With skip_bad the good rows go in and the bad one is counted.
         let skip = tmp.path().join("skip");
-        let r = import(
-            Format::Binance,
-            &input,
-            &skip,
-            &ImportOptions {
-                skip_bad: true,
-                ..ImportOptions::default()
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            (r.skipped, r.streams.get("binance/btcusdt/trades")),
-            (1, Some(&2))
-        );
+        let r = skipping_one_of_three(&input, &skip);
         assert!(r.skipped_examples[0].contains(":3: "));
         std::fs::remove_dir_all(&skip).unwrap();
     }
@@ -179,10 +166,16 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
     assert!(matches!(e, Error::BadRow { line: 2, .. }), "{e}");
     assert!(e.to_string().contains("not UTF-8"), "{e}");
     assert!(!root.join("binance").exists(), "nothing written");
+    skipping_one_of_three(&input, &root);
+}
+
+/// Import the Binance `input` with bad rows skipped: one of its three
+/// trades is bad, two go in.
+fn skipping_one_of_three(input: &Path, root: &Path) -> eventstore_market::import::ImportReport {
     let r = import(
         Format::Binance,
-        &input,
-        &root,
+        input,
+        root,
         &ImportOptions {
             skip_bad: true,
             ..ImportOptions::default()
@@ -193,6 +186,7 @@ fn a_bad_row_is_named_by_file_and_line_and_nothing_is_written() {
         (r.skipped, r.streams.get("binance/btcusdt/trades")),
         (1, Some(&2))
     );
+    r
 }
 
 #[test]
