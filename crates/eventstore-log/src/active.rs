@@ -45,11 +45,14 @@ pub(crate) struct ActiveFile {
     populated: usize,
     /// Makes pages ready ahead of the writer, when enabled.
     pub pretouch: Option<Arc<Pretoucher>>,
+    /// The file-system seam (syncs, and the calls before which it is asked).
+    fs: Arc<dyn SyncFile>,
 }
 
 /// Reserve `[0, len)` of `file` on disk (falls back to a sparse extension
 /// where the filesystem can not allocate ahead).
-fn reserve(file: &File, path: &Path, len: usize) -> Result<()> {
+fn reserve(file: &File, path: &Path, len: usize, fs: &dyn SyncFile) -> Result<()> {
+    fs.before("allocate", path).at("allocate", path)?;
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -127,7 +130,7 @@ impl ActiveFile {
         header: FileHeader,
         roll_at: i64,
         sync_dir_now: bool,
-        syncer: &dyn SyncFile,
+        fs: Arc<dyn SyncFile>,
     ) -> Result<ActiveFile> {
         let start = header.interval_start_ns;
         let tmp = crate::files::tmp_path(dir, start);
@@ -140,10 +143,11 @@ impl ActiveFile {
             .open(&tmp)
             .at("create", &tmp)?;
         file.write_all(&header.encode()).at("write", &tmp)?;
-        reserve(&file, &tmp, INITIAL_CAPACITY)?;
+        reserve(&file, &tmp, INITIAL_CAPACITY, &*fs)?;
+        fs.before("rename", &tmp).at("rename", &tmp)?;
         std::fs::rename(&tmp, &path).at("rename", &tmp)?;
         if sync_dir_now {
-            sync_dir_with(dir, syncer)?;
+            sync_dir_with(dir, &*fs)?;
         }
         let map = map(&file, &path)?;
         Ok(ActiveFile {
@@ -162,6 +166,7 @@ impl ActiveFile {
             index: Vec::new(),
             populated: 0,
             pretouch: None,
+            fs: fs.clone(),
         })
     }
 
@@ -172,6 +177,7 @@ impl ActiveFile {
         header: FileHeader,
         summary: crate::segment::ScanSummary,
         roll_at: i64,
+        fs: Arc<dyn SyncFile>,
     ) -> Result<ActiveFile> {
         let file = OpenOptions::new()
             .read(true)
@@ -180,7 +186,7 @@ impl ActiveFile {
             .at("open", &path)?;
         let len = file.metadata().at("stat", &path)?.len() as usize;
         if len < summary.end + 8 {
-            reserve(&file, &path, (summary.end + 8).max(INITIAL_CAPACITY))?;
+            reserve(&file, &path, (summary.end + 8).max(INITIAL_CAPACITY), &*fs)?;
         }
         let map = map(&file, &path)?;
         Ok(ActiveFile {
@@ -200,6 +206,7 @@ impl ActiveFile {
             index: summary.index,
             populated: 0,
             pretouch: None,
+            fs: fs.clone(),
         })
     }
 
@@ -279,9 +286,9 @@ impl ActiveFile {
             cap = minimal;
         }
         let cap = cap.next_multiple_of(4096);
-        let r = reserve(&self.file, &self.path, cap).or_else(|e| {
+        let r = reserve(&self.file, &self.path, cap, &*self.fs).or_else(|e| {
             if cap > minimal && is_enospc(&e) {
-                reserve(&self.file, &self.path, minimal)
+                reserve(&self.file, &self.path, minimal, &*self.fs)
             } else {
                 Err(e)
             }
@@ -300,7 +307,8 @@ impl ActiveFile {
         if keep >= self.map.len() {
             return;
         }
-        if self.file.set_len(keep as u64).is_ok() {
+        if self.fs.before("truncate", &self.path).is_ok() && self.file.set_len(keep as u64).is_ok()
+        {
             if let Ok(m) = map(&self.file, &self.path) {
                 self.map = m;
                 self.populated = 0;
@@ -377,9 +385,15 @@ impl ActiveFile {
         // fdatasync writes back the pages dirtied through the map.
         syncer.sync(&self.file, true).at("sync", &self.path)?;
         drop(self.map);
+        syncer
+            .before("truncate", &self.path)
+            .at("truncate", &self.path)?;
         self.file.set_len(end as u64).at("truncate", &self.path)?;
         syncer.sync(&self.file, false).at("sync", &self.path)?;
         let sealed = crate::files::sealed_path(dir, self.header.interval_start_ns);
+        syncer
+            .before("rename", &self.path)
+            .at("rename", &self.path)?;
         std::fs::rename(&self.path, &sealed).at("rename", &self.path)?;
         sync_dir_with(dir, syncer)?;
         Ok(sealed)

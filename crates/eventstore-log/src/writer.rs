@@ -56,8 +56,21 @@ impl std::str::FromStr for Durability {
 /// How the writer makes a file durable. The default, [`OsSync`], calls
 /// `fdatasync` (or `fsync` for `data_only == false`); tests substitute one
 /// that fails, to check that a failed sync poisons the writer.
+///
+/// It is also the writer's seam for the other file-system calls that
+/// decide durability: [`SyncFile::before`] is called before each of them,
+/// so that tests can fail any one (with EIO, ENOSPC, ...) and check what
+/// the writer and recovery do.
 pub trait SyncFile: Send + Sync + 'static {
     fn sync(&self, file: &std::fs::File, data_only: bool) -> std::io::Result<()>;
+
+    /// Called before the writer or recovery calls `op` on `path`: one of
+    /// `"allocate"` (`fallocate`), `"truncate"` (`ftruncate`), `"rename"`.
+    /// An error is returned as that call's error. The default allows all.
+    fn before(&self, op: &'static str, path: &Path) -> std::io::Result<()> {
+        let _ = (op, path);
+        Ok(())
+    }
 }
 
 /// The operating system's `fdatasync` / `fsync`.
@@ -380,6 +393,10 @@ impl StreamWriter {
             Err(_) if header_never_written(&f.path) => {
                 let mut aside = f.path.as_os_str().to_owned();
                 aside.push(".unreadable");
+                self.opts
+                    .syncer
+                    .before("rename", &f.path)
+                    .at("rename", &f.path)?;
                 std::fs::rename(&f.path, &aside).at("rename", &f.path)?;
                 crate::active::sync_dir(&self.dir)?;
                 self.recovery.set_aside.push(PathBuf::from(aside));
@@ -404,9 +421,17 @@ impl StreamWriter {
                 let footer_end = footer_extent(&map, at);
                 if let Some(end) = footer_end {
                     drop(map);
+                    self.opts
+                        .syncer
+                        .before("truncate", &f.path)
+                        .at("truncate", &f.path)?;
                     file.set_len(end as u64).at("truncate", &f.path)?;
                     file.sync_all().at("sync", &f.path)?;
                     let sealed = files::sealed_path(&self.dir, f.start_ns);
+                    self.opts
+                        .syncer
+                        .before("rename", &f.path)
+                        .at("rename", &f.path)?;
                     std::fs::rename(&f.path, &sealed).at("rename", &f.path)?;
                     crate::active::sync_dir(&self.dir)?;
                     self.recovery.sealed.push(sealed);
@@ -461,7 +486,13 @@ impl StreamWriter {
             return Ok(());
         }
         self.after_file(&header, &summary, f.start_ns);
-        let active = ActiveFile::resume(f.path.clone(), header, summary, roll_at)?;
+        let active = ActiveFile::resume(
+            f.path.clone(),
+            header,
+            summary,
+            roll_at,
+            self.opts.syncer.clone(),
+        )?;
         if keep {
             let mut active = active;
             active.attach(self.pretouch.clone());
@@ -623,8 +654,13 @@ impl StreamWriter {
         // The interval syncer fsyncs only the file: it needs the folder
         // synced now. Otherwise the first sync (if any) does it.
         let sync_dir_now = matches!(self.opts.durability, Durability::Interval(_));
-        let mut active =
-            ActiveFile::create(&self.dir, header, roll_at, sync_dir_now, &*self.opts.syncer)?;
+        let mut active = ActiveFile::create(
+            &self.dir,
+            header,
+            roll_at,
+            sync_dir_now,
+            self.opts.syncer.clone(),
+        )?;
         active.attach(self.pretouch.clone());
         self.active = Some(active);
         self.last_start = Some(start);
