@@ -92,14 +92,11 @@ impl Host {
             Err(p) => p.into_inner(),
         };
         if m.len() > 4096 {
-            // Forget the counters nobody waits on and no writer bumps
-            // (names subscribed to once), so the map stays small.
-            let writers = self
-                .writers
-                .lock()
-                .map(|w| w.keys().cloned().collect::<Vec<_>>());
-            let writers = writers.unwrap_or_default();
-            m.retain(|n, tx| tx.receiver_count() > 0 || writers.contains(n));
+            // Forget the counters nobody waits on and no writer bumps (names
+            // subscribed to once), so the map stays small. (A writer thread
+            // holds a second sender; `writers` is not locked here, since
+            // `writer` calls this with it held.)
+            m.retain(|_, tx| tx.receiver_count() > 0 || tx.sender_count() > 1);
         }
         m.entry(name.clone())
             .or_insert_with(|| watch::channel(0).0)

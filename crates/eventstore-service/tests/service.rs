@@ -582,3 +582,49 @@ async fn tls_serves_clients_that_trust_the_certificate() {
             .is_err());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_names_subscribed_once_are_forgotten_and_the_server_still_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(&dir);
+    o.max_subscriptions = 10_000;
+    let server = TestServer::start(o);
+    let client = server.client().await;
+    // More names than the server keeps change counters for without looking:
+    // 500 subscribed once, 4,200 followed (waiting for the stream to exist).
+    for i in 0..500 {
+        let mut sub = client.subscribe(&format!("missing/n{i}"), StartAt::Beginning, None, false);
+        let e = sub.next().await.unwrap().unwrap_err();
+        assert_eq!(e.code(), Some(Code::NotFound), "{e}");
+    }
+    let waiting: Vec<_> = (0..4_200)
+        .map(|i| client.subscribe(&format!("later/n{i}"), StartAt::Beginning, None, true))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Starting writers (which registers counters) still works, and a
+    // follower of a new stream sees its records.
+    let mut follow = client.subscribe("fresh/s", StartAt::Beginning, None, true);
+    let appends = async {
+        for i in 0..20 {
+            let r = client
+                .append(&format!("fresh/w{i}"), vec![Bytes::from_static(b"x")])
+                .await
+                .unwrap();
+            assert_eq!(r, 0..1);
+        }
+        client
+            .append("fresh/s", vec![Bytes::from_static(b"seen")])
+            .await
+            .unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(60), appends)
+        .await
+        .expect("appends hang");
+    let e = tokio::time::timeout(Duration::from_secs(30), follow.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(&e.payload[..], b"seen");
+    drop(waiting);
+}
