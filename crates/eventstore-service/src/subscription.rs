@@ -128,6 +128,10 @@ fn book_batches(
     Ok((batches, at.next_seq))
 }
 
+/// A read at the live edge is done on the subscription's task when the
+/// previous one found less than this; larger reads go to the blocking pool.
+const LIVE_READ: usize = 64 << 10;
+
 /// How long a waiting subscription sleeps at most before it looks again,
 /// for what no change counter tells: appends by a writer in another
 /// process, a deleted stream. (An idle follower costs one short read per
@@ -222,6 +226,7 @@ pub(crate) async fn subscription_task(
         }
     };
     let units = spec.max_batch_bytes.div_ceil(BUDGET_UNIT).max(1) as u32;
+    let mut live = false;
     loop {
         // Budget first: with the server's budget spent, readers wait here
         // and records wait in the log, not in memory.
@@ -230,19 +235,30 @@ pub(crate) async fn subscription_task(
         };
         spec.changes.borrow_and_update();
         let max = spec.max_batch_bytes;
-        let read = blocking(move || {
-            let r = read_now(&mut reader, max);
-            (reader, r)
-        })
-        .await;
-        let (r, batch) = match read {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
+        // At the live edge (the last read was small), what is new was just
+        // written and lies in the page cache: read it on this task, without
+        // the hop to the blocking pool. Catching up reads on the pool, where
+        // page faults on cold history cannot stall the runtime.
+        let batch = if live {
+            read_now(&mut reader, max.min(LIVE_READ))
+        } else {
+            let read = blocking(move || {
+                let r = read_now(&mut reader, max);
+                (reader, r)
+            })
+            .await;
+            match read {
+                Ok((r, b)) => {
+                    reader = r;
+                    b
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
             }
         };
-        reader = r;
+        live = batch.as_ref().is_ok_and(|b| b.bytes < LIVE_READ);
         match batch {
             Ok(b) if b.records.is_empty() => {
                 drop(permit);
