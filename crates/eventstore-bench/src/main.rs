@@ -79,6 +79,9 @@ fn main() {
     if run("service") {
         service::bench_service(&dir);
     }
+    if run("fanout") {
+        service::bench_fanout(&dir);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

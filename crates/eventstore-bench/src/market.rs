@@ -6,21 +6,14 @@ use crate::stats::{median, Table};
 use eventstore_log::*;
 use eventstore_market::import::{import, Format, ImportOptions};
 use eventstore_market::{Side, Trade, TradeStreamReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 const SEC: i64 = 1_000_000_000;
 const DAY0: i64 = 1_723_075_200 * SEC; // 2024-08-08T00:00:00Z
 
-pub(crate) fn market_data() -> Option<PathBuf> {
-    let p = std::env::var_os("EVENTSTORE_MARKET_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
-        });
-    p.is_dir().then_some(p)
-}
+pub(crate) use eventstore_testkit::market_data;
 
 pub fn bench_market(dir: &Path) {
     import_throughput(dir);

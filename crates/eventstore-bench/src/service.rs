@@ -401,3 +401,135 @@ mod nats {
         None
     }
 }
+
+/// Publish-to-subscriber latency with many followers of one stream: `n`
+/// subscribers (over at most 200 connections) follow a stream that one
+/// publisher writes at a steady `rate`, 64 B records carrying their send
+/// time; every delivery's latency counts. The same run with 1 follower is
+/// the baseline.
+pub fn bench_fanout(dir: &Path) {
+    let data = dir.join("fanout");
+    let _ = std::fs::remove_dir_all(&data);
+    let server =
+        BackgroundServer::start("127.0.0.1:0", ServerOptions::new(&data), 2).expect("start server");
+    let addr = server.addr().to_string();
+    let rt = runtime();
+    let mut t = Table::new(
+        "Publish-to-subscriber latency with many followers of one stream, 64 B records",
+        &[
+            "followers",
+            "connections",
+            "rate",
+            "deliveries",
+            "p50",
+            "p99",
+            "p99.9",
+            "max",
+            "p99 / p99 of 1 follower",
+        ],
+    );
+    let mut base_p99 = None;
+    for (followers, rate, secs) in [
+        (1usize, 100u64, 10u64),
+        (100, 100, 10),
+        (1_000, 100, 10),
+        (10_000, 20, 15),
+        (10_000, 100, 10),
+    ] {
+        let stream = format!("bench/fanout-{followers}-{rate}");
+        let n = rate * secs + 1;
+        let conns = followers.min(200);
+        let clients: Vec<Client> = (0..conns)
+            .map(|_| {
+                rt.block_on(Client::connect(&addr, ClientOptions::default()))
+                    .expect("connect")
+            })
+            .collect();
+        let base = Instant::now();
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let subs: Vec<_> = (0..followers)
+            .map(|i| {
+                let mut sub = {
+                    let _g = rt.enter();
+                    clients[i % conns].subscribe(
+                        &stream,
+                        StartAt::Beginning,
+                        Some(StopAt::Seq(n)),
+                        true,
+                    )
+                };
+                let ready = ready.clone();
+                rt.spawn(async move {
+                    let mut lat = Vec::with_capacity(n as usize);
+                    while let Some(b) = sub.next_batch().await {
+                        let now = base.elapsed().as_nanos() as u64;
+                        for e in b.expect("batch") {
+                            if e.seq == 0 {
+                                ready.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                continue;
+                            }
+                            let mut ts = [0u8; 8];
+                            ts.copy_from_slice(&e.payload[..8]);
+                            lat.push(now.saturating_sub(u64::from_le_bytes(ts)));
+                        }
+                    }
+                    lat
+                })
+            })
+            .collect();
+        let publisher = {
+            let _g = rt.enter();
+            clients[0].publisher(&stream, PublisherOptions::default())
+        };
+        // Record 0 starts every subscription; timing starts once all have it.
+        rt.block_on(async {
+            publisher.send(Bytes::from(vec![0u8; 64])).await?;
+            publisher.flush().await
+        })
+        .expect("first record");
+        while ready.load(std::sync::atomic::Ordering::Relaxed) < followers {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let start = Instant::now();
+        for i in 1..n {
+            let due = Duration::from_nanos((i - 1) * 1_000_000_000 / rate);
+            let el = start.elapsed();
+            if due > el {
+                std::thread::sleep(due - el);
+            }
+            let mut p = vec![0u8; 64];
+            p[..8].copy_from_slice(&(base.elapsed().as_nanos() as u64).to_le_bytes());
+            rt.block_on(publisher.send(Bytes::from(p))).expect("send");
+        }
+        rt.block_on(publisher.flush()).expect("flush");
+        let mut all: Vec<u64> = Vec::with_capacity(followers * n as usize);
+        for s in subs {
+            let lat = rt.block_on(s).expect("subscriber");
+            assert_eq!(
+                lat.len() as u64,
+                n - 1,
+                "every follower receives every record"
+            );
+            all.extend(lat);
+        }
+        let p = percentiles(&mut all, &[50.0, 99.0, 99.9, 100.0]);
+        let base_p99 = *base_p99.get_or_insert(p[1]);
+        let us = |ns: u64| format!("{:.0} us", ns as f64 / 1e3);
+        t.row(vec![
+            followers.to_string(),
+            conns.to_string(),
+            format!("{rate}/s"),
+            all.len().to_string(),
+            us(p[0]),
+            us(p[1]),
+            us(p[2]),
+            us(p[3]),
+            format!("{:.1}x", p[1] as f64 / base_p99.max(1) as f64),
+        ]);
+        drop(publisher);
+        drop(clients);
+    }
+    t.print();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}

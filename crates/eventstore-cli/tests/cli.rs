@@ -2,7 +2,7 @@
 //! files, standard input and output.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn bin() -> Command {
@@ -47,28 +47,7 @@ fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The shared market-data folder; absent on a user's machine (skip), required under CI.
-fn market_data() -> Option<PathBuf> {
-    let p = std::env::var_os("EVENTSTORE_MARKET_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
-        });
-    if p.is_dir() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "market data not found at {} (set EVENTSTORE_MARKET_DATA)",
-            p.display()
-        );
-    }
-    eprintln!(
-        "skipping: market data not found at {} (set EVENTSTORE_MARKET_DATA)",
-        p.display()
-    );
-    None
-}
+use eventstore_testkit::market_data;
 
 #[test]
 fn demo_runs_the_whole_path() {

@@ -397,20 +397,9 @@ fn a_python_client_generated_by_grpcio_tools_subscribes() {
 /// prints, after a clear), then the stored records from T, consecutive.
 #[test]
 fn subscribe_with_book_sends_the_book_then_the_records_from_t() {
-    let data = std::env::var_os("EVENTSTORE_MARKET_DATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
-        });
-    if !data.is_dir() {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "market data not found at {} (set EVENTSTORE_MARKET_DATA)",
-            data.display()
-        );
-        eprintln!("skipping: market data not found at {}", data.display());
+    let Some(data) = eventstore_testkit::market_data() else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("data");
     let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");

@@ -11,6 +11,7 @@
 //! no torn or foreign record is ever served, nothing panics.
 
 use eventstore_log::*;
+use eventstore_testkit::Rng;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -118,23 +119,6 @@ impl SyncFile for Recorder {
             self.durable.lock().unwrap().data.insert(md.ino(), bytes);
         }
         Ok(())
-    }
-}
-
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn coin(&mut self) -> bool {
-        self.next() & 1 == 1
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

@@ -36,7 +36,13 @@ struct Seen {
     head: [u8; 8],
     /// The first read error, which the decoder would take for the end.
     error: Option<std::io::Error>,
+    /// Where the next record starts in the DBN data (known once the
+    /// metadata's length has been read).
+    next_record: Option<u64>,
 }
+
+/// The shortest DBN record: its header.
+const MIN_RECORD: u64 = 16;
 
 /// The DBN data as read (decompressed), counted, with its read errors kept.
 struct Watched {
@@ -55,6 +61,32 @@ impl std::io::Read for Watched {
                     s.head[at..at + take].copy_from_slice(&buf[..take]);
                 }
                 s.bytes += k as u64;
+                if s.next_record.is_none() && s.bytes >= 8 {
+                    let meta = u32::from_le_bytes([s.head[4], s.head[5], s.head[6], s.head[7]]);
+                    s.next_record = Some(8 + u64::from(meta));
+                }
+                // Each record's length (its first byte, in 4-byte words) is
+                // checked before the decoder sees it: `dbn` places records
+                // one after another in an 8-byte aligned buffer and reads
+                // each as a struct, so a length that is not a multiple of 8
+                // would make it read an unaligned record.
+                let end = s.bytes;
+                while let Some(at) = s.next_record.filter(|&r| r < end) {
+                    let len = u64::from(buf[(at - (end - k as u64)) as usize]) * 4;
+                    if len < MIN_RECORD || len % 8 != 0 {
+                        let e = std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!(
+                                "the record at byte {at} of the DBN data says it is {len} bytes long \
+                                 (a record is a multiple of 8 bytes, at least {MIN_RECORD})"
+                            ),
+                        );
+                        s.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+                        s.bytes -= k as u64;
+                        return Err(e);
+                    }
+                    s.next_record = Some(at + len);
+                }
                 Ok(k)
             }
             Err(e) => {

@@ -208,7 +208,14 @@ fn a_databento_file_cut_short_is_an_error_naming_the_offset_with_nothing_written
     let root = tmp.path().join("ok");
     let a = import(Format::Databento, &plain, &root, &ImportOptions::default()).unwrap();
     assert!(a.streams.values().sum::<u64>() > 1000);
+    // The tenth record says it is 52 bytes long (13 words): records are
+    // whole 8-byte words, and `dbn` would read the next one unaligned.
+    let mut odd = raw.clone();
+    let meta = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]) as usize;
+    let tenth = 8 + meta + 9 * usize::from(raw[8 + meta]) * 4;
+    odd[tenth] = 13;
     let cases = [
+        ("odd.dbn", odd, "record at byte"),
         (
             "half.dbn.zst",
             whole[..whole.len() / 2].to_vec(),

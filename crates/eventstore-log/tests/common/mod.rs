@@ -43,16 +43,5 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// A small deterministic random number generator (xorshift).
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[allow(unused_imports)]
+pub use eventstore_testkit::Rng;

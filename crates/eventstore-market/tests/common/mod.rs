@@ -5,27 +5,9 @@
 
 use eventstore_log::StreamName;
 use eventstore_market::import::{import, Format, ImportOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The shared market-data folder; absent on a user's machine (skip),
-/// required under CI.
-pub fn market_data() -> Option<PathBuf> {
-    let p = std::env::var_os("EVENTSTORE_MARKET_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
-        });
-    if p.is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "market data not found at {} (set EVENTSTORE_MARKET_DATA)",
-        p.display()
-    );
-    eprintln!("skipping: market data not found at {}", p.display());
-    None
-}
+pub use eventstore_testkit::market_data;
 
 /// `input` imported as `format` into a new temporary root.
 pub fn imported(

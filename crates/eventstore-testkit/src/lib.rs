@@ -1,0 +1,76 @@
+//! What the tests and benchmarks of every crate share: where the real
+//! market recordings are, and a small seeded random number generator.
+//! Dev-only: nothing the product ships depends on it.
+
+#![deny(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that points at the real recordings.
+pub const MARKET_DATA_VAR: &str = "EVENTSTORE_MARKET_DATA";
+
+/// The shared folder of real market recordings (`../shared/data/market`
+/// beside the repository, or `$EVENTSTORE_MARKET_DATA`). Absent on a
+/// user's machine, the caller skips (this says so on stderr); under
+/// `CI=true` its absence panics, so that CI never passes by skipping.
+pub fn market_data() -> Option<PathBuf> {
+    let p = std::env::var_os(MARKET_DATA_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/market")
+        });
+    if p.is_dir() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "market data not found at {} (set {MARKET_DATA_VAR})",
+        p.display()
+    );
+    eprintln!("skipping: market data not found at {}", p.display());
+    None
+}
+
+/// The repository's `target/` folder (for files a test keeps, such as a
+/// crashing input).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+/// A small deterministic random number generator (xorshift64): the same
+/// seed gives the same sequence, so a failing case can be replayed.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator from `seed` (zero is replaced: xorshift would stay 0).
+    pub fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
+    }
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in `[0, n)` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    /// A fair coin.
+    pub fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+    /// Uniform index in `[0, n)`.
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+}
