@@ -5,10 +5,8 @@
 
 use crate::stats::{cpu_secs, median, percentiles, Table};
 use bytes::Bytes;
-use eventstore_log::{StartAt, StopAt};
-use eventstore_service::{
-    BackgroundServer, Client, ClientOptions, PublisherOptions, ServerOptions,
-};
+use eventstore_client::{Client, ClientOptions, PublisherOptions, StartAt, StopAt};
+use eventstore_server::{BackgroundServer, ServerOptions};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -10,8 +10,8 @@
 //! server that no longer answers `ListStreams`.
 
 use bytes::{Buf, BufMut, Bytes};
-use eventstore_service::proto;
-use eventstore_service::{BackgroundServer, ServerOptions};
+use eventstore_protocol::proto;
+use eventstore_server::{BackgroundServer, ServerOptions};
 use prost::Message;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};

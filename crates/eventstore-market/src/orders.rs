@@ -39,6 +39,23 @@ pub struct BookAt {
     pub file: PathBuf,
 }
 
+impl BookAt {
+    /// The book as the stored records that rebuild it, as of `ts`: a
+    /// clear, then every level or order, each flagged snapshot and the last
+    /// one also flagged last (see [`Replay::snapshot_batch`]), each encoded
+    /// as the stream stores it. What a subscriber with the book receives
+    /// before the stored records from [`BookAt::next_seq`].
+    pub fn records(&self, ts: i64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        self.replay.snapshot_batch(ts, |a| match a {
+            Applied::Level(l) => out.push(l.encode().to_vec()),
+            Applied::Order(o) => out.push(o.encode().to_vec()),
+            Applied::Gap(_) => {}
+        });
+        out
+    }
+}
+
 /// One item of [`OrderStream`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Update {

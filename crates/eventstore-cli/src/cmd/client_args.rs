@@ -1,7 +1,7 @@
 //! Options shared by the commands that talk to a server.
 
 use anyhow::{Context, Result};
-use eventstore_service::{Client, ClientOptions};
+use eventstore_client::{Client, ClientOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone, Debug)]

@@ -6,7 +6,7 @@ use super::remote_args::runtime;
 use super::write::InputFormat;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
-use eventstore_service::PublisherOptions;
+use eventstore_client::PublisherOptions;
 use std::io::{BufRead, Read};
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 use super::remote_args::runtime;
 use anyhow::{Context, Result};
 use eventstore_log::{Durability, RollInterval};
-use eventstore_service::{Server, ServerOptions};
+use eventstore_server::{Server, ServerOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -6,8 +6,8 @@ mod common;
 
 use bytes::Bytes;
 use common::TestServer;
-use eventstore_log::{StartAt, StopAt};
-use eventstore_service::{Client, ClientOptions, PublisherOptions, ServerOptions};
+use eventstore_client::{Client, ClientOptions, PublisherOptions, StartAt, StopAt};
+use eventstore_server::ServerOptions;
 use std::collections::HashMap;
 use std::time::Duration;
 use tonic::Code;
@@ -271,7 +271,7 @@ async fn huge_and_undecodable_names_are_invalid_arguments_and_errors_never_show_
         })
         .await
         .unwrap();
-    let check = |what: &str, e: eventstore_service::Error, code: Code| {
+    let check = |what: &str, e: eventstore_client::Error, code: Code| {
         assert_eq!(e.code(), Some(code), "{what}: {e}");
         let text = e.to_string();
         assert!(text.len() < 400, "{what}: {} bytes of error", text.len());
@@ -476,7 +476,7 @@ async fn missing_or_wrong_tokens_are_refused_and_admin_calls_need_the_admin_toke
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].name.as_str(), listed[0].records), ("a/b", 2));
     let info = user.stream_info("a/b").await.unwrap();
-    assert_eq!(info.summary.unwrap().next_seq, 2);
+    assert_eq!(info.summary.next_seq, 2);
     assert_eq!(info.files.len(), 1);
     let e = user.delete_stream("a/b").await.unwrap_err();
     assert_eq!(e.code(), Some(Code::PermissionDenied), "{e}");

@@ -6,9 +6,9 @@
 //! waits for budget before it reads, so slow subscribers slow their own
 //! readers instead of growing the server's memory.
 
-use crate::proto;
 use bytes::Bytes;
 use eventstore_log::{ReadOptions, StartAt, StopAt, StreamReader};
+use eventstore_protocol::proto;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,7 +82,6 @@ fn book_batches(
     start: StartAt,
     max_bytes: usize,
 ) -> Result<(Vec<proto::RecordBatch>, u64), tonic::Status> {
-    use eventstore_market::replay::Applied;
     let t =
         match start {
             StartAt::Time(t) => t,
@@ -92,9 +91,9 @@ fn book_batches(
                 "with_book starts at a time, the beginning or the end, not at a sequence number",
             )),
         };
-    let hide = |e: &dyn std::fmt::Display| crate::server::hide_root(&spec.data, &e.to_string());
+    let hide = |e: &dyn std::fmt::Display| crate::status::hide_root(&spec.data, &e.to_string());
     let r = eventstore_market::OrderStreamReader::open_dir(&spec.dir).map_err(|e| match e {
-        eventstore_market::Error::Log(e) => crate::server::status(&spec.data, e),
+        eventstore_market::Error::Log(e) => crate::status::status(&spec.data, e),
         e => tonic::Status::failed_precondition(hide(&e)),
     })?;
     let at = r
@@ -104,12 +103,7 @@ fn book_batches(
     let mut batches = Vec::new();
     let mut cur = proto::RecordBatch::default();
     let mut bytes = 0;
-    at.replay.snapshot_batch(ts, |a| {
-        let payload = match a {
-            Applied::Level(l) => l.encode(),
-            Applied::Order(o) => o.encode(),
-            Applied::Gap(_) => return,
-        };
+    for payload in at.records(ts) {
         if bytes + payload.len() + 16 > max_bytes && !cur.records.is_empty() {
             batches.push(std::mem::take(&mut cur));
             bytes = 0;
@@ -118,10 +112,10 @@ fn book_batches(
         cur.records.push(proto::Record {
             seq: at.next_seq,
             timestamp_ns: ts,
-            payload: Bytes::copy_from_slice(&payload),
+            payload: Bytes::from(payload),
             snapshot: true,
         });
-    });
+    }
     if !cur.records.is_empty() {
         batches.push(cur);
     }
@@ -176,7 +170,7 @@ pub(crate) async fn subscription_task(
     tx: mpsc::Sender<Sent>,
     _slot: OwnedSemaphorePermit,
 ) {
-    let status = |data: &std::path::Path, e| crate::server::status(data, e);
+    let status = |data: &std::path::Path, e| crate::status::status(data, e);
     let mut opts = ReadOptions {
         start: spec.start,
         stop: spec.stop,

@@ -1,7 +1,8 @@
 //! A real server on 127.0.0.1:0, on a thread of its own.
 #![allow(dead_code)]
 
-use eventstore_service::{BackgroundServer, Client, ClientOptions, ServerOptions};
+use eventstore_client::{Client, ClientOptions};
+use eventstore_server::{BackgroundServer, ServerOptions};
 use std::path::PathBuf;
 
 pub struct TestServer {
@@ -27,7 +28,7 @@ impl TestServer {
             .unwrap()
     }
 
-    pub async fn client_with(&self, opts: ClientOptions) -> eventstore_service::Result<Client> {
+    pub async fn client_with(&self, opts: ClientOptions) -> eventstore_client::Result<Client> {
         Client::connect(&self.addr, opts).await
     }
 }

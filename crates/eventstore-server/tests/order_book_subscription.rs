@@ -6,15 +6,14 @@ mod common;
 
 use bytes::Bytes;
 use common::TestServer;
-use eventstore_log::{
-    RollBy, RollInterval, StartAt, StopAt, StreamName, StreamWriter, WriterOptions,
-};
+use eventstore_client::{StartAt, StopAt};
+use eventstore_log::{RollBy, RollInterval, StreamName, StreamWriter, WriterOptions};
 use eventstore_market::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
 use eventstore_market::decimal::DecimalStyle;
 use eventstore_market::replay::{BookKind, Replay};
 use eventstore_market::synth::Rng;
 use eventstore_market::{OrderStreamReader, StreamMeta};
-use eventstore_service::ServerOptions;
+use eventstore_server::ServerOptions;
 use tonic::Code;
 
 const T0: i64 = 1_723_075_200_000_000_000;
@@ -180,7 +179,7 @@ async fn an_order_stream_subscription_starts_with_the_book_then_history_then_liv
     let mut bad = client.subscribe_book("plain/s", StartAt::Beginning, None, false);
     let e = bad.next().await.unwrap().unwrap_err();
     match e {
-        eventstore_service::Error::Status(s) => {
+        eventstore_client::Error::Status(s) => {
             assert_eq!(s.code(), Code::FailedPrecondition, "{s}");
             assert!(s.message().contains("market"), "{s}");
         }
