@@ -11,6 +11,7 @@
 //! and `nats-server` is installed.
 //! `remote` starts a local S3 server with `scripts/s3-server.sh` (or uses
 //! `EVENTSTORE_TEST_S3_ENDPOINT` and `EVENTSTORE_TEST_S3_BUCKET`).
+#![deny(unsafe_code)]
 
 mod book;
 mod market;
@@ -282,6 +283,7 @@ fn build_stream(path: &Path, files: u64, per_file: u64, len: usize) {
 
 /// Read every record of a 64-byte stream; baselines: `read()` of the same
 /// files into a buffer, and a walk over the same frames without checksums.
+#[allow(unsafe_code)] // the raw map of the baseline frame walk (UNSAFE.md)
 fn bench_read(dir: &Path) {
     let (files, per_file, len) = (20u64, 1_000_000u64, 64usize);
     let n = files * per_file;
@@ -448,6 +450,7 @@ fn bench_seek(dir: &Path) {
 }
 
 /// A clock's time in ns (`CLOCK_MONOTONIC` is shared by processes).
+#[allow(unsafe_code)]
 fn clock_ns(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

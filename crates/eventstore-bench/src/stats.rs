@@ -15,6 +15,7 @@ pub fn percentiles(v: &mut [u64], ps: &[f64]) -> Vec<u64> {
 }
 
 /// CPU seconds (user and system) this process has used so far, all threads.
+#[allow(unsafe_code)]
 pub fn cpu_secs() -> f64 {
     // SAFETY: getrusage only writes the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };

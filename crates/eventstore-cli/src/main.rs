@@ -1,5 +1,6 @@
 //! `eventstore`: the command-line front of EventStore. Parses arguments and
 //! calls the library; each command lives in `cmd/<name>.rs`.
+#![deny(unsafe_code)]
 
 mod cmd;
 mod progress;
@@ -89,10 +90,7 @@ fn main() -> ExitCode {
         // connection, never the end of the process (a server would die of
         // any client). Their closed standard output is a `BrokenPipe`
         // error, which ends them quietly below.
-        // SAFETY: setting a signal disposition before any thread is started.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
+        default_sigpipe();
     }
     let r = match cli.cmd {
         Command::Demo(a) => cmd::demo::run(a),
@@ -133,5 +131,15 @@ fn main() -> ExitCode {
             eprintln!("error: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Restore the default disposition of SIGPIPE (Rust ignores it).
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    // SAFETY: setting a signal disposition, from `main` before any thread
+    // is started (listed in UNSAFE.md).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -7,14 +7,14 @@
 
 use crate::error::{IoContext, Result};
 use crate::format::{self, FileHeader, Footer, IndexEntry, END_MARKER, HEADER_LEN, INDEX_STRIDE};
+use crate::mmap::WriteMap;
 use crate::pretouch::Pretoucher;
-use crate::writer::SyncFile;
-use memmap2::{MmapMut, MmapOptions};
+use crate::sync::{self, sync_dir_with, SyncFile};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 const INITIAL_CAPACITY: usize = 1 << 20;
@@ -25,7 +25,7 @@ const POPULATE_CHUNK: usize = 1 << 20;
 pub(crate) struct ActiveFile {
     pub path: PathBuf,
     pub file: File,
-    map: MmapMut,
+    map: WriteMap,
     pub header: FileHeader,
     /// Offset of the next frame.
     pub pos: usize,
@@ -101,21 +101,10 @@ fn is_enospc(e: &crate::Error) -> bool {
     }
 }
 
-fn map(file: &File, path: &Path) -> Result<MmapMut> {
-    // SAFETY: the writer holds the stream's lock, so no other process
-    // writes or truncates this file while it is mapped.
-    unsafe { MmapOptions::new().map_mut(file) }.at("mmap", path)
-}
-
-/// fsync a folder so that a create or rename in it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).at("sync", dir)
-}
-
-/// fsync a folder through `syncer` (which tests watch or fail).
-pub(crate) fn sync_dir_with(dir: &Path, syncer: &dyn SyncFile) -> Result<()> {
-    let d = File::open(dir).at("open", dir)?;
-    syncer.sync(&d, false).at("sync", dir)
+fn map(file: &File, path: &Path) -> Result<WriteMap> {
+    // The writer holds the stream's lock: no other process writes or
+    // truncates this file while it is mapped.
+    WriteMap::new(file, path, None)
 }
 
 impl ActiveFile {
@@ -144,8 +133,7 @@ impl ActiveFile {
             .at("create", &tmp)?;
         file.write_all(&header.encode()).at("write", &tmp)?;
         reserve(&file, &tmp, INITIAL_CAPACITY, &*fs)?;
-        fs.before("rename", &tmp).at("rename", &tmp)?;
-        std::fs::rename(&tmp, &path).at("rename", &tmp)?;
+        sync::rename(&*fs, &tmp, &path)?;
         if sync_dir_now {
             sync_dir_with(dir, &*fs)?;
         }
@@ -318,10 +306,9 @@ impl ActiveFile {
 
     #[inline]
     fn publish(&self, pos: usize, frame_len: u32) {
-        // SAFETY: `pos` is 8-aligned within the page-aligned map, and
-        // `ensure` keeps at least 8 bytes after it mapped.
-        let w = unsafe { &*(self.map.as_ptr().add(pos) as *const AtomicU32) };
-        w.store(frame_len, Ordering::Release);
+        // `pos` is 8-aligned and `ensure` keeps at least 8 bytes after it
+        // mapped.
+        self.map.word(pos).store(frame_len, Ordering::Release);
     }
 
     /// Append one record; the caller has checked the payload size.
@@ -336,7 +323,7 @@ impl ActiveFile {
                 max_ts_before: self.running_max,
             });
         }
-        let frame_len = format::encode_frame_body(&mut self.map[pos..pos + size], ts, payload);
+        let frame_len = format::encode_frame_body(self.map.bytes_mut(pos, pos + size), ts, payload);
         self.publish(pos, frame_len);
         self.pos = pos + size;
         self.count += 1;
@@ -379,22 +366,18 @@ impl ActiveFile {
         let at = self.pos;
         let bytes = footer.encode(at as u64);
         self.ensure(at + bytes.len())?;
-        self.map[at + 4..at + bytes.len()].copy_from_slice(&bytes[4..]);
+        self.map
+            .bytes_mut(at + 4, at + bytes.len())
+            .copy_from_slice(&bytes[4..]);
         self.publish(at, END_MARKER);
         let end = at + bytes.len();
         // fdatasync writes back the pages dirtied through the map.
         syncer.sync(&self.file, true).at("sync", &self.path)?;
         drop(self.map);
-        syncer
-            .before("truncate", &self.path)
-            .at("truncate", &self.path)?;
-        self.file.set_len(end as u64).at("truncate", &self.path)?;
+        sync::truncate(syncer, &self.file, &self.path, end as u64)?;
         syncer.sync(&self.file, false).at("sync", &self.path)?;
         let sealed = crate::files::sealed_path(dir, self.header.interval_start_ns);
-        syncer
-            .before("rename", &self.path)
-            .at("rename", &self.path)?;
-        std::fs::rename(&self.path, &sealed).at("rename", &self.path)?;
+        sync::rename(syncer, &self.path, &sealed)?;
         sync_dir_with(dir, syncer)?;
         Ok(sealed)
     }

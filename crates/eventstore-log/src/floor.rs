@@ -93,7 +93,7 @@ impl Floor {
             f.sync_all().at("sync", &tmp)?;
         }
         std::fs::rename(&tmp, &path).at("rename", &tmp)?;
-        crate::active::sync_dir(dir)
+        crate::sync::sync_dir(dir)
     }
 }
 

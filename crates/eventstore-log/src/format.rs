@@ -288,6 +288,30 @@ impl Footer {
         b
     }
 
+    /// Offset of the index-entry count within the footer (from its end
+    /// marker): marker 4, pad 4, count 8, min 8, max 8, stride 4.
+    pub const INDEX_COUNT_AT: usize = 36;
+
+    /// Where the footer whose end marker is at `at` in `bytes` ends, if it
+    /// is all there and its checksum holds (a seal interrupted by a crash
+    /// leaves a partial one).
+    pub fn extent(bytes: &[u8], at: usize) -> Option<usize> {
+        if at.checked_add(FOOTER_FIXED_LEN)? > bytes.len() {
+            return None;
+        }
+        let count = u32_at(bytes, at + Self::INDEX_COUNT_AT) as usize;
+        let end = at
+            .checked_add(FOOTER_FIXED_LEN)?
+            .checked_add(count.checked_mul(INDEX_ENTRY_LEN)?)?
+            .checked_add(TRAILER_LEN)?;
+        if end > bytes.len() {
+            return None;
+        }
+        Footer::decode_from_file_end(&bytes[..end])
+            .ok()
+            .map(|_| end)
+    }
+
     /// Decode the footer of a whole sealed file `file`; returns the footer and
     /// the offset of its end marker (the end of the data).
     pub fn decode_from_file_end(file: &[u8]) -> Result<(Footer, usize), &'static str> {
@@ -309,7 +333,7 @@ impl Footer {
         if u32_at(body, 0) != END_MARKER {
             return Err("footer does not start with the end marker");
         }
-        let count = u32_at(body, 36) as usize;
+        let count = u32_at(body, Self::INDEX_COUNT_AT) as usize;
         if FOOTER_FIXED_LEN + count * INDEX_ENTRY_LEN != body.len() {
             return Err("footer index length does not match the footer size");
         }

@@ -9,9 +9,13 @@
 //!
 //! Modules:
 //! - [`format`]: the on-disk codec (pure, no I/O), described in `docs/format.md`.
-//! - `writer`: [`StreamWriter`], durability modes, rolling, sealing, crash recovery.
+//! - `writer`: [`StreamWriter`], durability modes, rolling, sealing;
+//!   `recovery`: what opening a stream after a crash does ([`RecoveryReport`]);
+//!   `sync`: [`SyncFile`], the file-system seam tests fail.
 //! - `reader`: [`StreamReader`], reading by sequence or time, bounded or following.
-//! - `inspect`: [`stream_info`], [`verify_stream`], [`retain`], [`SealWatcher`].
+//! - `info`: [`stream_info`]; `verify`: [`verify_stream`]; `retain`: [`retain`];
+//!   `watch`: [`SealWatcher`].
+//! - `mmap`: every memory map and the atomic view of a mapped word (see `UNSAFE.md`).
 //! - [`time`]: roll intervals and UTC timestamps; [`clock`]: the injectable clock.
 //!
 //! ```no_run
@@ -36,28 +40,34 @@ mod error;
 pub mod files;
 pub mod floor;
 pub mod format;
-mod inspect;
+mod info;
 mod lock;
+mod mmap;
 mod name;
 mod notify;
 mod pretouch;
 mod reader;
+mod recovery;
+mod retain;
 mod segment;
+mod sync;
 pub mod time;
+mod verify;
+mod watch;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use files::{list_streams, FileEntry};
-pub use inspect::{
-    retain, stream_info, verify_bytes, verify_file, verify_stream, FileInfo, FileReport,
-    FileStatus, RetentionPolicy, SealWatcher, StreamInfo,
-};
+pub use info::{stream_info, FileInfo, StreamInfo};
 pub use lock::{lock_file, LOCK_FILE};
 pub use name::StreamName;
 pub use reader::{OwnedRecord, ReadOptions, Record, StartAt, StopAt, StreamReader};
+pub use recovery::RecoveryReport;
+pub use retain::{retain, RetentionPolicy};
 pub use segment::read_header;
+pub use sync::{OsSync, SyncFile};
 pub use time::RollInterval;
-pub use writer::{
-    Durability, OsSync, RecoveryReport, RollBy, SealedFile, StreamWriter, SyncFile, WriterOptions,
-};
+pub use verify::{verify_bytes, verify_file, verify_stream, FileReport, FileStatus};
+pub use watch::SealWatcher;
+pub use writer::{Durability, RollBy, SealedFile, StreamWriter, WriterOptions};

@@ -10,7 +10,7 @@
 //! bounded, so a lost wake-up costs at most the timeout.
 
 use crate::error::{IoContext, Result};
-use memmap2::{MmapMut, MmapOptions};
+use crate::mmap::WriteMap;
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
@@ -22,7 +22,7 @@ const NOTIFY_LEN: u64 = 64;
 
 /// A mapped `.notify` file.
 pub(crate) struct Notifier {
-    map: MmapMut,
+    map: WriteMap,
 }
 
 impl Notifier {
@@ -39,18 +39,14 @@ impl Notifier {
         if f.metadata().at("stat", &path)?.len() < NOTIFY_LEN {
             f.set_len(NOTIFY_LEN).at("extend", &path)?;
         }
-        // SAFETY: the file is never shrunk below NOTIFY_LEN; its words are
-        // only accessed atomically.
-        let map =
-            unsafe { MmapOptions::new().len(NOTIFY_LEN as usize).map_mut(&f) }.at("mmap", &path)?;
+        // The file is never shrunk below NOTIFY_LEN; its words are only
+        // accessed atomically.
+        let map = WriteMap::new(&f, &path, Some(NOTIFY_LEN as usize))?;
         Ok(Notifier { map })
     }
 
     fn word(&self, i: usize) -> &AtomicU32 {
-        // SAFETY: the map is page-aligned and NOTIFY_LEN bytes long, so word
-        // `i < 16` is aligned and in bounds; it is shared memory accessed only
-        // through atomics.
-        unsafe { &*(self.map.as_ptr().add(i * 4) as *const AtomicU32) }
+        self.map.word(i * 4)
     }
 
     fn counter(&self) -> &AtomicU32 {

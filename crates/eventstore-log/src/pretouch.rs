@@ -8,8 +8,10 @@
 //! Chronicle Queue does the same. Populating never changes file contents and
 //! fails harmlessly past the end of the file.
 
-use memmap2::{Advice, MmapMut, MmapOptions};
+use crate::mmap::WriteMap;
+use memmap2::Advice;
 use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -80,7 +82,7 @@ impl Drop for Pretoucher {
 }
 
 fn run(s: &Shared) {
-    let mut map: Option<MmapMut> = None;
+    let mut map: Option<WriteMap> = None;
     let mut generation = 0;
     let mut done = 0usize;
     while !s.stop.load(Ordering::Acquire) {
@@ -99,9 +101,9 @@ fn run(s: &Shared) {
         while done < want && !s.stop.load(Ordering::Acquire) {
             let len = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
             if map.as_ref().is_none_or(|m| m.len() < len.min(want)) {
-                // SAFETY: a shared mapping used only to populate pages; it
-                // never reads or writes their contents.
-                map = unsafe { MmapOptions::new().len(len).map_mut(&*file) }.ok();
+                // A shared mapping used only to populate pages: it never
+                // reads or writes their contents.
+                map = WriteMap::new(&file, Path::new("the open file"), Some(len)).ok();
             }
             let Some(m) = &map else { break };
             let end = (done + STEP).min(want).min(m.len());

@@ -8,10 +8,10 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::{self, FileHeader, Footer, Frame, HeaderError, END_MARKER, HEADER_LEN};
-use memmap2::{Mmap, MmapOptions};
+use crate::mmap::ReadMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 /// What lies at a position of a file.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +33,7 @@ pub(crate) enum Step {
 pub(crate) struct Segment {
     pub path: PathBuf,
     file: File,
-    map: Mmap,
+    map: ReadMap,
     pub header: FileHeader,
     /// The footer and the offset of the end marker, when the file is sealed
     /// and its footer is intact.
@@ -92,13 +92,6 @@ pub fn read_header(path: &Path) -> Result<FileHeader> {
     FileHeader::decode(&b[..got]).map_err(|e| header_error(path, e))
 }
 
-fn map_file(file: &File, path: &Path) -> Result<Mmap> {
-    // SAFETY: log files are only ever appended to in place by the single
-    // writer (which publishes each frame length after its bytes) and shrunk
-    // only past the last byte any reader can reach (see docs/format.md).
-    unsafe { MmapOptions::new().map(file) }.at("mmap", path)
-}
-
 impl Segment {
     /// Open and map `path`, checking its header, and its footer if sealed.
     pub fn open(path: &Path) -> Result<Segment> {
@@ -110,13 +103,13 @@ impl Segment {
                 .err()
                 .unwrap_or_else(|| corrupted(path, 0, "file is shorter than its 64-byte header")));
         }
-        let map = map_file(&file, path)?;
-        let header = FileHeader::decode(&map).map_err(|e| header_error(path, e))?;
+        let map = ReadMap::new(&file, path)?;
+        let header = FileHeader::decode(map.bytes()).map_err(|e| header_error(path, e))?;
         let sealed_name = path.extension().is_some_and(|e| e == "log");
-        let footer = Footer::decode_from_file_end(&map).ok();
+        let footer = Footer::decode_from_file_end(map.bytes()).ok();
         #[cfg(target_os = "linux")]
         {
-            let _ = map.advise(memmap2::Advice::Sequential);
+            map.advise(memmap2::Advice::Sequential);
         }
         Ok(Segment {
             path: path.to_path_buf(),
@@ -135,13 +128,13 @@ impl Segment {
     /// The mapped bytes.
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.map
+        self.map.bytes()
     }
 
     /// The payload bytes a [`Step::Record`] points at, without copying.
     #[inline]
     pub fn payload(&self, (at, len): (usize, usize)) -> &[u8] {
-        &self.map[at..at + len]
+        &self.map.bytes()[at..at + len]
     }
 
     fn with_cached_state(mut self) -> Segment {
@@ -169,7 +162,7 @@ impl Segment {
     fn remap(&mut self) -> Result<bool> {
         let len = self.file.metadata().at("stat", &self.path)?.len() as usize;
         if len > self.map.len() {
-            self.map = map_file(&self.file, &self.path)?;
+            self.map = ReadMap::new(&self.file, &self.path)?;
             self.populated = 0;
             return Ok(true);
         }
@@ -178,12 +171,9 @@ impl Segment {
 
     #[inline]
     fn frame_len_at(&self, pos: usize) -> u32 {
-        debug_assert!(pos.is_multiple_of(8) && pos + 4 <= self.map.len());
-        // SAFETY: `pos` is 8-aligned within the page-aligned map and at least
-        // four bytes lie before its end; the writer stores this word
-        // atomically with release ordering after the frame's other bytes.
-        let a = unsafe { &*(self.map.as_ptr().add(pos) as *const AtomicU32) };
-        a.load(Ordering::Acquire)
+        // The writer stores this word with release ordering after the
+        // frame's other bytes.
+        self.map.word(pos).load(Ordering::Acquire)
     }
 
     fn corrupt(&self, pos: usize, reason: &str) -> Error {
@@ -199,8 +189,7 @@ impl Segment {
         let to = (pos + POPULATE_CHUNK).min(limit);
         #[cfg(target_os = "linux")]
         if to > from {
-            let _ = self
-                .map
+            self.map
                 .advise_range(memmap2::Advice::PopulateRead, from, to - from);
         }
         self.populated = to.max(pos + 1);
@@ -225,7 +214,7 @@ impl Segment {
                 // SAFETY: `ahead` is inside the map; a prefetch reads nothing.
                 unsafe {
                     std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        self.map.as_ptr().add(ahead) as *const i8,
+                        self.map.bytes().as_ptr().add(ahead) as *const i8,
                     )
                 };
             }
@@ -237,7 +226,7 @@ impl Segment {
             {
                 let end = pos + len;
                 if end <= self.map.len() && format::align8(end) <= self.end {
-                    let b = &self.map[pos..end];
+                    let b = &self.map.bytes()[pos..end];
                     if format::frame_crc(fl, &b[8..]) == format::u32_at(b, 4) {
                         return Ok(Step::Record {
                             ts: format::i64_at(b, 8),
@@ -279,7 +268,7 @@ impl Segment {
         let data_end = self.data_end();
         let sealed = self.is_sealed();
         let path = &self.path;
-        match format::decode_frame(&self.map, pos, fl) {
+        match format::decode_frame(self.map.bytes(), pos, fl) {
             Frame::Record { ts, payload, next } => {
                 if data_end.is_some_and(|e| next > e) {
                     return Err(corrupted(path, pos as u64, "record runs into the footer"));

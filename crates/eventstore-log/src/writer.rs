@@ -1,18 +1,18 @@
 //! `StreamWriter`: appends records to a stream, rolls its files at a fixed
-//! interval, seals them, and recovers the stream after a crash.
+//! interval and seals them; it starts from the state recovery
+//! (`recovery.rs`) leaves after a crash.
 
-use crate::active::{zero_range, ActiveFile};
+use crate::active::ActiveFile;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, IoContext, Result};
-use crate::files::{self, FileEntry};
-use crate::format::{self, FileHeader, Footer, HEADER_LEN, MAX_PAYLOAD};
+use crate::format::{FileHeader, MAX_PAYLOAD};
 use crate::lock::WriterLock;
 use crate::notify::Notifier;
 use crate::pretouch::Pretoucher;
-use crate::segment::{self, ScanStop};
+use crate::recovery::RecoveryReport;
+use crate::sync::{OsSync, SyncFile};
 use crate::time::{RollInterval, NS_PER_SEC};
 use crate::StreamName;
-use memmap2::MmapOptions;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,40 +49,6 @@ impl std::str::FromStr for Durability {
                         "invalid durability {s:?} (use none, batch, or an interval such as 10ms)"
                     ))
                 }),
-        }
-    }
-}
-
-/// How the writer makes a file durable. The default, [`OsSync`], calls
-/// `fdatasync` (or `fsync` for `data_only == false`); tests substitute one
-/// that fails, to check that a failed sync poisons the writer.
-///
-/// It is also the writer's seam for the other file-system calls that
-/// decide durability: [`SyncFile::before`] is called before each of them,
-/// so that tests can fail any one (with EIO, ENOSPC, ...) and check what
-/// the writer and recovery do.
-pub trait SyncFile: Send + Sync + 'static {
-    fn sync(&self, file: &std::fs::File, data_only: bool) -> std::io::Result<()>;
-
-    /// Called before the writer or recovery calls `op` on `path`: one of
-    /// `"allocate"` (`fallocate`), `"truncate"` (`ftruncate`), `"rename"`.
-    /// An error is returned as that call's error. The default allows all.
-    fn before(&self, op: &'static str, path: &Path) -> std::io::Result<()> {
-        let _ = (op, path);
-        Ok(())
-    }
-}
-
-/// The operating system's `fdatasync` / `fsync`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct OsSync;
-
-impl SyncFile for OsSync {
-    fn sync(&self, file: &std::fs::File, data_only: bool) -> std::io::Result<()> {
-        if data_only {
-            file.sync_data()
-        } else {
-            file.sync_all()
         }
     }
 }
@@ -172,21 +138,6 @@ pub struct SealedFile {
     pub records: u64,
 }
 
-/// What recovery did when the stream was opened.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// Bytes of torn records cut from the end of the open file.
-    pub torn_bytes: u64,
-    /// Unsealed files from past intervals that were sealed.
-    pub sealed: Vec<PathBuf>,
-    /// Unsealed files without records that were removed.
-    pub removed_empty: Vec<PathBuf>,
-    /// Unsealed files whose header was never written (created just before
-    /// a power loss: no record of them was ever acknowledged), renamed to
-    /// `<name>.unreadable`.
-    pub set_aside: Vec<PathBuf>,
-}
-
 struct SyncShared {
     file: Mutex<Option<Arc<std::fs::File>>>,
     dirty: AtomicBool,
@@ -232,25 +183,27 @@ impl StreamWriter {
         std::fs::create_dir_all(dir).at("create", dir)?;
         let lock = WriterLock::acquire(dir)?;
         let notifier = Notifier::open(dir)?;
+        let pretouch = if opts.pretouch {
+            Pretoucher::start().map(Arc::new)
+        } else {
+            None
+        };
+        let r = crate::recovery::recover(dir, &opts, pretouch.clone())?;
         let mut w = StreamWriter {
             dir: dir.to_path_buf(),
             opts,
             _lock: lock,
             notifier,
-            active: None,
-            next_seq: 0,
-            running_max: i64::MIN,
-            last_start: None,
+            active: r.active,
+            next_seq: r.next_seq,
+            running_max: r.running_max,
+            last_start: r.last_start,
             poisoned: false,
             subscribers: Vec::new(),
             sync: None,
-            pretouch: None,
-            recovery: RecoveryReport::default(),
+            pretouch,
+            recovery: r.report,
         };
-        if w.opts.pretouch {
-            w.pretouch = Pretoucher::start().map(Arc::new);
-        }
-        w.recover()?;
         if let Durability::Interval(every) = w.opts.durability {
             w.start_sync_thread(every);
         }
@@ -325,189 +278,6 @@ impl StreamWriter {
                 .map(Arc::new);
             *lock_ignoring_poison(&s.file) = f;
         }
-    }
-
-    // ---- recovery -------------------------------------------------------
-
-    fn recover(&mut self) -> Result<()> {
-        // Leftovers of a crash while creating a file.
-        if let Ok(rd) = std::fs::read_dir(&self.dir) {
-            for e in rd.flatten() {
-                if e.file_name().to_string_lossy().ends_with(files::TMP_EXT) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-        let list = files::list_files(&self.dir)?;
-        let now = self.opts.clock.now_ns();
-        let n = list.len();
-        for (i, f) in list.iter().enumerate() {
-            if !f.sealed {
-                self.recover_open_file(f, i + 1 == n, now)?;
-            }
-        }
-        if self.active.is_some() {
-            return Ok(());
-        }
-        // Every file is sealed now: the stream continues after the last one.
-        if let Some(f) = files::list_files(&self.dir)?.last() {
-            let seg = segment::Segment::open(&f.path)?;
-            let (count, max_ts) = match &seg.footer {
-                Some((footer, _)) => (footer.record_count, footer.max_ts),
-                None => {
-                    // A damaged footer: the records still say where the stream
-                    // ends if they all check out up to the end marker.
-                    let s = segment::scan(seg.bytes(), seg.header.prev_max_ts);
-                    if s.stop != ScanStop::EndMarker {
-                        return Err(segment::corrupted(
-                            &f.path,
-                            s.end as u64,
-                            "the last sealed file is damaged before its end marker, so the stream's next sequence number is unknown (inspect with `eventstore verify`)",
-                        ));
-                    }
-                    (s.records, s.running_max)
-                }
-            };
-            self.next_seq = seg.header.first_seq + count;
-            self.running_max = seg.header.prev_max_ts.max(max_ts);
-            self.last_start = Some(f.start_ns);
-        } else if let Some(floor) = crate::floor::Floor::read(&self.dir)? {
-            // Retention deleted every file: continue where they ended.
-            self.next_seq = floor.next_seq;
-            self.running_max = floor.max_ts;
-            self.last_start = Some(floor.last_start_ns);
-        }
-        Ok(())
-    }
-
-    /// Repair one unsealed file: finish an interrupted seal, cut a torn
-    /// tail, then either keep appending to it or seal it.
-    fn recover_open_file(&mut self, f: &FileEntry, last: bool, now: i64) -> Result<()> {
-        let header = match segment::read_header(&f.path) {
-            Ok(h) => h,
-            // Created, but nothing of it reached the disk before a power
-            // loss (not even its header): it never held an acknowledged
-            // record, since syncing one makes the header durable too.
-            // Set aside as `<name>.unreadable` (nothing is deleted), and
-            // the stream continues after the file before it.
-            Err(_) if header_never_written(&f.path) => {
-                let mut aside = f.path.as_os_str().to_owned();
-                aside.push(".unreadable");
-                self.opts
-                    .syncer
-                    .before("rename", &f.path)
-                    .at("rename", &f.path)?;
-                std::fs::rename(&f.path, &aside).at("rename", &f.path)?;
-                crate::active::sync_dir(&self.dir)?;
-                self.recovery.set_aside.push(PathBuf::from(aside));
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&f.path)
-            .at("open", &f.path)?;
-        let len = file.metadata().at("stat", &f.path)?.len() as usize;
-        // SAFETY: we hold the writer lock; nobody else modifies the file.
-        let map = unsafe { MmapOptions::new().map(&file) }.at("mmap", &f.path)?;
-        let mut summary = segment::scan(&map, header.prev_max_ts);
-        let mut tail_dirty_to = None;
-        match &summary.stop {
-            ScanStop::EndMarker => {
-                // Crashed while sealing: the footer is complete if its checksum holds.
-                let at = summary.end;
-                let footer_end = footer_extent(&map, at);
-                if let Some(end) = footer_end {
-                    drop(map);
-                    self.opts
-                        .syncer
-                        .before("truncate", &f.path)
-                        .at("truncate", &f.path)?;
-                    file.set_len(end as u64).at("truncate", &f.path)?;
-                    file.sync_all().at("sync", &f.path)?;
-                    let sealed = files::sealed_path(&self.dir, f.start_ns);
-                    self.opts
-                        .syncer
-                        .before("rename", &f.path)
-                        .at("rename", &f.path)?;
-                    std::fs::rename(&f.path, &sealed).at("rename", &f.path)?;
-                    crate::active::sync_dir(&self.dir)?;
-                    self.recovery.sealed.push(sealed);
-                    self.after_file(&header, &summary, f.start_ns);
-                    return Ok(());
-                }
-                // A torn footer: drop it and redo the seal below.
-                tail_dirty_to = Some(last_nonzero(&map, at).map_or(at, |p| p + 1));
-            }
-            ScanStop::Empty => {
-                if let Some(p) = last_nonzero(&map, summary.end) {
-                    if let Some(off) = valid_frame_after(&map, summary.end, p + 1) {
-                        return Err(segment::corrupted(
-                            &f.path,
-                            summary.end as u64,
-                            &format!("zeroed bytes inside the data, valid records follow at offset {off}; not truncating (inspect with `eventstore verify`)"),
-                        ));
-                    }
-                    tail_dirty_to = Some(p + 1);
-                }
-            }
-            ScanStop::Bad { offset, reason } => {
-                let end_nz = last_nonzero(&map, summary.end).map_or(summary.end, |p| p + 1);
-                if let Some(off) = valid_frame_after(&map, *offset as usize + 8, end_nz) {
-                    return Err(segment::corrupted(
-                        &f.path,
-                        *offset,
-                        &format!("{reason}; valid records follow at offset {off}, so this is not a torn tail; not truncating (inspect with `eventstore verify`)"),
-                    ));
-                }
-                tail_dirty_to = Some(end_nz);
-            }
-        }
-        drop(map);
-        if let Some(to) = tail_dirty_to {
-            if to > summary.end {
-                self.recovery.torn_bytes += (to - summary.end) as u64;
-                zero_range(&file, &f.path, summary.end, to.min(len))?;
-            }
-        }
-        summary.stop = ScanStop::Empty;
-        drop(file);
-        let roll_at = RollInterval::from_secs(header.interval_secs)
-            .map(|iv| iv.floor(header.interval_start_ns) + iv.ns())
-            .unwrap_or(i64::MIN);
-        let keep = last
-            && header.interval_secs == self.opts.roll.secs()
-            && (now < roll_at || self.opts.roll_by == RollBy::RecordTime);
-        if summary.records == 0 && !keep {
-            std::fs::remove_file(&f.path).at("remove", &f.path)?;
-            self.recovery.removed_empty.push(f.path.clone());
-            return Ok(());
-        }
-        self.after_file(&header, &summary, f.start_ns);
-        let active = ActiveFile::resume(
-            f.path.clone(),
-            header,
-            summary,
-            roll_at,
-            self.opts.syncer.clone(),
-        )?;
-        if keep {
-            let mut active = active;
-            active.attach(self.pretouch.clone());
-            self.active = Some(active);
-        } else {
-            let sealed = active.seal(&self.dir, &*self.opts.syncer)?;
-            self.recovery.sealed.push(sealed);
-        }
-        Ok(())
-    }
-
-    fn after_file(&mut self, header: &FileHeader, summary: &segment::ScanSummary, start: i64) {
-        self.next_seq = header.first_seq + summary.records;
-        self.running_max = self.running_max.max(summary.running_max);
-        self.last_start = Some(start);
     }
 
     // ---- appending ------------------------------------------------------
@@ -748,56 +518,6 @@ impl Drop for StreamWriter {
     }
 }
 
-/// Whether the header of the file at `path` was never written: its first
-/// 64 bytes (or all it has) are zero.
-fn header_never_written(path: &Path) -> bool {
-    use std::io::Read;
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut head = Vec::with_capacity(crate::format::HEADER_LEN);
-    f.take(crate::format::HEADER_LEN as u64)
-        .read_to_end(&mut head)
-        .is_ok_and(|_| head.iter().all(|&b| b == 0))
-}
-
 fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The end of the footer whose end marker is at `at`, if it is complete.
-fn footer_extent(map: &[u8], at: usize) -> Option<usize> {
-    if at + format::FOOTER_FIXED_LEN > map.len() {
-        return None;
-    }
-    let count = format::u32_at(map, at + 36) as usize;
-    let end = at
-        + format::FOOTER_FIXED_LEN
-        + count.checked_mul(format::INDEX_ENTRY_LEN)?
-        + format::TRAILER_LEN;
-    if end > map.len() {
-        return None;
-    }
-    Footer::decode_from_file_end(&map[..end]).ok().map(|_| end)
-}
-
-/// The last non-zero byte at or after `from`.
-fn last_nonzero(map: &[u8], from: usize) -> Option<usize> {
-    if from >= map.len() {
-        return None;
-    }
-    map[from..].iter().rposition(|&b| b != 0).map(|p| from + p)
-}
-
-/// The first valid record at an 8-aligned offset in `[from, to)`, if any.
-fn valid_frame_after(map: &[u8], from: usize, to: usize) -> Option<usize> {
-    let mut p = format::align8(from.max(HEADER_LEN));
-    while p + format::FRAME_HEADER_LEN <= to.min(map.len()) {
-        let fl = format::u32_at(map, p);
-        if let format::Frame::Record { .. } = format::decode_frame(map, p, fl) {
-            return Some(p);
-        }
-        p += 8;
-    }
-    None
 }

@@ -19,6 +19,7 @@
 //! assert!(events.windows(2).all(|w| w[0].ts_ns() <= w[1].ts_ns()));
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![deny(unsafe_code)]
 
 pub mod bars;
 pub mod binance;

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![deny(unsafe_code)]
 
 mod error;
 pub mod intercept;
