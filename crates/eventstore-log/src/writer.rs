@@ -23,10 +23,10 @@ use std::time::Duration;
 /// When appended records reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
-    /// Left to the operating system. Records survive the writer's crash
-    /// (`kill -9`) as soon as `append` returns, since they are in the page
-    /// cache, but not a power loss before the OS writes them back.
-    None,
+    /// Left to the operating system (the page cache). Records survive the
+    /// writer's crash (`kill -9`) as soon as `append` returns, but not a
+    /// power loss before the OS writes them back.
+    Os,
     /// fsync before every `append` or `append_batch` returns: acknowledged
     /// records survive power loss.
     Batch,
@@ -37,16 +37,16 @@ pub enum Durability {
 
 impl std::str::FromStr for Durability {
     type Err = Error;
-    /// `none`, `batch`, or a sync interval such as `10ms`.
+    /// `os` (or `none`), `batch`, or a sync interval such as `10ms`.
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "none" | "os" => Ok(Durability::None),
+            "none" | "os" => Ok(Durability::Os),
             "batch" | "always" => Ok(Durability::Batch),
             _ => crate::time::parse_duration_ns(s)
                 .map(|ns| Durability::Interval(Duration::from_nanos(ns.max(0) as u64)))
                 .map_err(|_| {
                     Error::InvalidArgument(format!(
-                        "invalid durability {s:?} (use none, batch, or an interval such as 10ms)"
+                        "invalid durability {s:?} (use os, batch, or an interval such as 10ms)"
                     ))
                 }),
         }
@@ -89,7 +89,7 @@ impl Default for WriterOptions {
             roll_by: RollBy::WriterClock,
             pretouch: true,
             syncer: Arc::new(OsSync),
-            durability: Durability::None,
+            durability: Durability::Os,
             clock: Arc::new(SystemClock),
         }
     }
@@ -366,7 +366,7 @@ impl StreamWriter {
     fn finish(&mut self) -> Result<()> {
         self.notifier.notify();
         match self.opts.durability {
-            Durability::None => Ok(()),
+            Durability::Os => Ok(()),
             Durability::Batch => self.sync_now(),
             Durability::Interval(_) => {
                 if let Some((s, h)) = &self.sync {

@@ -82,7 +82,7 @@ fn a_failed_sync_while_sealing_poisons_the_writer() {
             fail_after: 0,
         }));
     let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
-    w.append(b"first").unwrap(); // durability none: no sync yet
+    w.append(b"first").unwrap(); // durability os: no sync yet
     clock.advance(60 * SEC);
     let err = w.append(b"second").unwrap_err(); // rolls: sealing syncs, and fails
     assert!(err.to_string().contains("injected"), "{err}");

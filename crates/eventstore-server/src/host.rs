@@ -44,7 +44,7 @@ impl HostOptions {
         HostOptions {
             data: data.into(),
             roll: RollInterval::HOURLY,
-            durability: Durability::None,
+            durability: Durability::Os,
             syncer: Arc::new(eventstore_log::OsSync),
         }
     }
@@ -124,7 +124,7 @@ impl Host {
             .roll(self.opts.roll)
             .syncer(self.opts.syncer.clone())
             // The writer thread syncs (once per group) itself.
-            .durability(Durability::None);
+            .durability(Durability::Os);
         let w = StreamWriter::open(&self.opts.data, name, opts)?;
         let (tx, rx) = mpsc::channel(JOBS_QUEUED);
         let durability = self.opts.durability;
@@ -204,7 +204,7 @@ fn write_loop(
         let mut results: Vec<eventstore_log::Result<Range<u64>>> = Vec::with_capacity(group.len());
         append_group(&mut w, &group, &mut results, &changed);
         match durability {
-            Durability::None => {}
+            Durability::Os => {}
             Durability::Batch => sync_group(&mut w, &mut results),
             Durability::Interval(d) => {
                 // Wait for the interval to end, appending what arrives

@@ -18,10 +18,11 @@ pub struct Args {
     /// Roll interval of the streams: minutely, hourly, daily, or an interval dividing a day.
     #[arg(long, default_value = "1h")]
     pub roll: String,
-    /// When appends are acknowledged: none (once written; survives a crash
-    /// of the server, not a power loss), batch (after an fsync of each
+    /// When appends are acknowledged: os (once written to the page cache;
+    /// survives a crash of the server, not a power loss; `none` is the
+    /// same), batch (after an fsync of each
     /// group of appends), or an interval such as 10ms (after an fsync at most that much later).
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "os")]
     pub durability: String,
     /// Require `authorization: Bearer <token>` on every call.
     #[arg(long, env = "EVENTSTORE_TOKEN", hide_env_values = true)]

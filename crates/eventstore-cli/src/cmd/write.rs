@@ -28,8 +28,8 @@ pub struct Args {
     /// Roll interval: minutely, hourly, daily, or any interval dividing a day (30s, 5m, 15m, 1h, 1d).
     #[arg(long, default_value = "1h")]
     pub roll: String,
-    /// When records reach the disk: none (left to the OS), batch (fsync every batch), or an interval such as 10ms.
-    #[arg(long, default_value = "none")]
+    /// When records reach the disk: os (left to the operating system's page cache; `none` is the same), batch (fsync every batch), or an interval such as 10ms.
+    #[arg(long, default_value = "os")]
     pub durability: String,
     /// How standard input is split into records.
     #[arg(long, value_enum, default_value = "lines")]
