@@ -45,7 +45,7 @@ fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 cargo run --quiet --release -p eventstore-fuzz --bin eventstore-fuzz-seeds -- fuzz/corpus "${targets[@]}"
-(cd fuzz && cargo fuzz build -O "${targets[@]//-/_}")
+for t in "${targets[@]}"; do (cd fuzz && cargo fuzz build -O "${t//-/_}"); done
 mkdir -p target/fuzz-logs
 summary=()
 status=0

@@ -98,8 +98,7 @@ fn open_signed(s: &Server, prefix: &str, sign_payload: bool) -> Remote {
     };
     Remote::open(
         &format!("s3://{}/{prefix}", s.bucket),
-        &o,
-        &RetryOptions::default(),
+        &RemoteOptions::s3(o),
     )
     .expect("open remote")
 }

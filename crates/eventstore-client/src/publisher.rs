@@ -8,7 +8,7 @@ use bytes::Bytes;
 use eventstore_protocol::proto;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -193,7 +193,7 @@ async fn open(
     changed: &Arc<Notify>,
 ) -> Result<Conn> {
     let deadline = Instant::now() + client.opts.reconnect_for;
-    let mut delay = Duration::from_millis(20);
+    let mut backoff = eventstore_backoff::Backoff::reconnect();
     let (tx, mut responses) = loop {
         let (tx, rx) = mpsc::channel(window_size.max(1));
         match client
@@ -204,8 +204,7 @@ async fn open(
         {
             Ok(r) => break (tx, r.into_inner()),
             Err(e) if retryable(&e) && Instant::now() < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(e) => return Err(e.into()),
         }

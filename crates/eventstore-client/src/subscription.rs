@@ -9,7 +9,7 @@ use eventstore_protocol::Event;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Records of a subscription, in order: an async stream of [`Event`]s
@@ -73,7 +73,7 @@ pub(crate) async fn subscribe_loop(
         Some(Start::FromSeq(s)) => Some(s),
         _ => None,
     };
-    let mut delay = Duration::from_millis(20);
+    let mut backoff = eventstore_backoff::Backoff::reconnect();
     let mut since = Instant::now();
     loop {
         if let Some(n) = next {
@@ -93,7 +93,7 @@ pub(crate) async fn subscribe_loop(
                     };
                     match m {
                         Ok(Some(batch)) => {
-                            delay = Duration::from_millis(20);
+                            backoff.reset();
                             since = Instant::now();
                             let events: Vec<Event> = batch
                                 .records
@@ -122,7 +122,6 @@ pub(crate) async fn subscribe_loop(
         if tx.is_closed() {
             return;
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

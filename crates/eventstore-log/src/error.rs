@@ -56,6 +56,11 @@ pub enum Error {
     #[error("writer is poisoned after a failed sync; reopen the stream to recover")]
     Poisoned,
 
+    /// A state the code never leaves the writer in: a bug, reported
+    /// rather than panicking.
+    #[error("internal error: {0}")]
+    Invariant(&'static str),
+
     /// A request that does not make sense (a bad range, an unknown option).
     #[error("{0}")]
     InvalidArgument(String),

@@ -354,7 +354,7 @@ impl StreamWriter {
             self.roll(t, now)?;
         }
         let Some(a) = self.active.as_mut() else {
-            return Err(Error::InvalidArgument("no open file after roll".into()));
+            return Err(Error::Invariant("no open file after a roll"));
         };
         a.append(ts, payload)?;
         let seq = self.next_seq;

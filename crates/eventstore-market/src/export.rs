@@ -69,8 +69,13 @@ impl Columns {
         self.len += 1;
     }
 
-    fn finish(&mut self, schema: &Arc<Schema>, meta: &StreamMeta) -> Result<RecordBatch> {
-        let p = |e: arrow_schema::ArrowError| Error::InvalidArgument(format!("parquet: {e}"));
+    fn finish(
+        &mut self,
+        schema: &Arc<Schema>,
+        meta: &StreamMeta,
+        out: &Path,
+    ) -> Result<RecordBatch> {
+        let p = arrow_error(out);
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.local.finish().with_timezone("UTC")),
             Arc::new(self.exchange.finish().with_timezone("UTC")),
@@ -96,7 +101,18 @@ impl Columns {
 
 /// How a Parquet error writing `out` is reported.
 fn pq_error(out: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + Copy + '_ {
-    move |e| Error::InvalidArgument(format!("{}: {e}", out.display()))
+    move |e| Error::Parquet {
+        path: out.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// How an Arrow error building the batches of `out` is reported.
+fn arrow_error(out: &Path) -> impl Fn(arrow_schema::ArrowError) -> Error + Copy + '_ {
+    move |e| Error::Parquet {
+        path: out.to_path_buf(),
+        reason: e.to_string(),
+    }
 }
 
 /// A zstd-compressed Parquet writer of `schema` into a new file `out`.
@@ -123,11 +139,11 @@ pub fn trades_to_parquet(mut reader: TradeStreamReader, out: &Path) -> Result<u6
         cols.push(&t);
         n += 1;
         if cols.len == ROWS_PER_GROUP {
-            w.write(&cols.finish(&schema, &meta)?).map_err(pq)?;
+            w.write(&cols.finish(&schema, &meta, out)?).map_err(pq)?;
         }
     }
     if cols.len > 0 {
-        w.write(&cols.finish(&schema, &meta)?).map_err(pq)?;
+        w.write(&cols.finish(&schema, &meta, out)?).map_err(pq)?;
     }
     w.close().map_err(pq)?;
     Ok(n)
@@ -165,7 +181,7 @@ pub fn book_rows_to_parquet(
         ));
     }
     let schema = Arc::new(Schema::new(fields));
-    let ar = |e: arrow_schema::ArrowError| Error::InvalidArgument(format!("parquet: {e}"));
+    let ar = arrow_error(out);
     let (mut w, pq) = (writer(out, &schema)?, pq_error(out));
     let new_cols = || {
         (

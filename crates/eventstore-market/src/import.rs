@@ -385,10 +385,10 @@ pub fn import(
     let mut writers = BTreeMap::new();
     for ((venue, symbol, stream), (ps, ss, kind)) in &scales {
         if *ps > decimal::MAX_SCALE as usize || *ss > decimal::MAX_SCALE as usize {
-            return Err(Error::InvalidArgument(format!(
-                "{symbol}: more than {} decimal places",
-                decimal::MAX_SCALE
-            )));
+            return Err(Error::TooManyPlaces {
+                symbol: symbol.clone(),
+                max: decimal::MAX_SCALE as u32,
+            });
         }
         let name = StreamName::new(&format!("{venue}/{}/{stream}", symbol.to_ascii_lowercase()))?;
         let meta = StreamMeta {
@@ -402,10 +402,14 @@ pub fn import(
         let dir = name.dir(root);
         match StreamMeta::load(&dir)? {
             Some(m) if m != meta => {
-                return Err(Error::InvalidArgument(format!(
-                    "stream {name} holds {} {} {} at scales {}/{}; this input has {symbol} at {ps}/{ss}",
-                    m.venue, m.symbol, m.kind, m.price_scale, m.size_scale
-                )))
+                return Err(Error::MetaMismatch {
+                    stream: name.to_string(),
+                    stored: format!(
+                        "{} {} {} at scales {}/{}",
+                        m.venue, m.symbol, m.kind, m.price_scale, m.size_scale
+                    ),
+                    input: format!("{symbol} at {ps}/{ss}"),
+                })
             }
             _ => {}
         }

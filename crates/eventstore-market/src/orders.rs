@@ -159,12 +159,10 @@ impl OrderStreamReader {
             path: dir.join(crate::meta::META_FILE),
             reason: "no market metadata: not a market stream".into(),
         })?;
-        let kind = BookKind::of_stream(&meta.kind).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "{} holds {}, not order book updates (book_l2) or order events (orders_l3)",
-                dir.display(),
-                meta.kind
-            ))
+        let kind = BookKind::of_stream(&meta.kind).ok_or_else(|| Error::WrongKind {
+            stream: dir.display().to_string(),
+            holds: meta.kind.clone(),
+            wanted: "order book updates (book_l2) or order events (orders_l3)",
         })?;
         Ok(OrderStreamReader {
             dir: dir.to_path_buf(),

@@ -159,8 +159,8 @@ pub fn summaries(dir: &Path) -> Result<Vec<(FileEntry, FileSummary)>> {
                     .iter()
                     .flatten()
                     .find(|i| i.start_ns == f.start_ns)
-                    .ok_or_else(|| {
-                        Error::InvalidArgument(format!("{} vanished", f.path.display()))
+                    .ok_or_else(|| Error::Vanished {
+                        path: f.path.clone(),
                     })?;
                 let s = compute(dir, info, bytes)?;
                 let tmp = side.with_extension("json.tmp");

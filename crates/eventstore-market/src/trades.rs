@@ -28,10 +28,11 @@ impl TradeStreamReader {
             reason: format!("{name} has no market metadata: not a market stream"),
         })?;
         if meta.kind != "trades" {
-            return Err(Error::InvalidArgument(format!(
-                "{name} holds {}, not trades",
-                meta.kind
-            )));
+            return Err(Error::WrongKind {
+                stream: name.to_string(),
+                holds: meta.kind,
+                wanted: "trades",
+            });
         }
         let mut opts = ReadOptions::from(from_ns.map_or(StartAt::Beginning, StartAt::Time));
         opts.stop = to_ns.map(StopAt::Time);

@@ -58,6 +58,15 @@ pub enum Error {
     #[error(transparent)]
     Log(#[from] eventstore_log::Error),
 
+    /// A blocking task (hashing, compressing, verifying a file) panicked
+    /// or was cancelled.
+    #[error("{op} {path}: the task doing it failed: {reason}")]
+    TaskFailed {
+        op: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+
     /// A local file operation failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -105,6 +114,18 @@ pub(crate) fn io<'a>(
     }
 }
 
+/// A blocking task's failure to finish (`op` on `path`) as an error.
+pub(crate) fn joined<'a>(
+    op: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(tokio::task::JoinError) -> Error + 'a {
+    move |e| Error::TaskFailed {
+        op,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
 /// Convert a backend error at the boundary: permanent kinds get their own
 /// variants so callers can stop at once with a clear message.
 pub(crate) fn backend(remote: &str, op: &'static str, key: &str, e: object_store::Error) -> Error {
@@ -115,6 +136,8 @@ pub(crate) fn backend(remote: &str, op: &'static str, key: &str, e: object_store
             remote: remote.to_string(),
             source: e,
         },
+        // object_store reports these S3 and Azure answers as `Generic`
+        // errors: only their text tells them apart.
         _ if text.contains("NoSuchBucket") => Error::NoSuchBucket {
             remote: remote.to_string(),
             source: e,

@@ -10,12 +10,13 @@
 //! (`file:///path`, the embedded default).
 //!
 //! Modules: `remote` (URLs to stores), `layout` (keys and manifests),
-//! `upload`, `poll`, [`intercept`] (a wrapper store for fault injection).
+//! `upload` (the pass; `upload/multipart.rs`, the multipart path and its
+//! note), `retry` (transient failures retried with the shared backoff), `poll`, [`intercept`] (a wrapper store for fault injection).
 //!
 //! ```no_run
 //! # async fn f() -> eventstore_remote::Result<()> {
 //! use eventstore_remote::*;
-//! let remote = Remote::open("file:///tmp/bucket", &S3Options::default(), &RetryOptions::default())?;
+//! let remote = Remote::open("file:///tmp/bucket", &RemoteOptions::default())?;
 //! StreamUploader::new(remote.clone(), UploadOptions::default()).upload_root("/data".as_ref()).await?;
 //! StreamPoller::new(remote).poll("/mirror".as_ref(), &PollOptions::default()).await?;
 //! # Ok(()) }
@@ -28,10 +29,11 @@ pub mod intercept;
 pub mod layout;
 mod poll;
 mod remote;
+mod retry;
 mod upload;
 
 pub use error::{Error, Result};
 pub use layout::FileMeta;
 pub use poll::{matches, Listing, PollOptions, PollReport, RemoteFile, RemoteStream, StreamPoller};
-pub use remote::{AzureOptions, Remote, RetryOptions, S3Options};
+pub use remote::{AzureOptions, Remote, RemoteOptions, RetryOptions, S3Options};
 pub use upload::{Progress, StreamUploader, UploadOptions, UploadReport};

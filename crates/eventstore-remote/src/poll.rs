@@ -371,7 +371,7 @@ impl StreamPoller {
             .map(|(s, f, local, stream)| async move {
                 let rel = format!("{s}/{}", f.name);
                 let n =
-                    crate::upload::retrying(4, || self.download(&rel, &f, &local, &stream)).await?;
+                    crate::retry::retrying(4, || self.download(&rel, &f, &local, &stream)).await?;
                 // The file is installed; a sidecar that fails is reported
                 // on its own (it is rebuilt locally on first use).
                 let k = self.fetch_file_sidecars(&s, &f, &local).await;

@@ -49,6 +49,39 @@ pub struct AzureOptions {
     pub access_key: Option<String>,
 }
 
+/// How to reach a remote: the settings of each kind of store (the URL's
+/// scheme picks the one that applies) and how hard to retry.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteOptions {
+    pub s3: S3Options,
+    pub azure: AzureOptions,
+    pub retry: RetryOptions,
+}
+
+impl RemoteOptions {
+    /// An S3 (or S3-compatible) remote's settings.
+    pub fn s3(s3: S3Options) -> RemoteOptions {
+        RemoteOptions {
+            s3,
+            ..RemoteOptions::default()
+        }
+    }
+
+    /// An Azure Blob Storage remote's settings.
+    pub fn azure(azure: AzureOptions) -> RemoteOptions {
+        RemoteOptions {
+            azure,
+            ..RemoteOptions::default()
+        }
+    }
+
+    /// With `retry` instead of the default retries.
+    pub fn retry(mut self, retry: RetryOptions) -> RemoteOptions {
+        self.retry = retry;
+        self
+    }
+}
+
 /// How hard to retry transient failures (5xx, timeouts, dropped connections).
 #[derive(Clone, Debug)]
 pub struct RetryOptions {
@@ -129,19 +162,10 @@ impl Remote {
         self
     }
 
-    /// Open `url` (`file://` or `s3://`; `az://` with default settings,
-    /// see [`Remote::open_with`]).
-    pub fn open(url: &str, s3: &S3Options, retry: &RetryOptions) -> Result<Remote> {
-        Remote::open_with(url, s3, &AzureOptions::default(), retry)
-    }
-
-    /// Open `url` with settings for S3 and for Azure.
-    pub fn open_with(
-        url: &str,
-        s3: &S3Options,
-        azure: &AzureOptions,
-        retry: &RetryOptions,
-    ) -> Result<Remote> {
+    /// Open `url`: `file:///path`, `s3://bucket/prefix` or
+    /// `az://container/prefix`, with the settings of `opts` for its scheme.
+    pub fn open(url: &str, opts: &RemoteOptions) -> Result<Remote> {
+        let (s3, azure, retry) = (&opts.s3, &opts.azure, &opts.retry);
         let bad = |reason: &str| Error::InvalidUrl {
             url: url.to_string(),
             reason: reason.to_string(),
@@ -303,7 +327,7 @@ mod tests {
             sign_payload,
             ..S3Options::default()
         };
-        let remote = Remote::open("s3://b/p", &s3, &RetryOptions::default()).unwrap();
+        let remote = Remote::open("s3://b/p", &RemoteOptions::s3(s3)).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -70,14 +70,20 @@ fn quick_retry() -> RetryOptions {
 fn backends(tmp: &Path, test: &str) -> Vec<Remote> {
     let mut v = Vec::new();
     let local = format!("file://{}", tmp.join("bucket").display());
-    v.push(Remote::open(&local, &S3Options::default(), &quick_retry()).unwrap());
+    v.push(Remote::open(&local, &RemoteOptions::default().retry(quick_retry())).unwrap());
     if let Some((ep, bucket)) = s3_env() {
         let url = format!(
             "s3://{bucket}/{test}-{}-{}",
             std::process::id(),
             T0 % 1000 + rand_suffix()
         );
-        v.push(Remote::open(&url, &s3_options(&ep), &quick_retry()).unwrap());
+        v.push(
+            Remote::open(
+                &url,
+                &RemoteOptions::s3(s3_options(&ep)).retry(quick_retry()),
+            )
+            .unwrap(),
+        );
     }
     if let Some((endpoint, container)) = azure_env() {
         let url = format!(
@@ -90,7 +96,7 @@ fn backends(tmp: &Path, test: &str) -> Vec<Remote> {
             account: std::env::var("AZURE_STORAGE_ACCOUNT_NAME").ok(),
             access_key: std::env::var("AZURE_STORAGE_ACCOUNT_KEY").ok(),
         };
-        v.push(Remote::open_with(&url, &S3Options::default(), &azure, &quick_retry()).unwrap());
+        v.push(Remote::open(&url, &RemoteOptions::azure(azure).retry(quick_retry())).unwrap());
     }
     v
 }
@@ -787,8 +793,7 @@ fn missing_bucket_wrong_credentials_and_unreachable_endpoint_are_clear_errors() 
     // Nothing listens on port 9 of localhost.
     let remote = Remote::open(
         "s3://bucket/p",
-        &s3_options("http://127.0.0.1:9"),
-        &quick_retry(),
+        &RemoteOptions::s3(s3_options("http://127.0.0.1:9")).retry(quick_retry()),
     )
     .unwrap();
     let e = rt
@@ -808,15 +813,14 @@ fn missing_bucket_wrong_credentials_and_unreachable_endpoint_are_clear_errors() 
         msg.contains("127.0.0.1:9") && (msg.contains("onnect") || msg.contains("refused")),
         "{msg}"
     );
-    let e = Remote::open("ftp://host/x", &S3Options::default(), &quick_retry()).unwrap_err();
+    let e = Remote::open("ftp://host/x", &RemoteOptions::default()).unwrap_err();
     assert!(e.to_string().contains("unsupported scheme \"ftp\""), "{e}");
-    let e = Remote::open("s3:///nobucket", &S3Options::default(), &quick_retry()).unwrap_err();
+    let e = Remote::open("s3:///nobucket", &RemoteOptions::default()).unwrap_err();
     assert!(e.to_string().contains("no bucket name"), "{e}");
     if let Some((ep, _)) = s3_env() {
         let remote = Remote::open(
             "s3://no-such-bucket-here/p",
-            &s3_options(&ep),
-            &quick_retry(),
+            &RemoteOptions::s3(s3_options(&ep)).retry(quick_retry()),
         )
         .unwrap();
         let e = rt
@@ -1028,8 +1032,7 @@ fn keys_with_dot_dot_or_empty_segments_are_skipped_and_the_rest_polled() {
     let prefix = format!("badkeys-{}-{}", std::process::id(), rand_suffix());
     let remote = Remote::open(
         &format!("s3://{bucket}/{prefix}"),
-        &s3_options(&ep),
-        &quick_retry(),
+        &RemoteOptions::s3(s3_options(&ep)).retry(quick_retry()),
     )
     .unwrap();
     let rt = rt();

@@ -6,7 +6,7 @@ use crate::host::{Host, Job};
 use crate::proto::event_store_server::EventStore;
 pub(crate) use crate::proto::event_store_server::EventStoreServer;
 use crate::shutdown::Stoppable;
-use crate::status::{status, stream_name};
+use crate::status::{joined, status, stream_name};
 use crate::subscription::{subscription_task, SubscriptionSpec};
 use crate::ServerOptions;
 use eventstore_log::{RetentionPolicy, StartAt, StopAt};
@@ -230,7 +230,7 @@ impl EventStore for Service {
             Ok(out)
         })
         .await
-        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(joined("listing the streams"))?
         .map_err(|e| status(&self.host.opts.data, e))?;
         Ok(Response::new(proto::ListStreamsResponse { streams }))
     }
@@ -246,7 +246,7 @@ impl EventStore for Service {
         }
         let info = tokio::task::spawn_blocking(move || eventstore_log::stream_info(&dir))
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(joined("reading the stream's information"))?
             .map_err(|e| status(&self.host.opts.data, e))?;
         let files = info
             .files
@@ -311,7 +311,7 @@ impl EventStore for Service {
         let removed =
             tokio::task::spawn_blocking(move || eventstore_log::retain(&dir, policy, now))
                 .await
-                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(joined("retention"))?
                 .map_err(|e| status(&self.host.opts.data, e))?;
         Ok(Response::new(proto::RetainResponse {
             files_removed: removed

@@ -36,3 +36,9 @@ pub(crate) fn stream_name(s: &str) -> std::result::Result<StreamName, Status> {
     // A name is checked before the data folder is involved.
     StreamName::new(s).map_err(|e| status(Path::new(""), e))
 }
+
+/// A blocking task that panicked or was cancelled, as the status of the
+/// call it served (`what` names the work).
+pub(crate) fn joined(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Status {
+    move |e| Status::internal(format!("{what} failed: {e}"))
+}

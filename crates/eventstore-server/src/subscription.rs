@@ -138,7 +138,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, tonic::Status> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| tonic::Status::internal(format!("a subscription's reader failed: {e}")))
+        .map_err(crate::status::joined("a subscription's reader"))
 }
 
 /// Wait until the stream changes, the recheck time passes, or the

@@ -14,7 +14,7 @@ use eventstore_log::time::format_utc;
 use eventstore_log::*;
 use eventstore_market::synth::{MarketSim, Rng, SynthConfig};
 use eventstore_remote::{
-    PollOptions, Remote, RetryOptions, S3Options, StreamPoller, StreamUploader, UploadOptions,
+    PollOptions, Remote, RemoteOptions, StreamPoller, StreamUploader, UploadOptions,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -215,7 +215,7 @@ fn demo(root: &std::path::Path, a: &Args) -> Result<ExitCode> {
     let bucket = root.join("remote");
     let mirror = root.join("mirror");
     let url = format!("file://{}", bucket.display());
-    let remote = Remote::open(&url, &S3Options::default(), &RetryOptions::default())?;
+    let remote = Remote::open(&url, &RemoteOptions::default())?;
     let rt = super::remote_args::runtime()?;
     let t = Instant::now();
     let streams = vec![

@@ -1,7 +1,7 @@
 //! Options shared by the commands that talk to a remote.
 
 use anyhow::Result;
-use eventstore_remote::{AzureOptions, Remote, RetryOptions, S3Options};
+use eventstore_remote::{AzureOptions, Remote, RemoteOptions, RetryOptions, S3Options};
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -63,7 +63,7 @@ impl RemoteArgs {
             account: self.azure_account.clone(),
             access_key: self.azure_access_key.clone(),
         };
-        Ok(Remote::open_with(url, &s3, &azure, &retry)?)
+        Ok(Remote::open(url, &RemoteOptions { s3, azure, retry })?)
     }
 }
 

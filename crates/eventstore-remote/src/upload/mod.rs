@@ -1,7 +1,7 @@
 //! `StreamUploader`: every sealed file of a stream (or of every stream
 //! under a root) to a remote, verified, idempotent and resumable.
 
-use crate::error::{backend, io, Error, Result};
+use crate::error::{backend, io, joined, Error, Result};
 use crate::layout::{
     file_checksum, file_sidecar, read_object, FileMeta, FILE_SIDECAR_SUFFIXES, META_SUFFIX,
     STREAM_SIDECARS, ZSTD_SUFFIX,
@@ -10,13 +10,16 @@ use crate::remote::Remote;
 use bytes::Bytes;
 use eventstore_log::{files, FileEntry, FileStatus, StreamName};
 use futures::{StreamExt, TryStreamExt};
-use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjPath;
-use object_store::{MultipartId, MultipartUpload, ObjectStoreExt, PutPayload, PutResult};
+use object_store::{ObjectStoreExt, PutPayload};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+
+mod multipart;
+
+use crate::retry::retrying;
+use multipart::PartFuture;
 
 /// How the uploader works.
 #[derive(Clone, Debug)]
@@ -114,85 +117,6 @@ enum Body {
 /// The uploader's lock in a stream folder (holds its pid).
 pub const UPLOAD_LOCK: &str = ".upload.lock";
 
-/// `<file>.log.uploading` beside a file being uploaded in parts: the
-/// object's key and the upload's id, one per line.
-pub const UPLOADING_SUFFIX: &str = ".uploading";
-
-/// A multipart upload in progress.
-enum Multipart {
-    /// Through the store's streaming API (a local folder, a wrapped store).
-    Streaming(Box<dyn MultipartUpload>),
-    /// By id (S3), noted beside the local file until it ends.
-    ById {
-        store: Arc<dyn MultipartStore>,
-        key: ObjPath,
-        id: MultipartId,
-        note: PathBuf,
-        /// Parts sent so far (the next part's index).
-        sent: usize,
-    },
-}
-
-type PartFuture = futures::future::BoxFuture<'static, object_store::Result<Option<PartId>>>;
-
-impl Multipart {
-    /// Send the next part.
-    fn put_part(&mut self, data: PutPayload) -> PartFuture {
-        match self {
-            Multipart::Streaming(u) => {
-                let f = u.put_part(data);
-                Box::pin(async move { f.await.map(|()| None) })
-            }
-            Multipart::ById {
-                store,
-                key,
-                id,
-                sent,
-                ..
-            } => {
-                let (store, key, id, idx) = (store.clone(), key.clone(), id.clone(), *sent);
-                *sent += 1;
-                Box::pin(async move { store.put_part(&key, &id, idx, data).await.map(Some) })
-            }
-        }
-    }
-
-    async fn complete(&mut self, parts: Vec<Option<PartId>>) -> object_store::Result<PutResult> {
-        match self {
-            Multipart::Streaming(u) => u.complete().await,
-            Multipart::ById { store, key, id, .. } => {
-                store
-                    .complete_multipart(key, id, parts.into_iter().flatten().collect())
-                    .await
-            }
-        }
-    }
-
-    async fn abort(&mut self) -> object_store::Result<()> {
-        match self {
-            Multipart::Streaming(u) => u.abort().await,
-            Multipart::ById { store, key, id, .. } => store.abort_multipart(key, id).await,
-        }
-    }
-
-    /// The upload has ended: remove its note.
-    fn forget(&self) -> Result<()> {
-        if let Multipart::ById { note, .. } = self {
-            std::fs::remove_file(note).map_err(io("remove", note))?;
-        }
-        Ok(())
-    }
-}
-
-/// Write (and fsync) the note of a multipart upload.
-fn write_note(note: &Path, key: &ObjPath, id: &MultipartId) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(note).map_err(io("create", note))?;
-    f.write_all(format!("{key}\n{id}\n").as_bytes())
-        .map_err(io("write", note))?;
-    f.sync_all().map_err(io("fsync", note))
-}
-
 /// `<file>.log<suffix>` beside the file.
 fn sidecar_path(path: &Path, suffix: &str) -> PathBuf {
     let mut n = path.file_name().unwrap_or_default().to_os_string();
@@ -202,28 +126,6 @@ fn sidecar_path(path: &Path, suffix: &str) -> PathBuf {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Run `op` up to `attempts` times with exponential backoff, unless the
-/// error is permanent (no bucket, access denied, a damaged local file).
-pub(crate) async fn retrying<T, F, Fut>(attempts: u32, mut op: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let mut delay = std::time::Duration::from_millis(100);
-    let mut n = 1;
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) if n < attempts.max(1) && e.is_transient() => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(10));
-                n += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 enum Outcome {
@@ -439,11 +341,7 @@ impl StreamUploader {
             }
         })
         .await
-        .map_err(|e| Error::Io {
-            op: "verify",
-            path: f.path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+        .map_err(joined("verify", &f.path))??;
         if let FileStatus::Corrupted { offset, reason } = &rep.status {
             return Err(Error::Log(eventstore_log::Error::Corrupted {
                 file: f.path.clone(),
@@ -565,11 +463,7 @@ impl StreamUploader {
                 let put = self.remote.store.put(key, PutPayload::from(bytes));
                 let (md5, r) = tokio::join!(md5, put);
                 let r = r.map_err(|e| backend(url, "put", key.as_ref(), e))?;
-                let md5 = md5.map_err(|e| Error::Io {
-                    op: "hash",
-                    path: PathBuf::from(key.as_ref()),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+                let md5 = md5.map_err(joined("hash", Path::new(key.as_ref())))?;
                 return Ok((md5, r.e_tag));
             }
             Body::File(path) => (
@@ -611,11 +505,7 @@ impl StreamUploader {
                     Ok((source, buf, md5))
                 })
                 .await
-                .map_err(|e| Error::Io {
-                    op: "read",
-                    path: path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })??;
+                .map_err(joined("read", &path))??;
                 if buf.is_empty() {
                     break;
                 }
@@ -655,76 +545,6 @@ impl StreamUploader {
                 Err(e)
             }
         }
-    }
-
-    /// Start the multipart upload of `key`, the bytes of the local file
-    /// `local`. Where the store has uploads by id, the id is noted beside
-    /// the file (`<file>.log.uploading`) before any part is sent.
-    async fn start_multipart(&self, key: &ObjPath, local: &Path) -> Result<Multipart> {
-        let url = &self.remote.url;
-        let Some(ms) = &self.remote.multipart else {
-            let upload = self
-                .remote
-                .store
-                .put_multipart(key)
-                .await
-                .map_err(|e| backend(url, "start multipart upload of", key.as_ref(), e))?;
-            return Ok(Multipart::Streaming(upload));
-        };
-        let id = ms
-            .create_multipart(key)
-            .await
-            .map_err(|e| backend(url, "start multipart upload of", key.as_ref(), e))?;
-        let note = sidecar_path(local, UPLOADING_SUFFIX);
-        if let Err(e) = write_note(&note, key, &id) {
-            let _ = ms.abort_multipart(key, &id).await;
-            return Err(e);
-        }
-        Ok(Multipart::ById {
-            store: ms.clone(),
-            key: key.clone(),
-            id,
-            note,
-            sent: 0,
-        })
-    }
-
-    /// Abort the multipart uploads that the notes in `dir` name (left by a
-    /// run that crashed mid-upload) and remove the notes; returns how many.
-    /// A note whose abort fails stays for the next run.
-    async fn abort_unfinished(&self, dir: &Path) -> Result<usize> {
-        let Some(ms) = &self.remote.multipart else {
-            return Ok(0);
-        };
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return Ok(0);
-        };
-        let mut aborted = 0;
-        for ent in rd.flatten() {
-            let note = ent.path();
-            if !note.to_string_lossy().ends_with(UPLOADING_SUFFIX) {
-                continue;
-            }
-            let text = std::fs::read_to_string(&note).map_err(io("read", &note))?;
-            let mut lines = text.lines();
-            let (Some(key), Some(id)) = (lines.next(), lines.next()) else {
-                // Cut short by the crash before its id was written: the
-                // upload can not be named (a bucket lifecycle rule ends it).
-                std::fs::remove_file(&note).map_err(io("remove", &note))?;
-                continue;
-            };
-            let key = ObjPath::from(key);
-            // Aborted now, or already gone (completed or aborted before).
-            let ended = match ms.abort_multipart(&key, &id.to_string()).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => true,
-                Err(e) => e.to_string().contains("NoSuchUpload"),
-            };
-            if ended {
-                std::fs::remove_file(&note).map_err(io("remove", &note))?;
-                aborted += 1;
-            }
-        }
-        Ok(aborted)
     }
 
     /// Read the object back: its size and CRC-32C must be the local file's.
