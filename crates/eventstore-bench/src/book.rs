@@ -5,10 +5,10 @@
 
 use crate::stats::{median, Table};
 use eventstore_log::*;
-use eventstore_market::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use eventstore_market::book::replay::{BookKind, Replay};
 use eventstore_market::import::{import, Format, ImportOptions};
-use eventstore_market::orders::OrderStreamReader;
-use eventstore_market::replay::{BookKind, Replay};
+use eventstore_market::read::orders::OrderStreamReader;
+use eventstore_market::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
 use eventstore_market::synth::{MarketSim, Side, SynthConfig, SynthEvent};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -156,7 +156,7 @@ fn write_day(root: &Path, name: &StreamName, n: usize, roll: RollInterval) -> f6
         kind: "book_l2".into(),
         price_scale: 2,
         size_scale: 5,
-        style: eventstore_market::decimal::DecimalStyle::Fixed,
+        style: eventstore_market::records::decimal::DecimalStyle::Fixed,
     };
     let t0 = Instant::now();
     let opts = WriterOptions::default()
@@ -193,7 +193,7 @@ pub fn apply_rate(dir: &Path) {
         for _ in 0..5 {
             let t0 = Instant::now();
             for _ in 0..reps {
-                let mut b = eventstore_market::l2::L2Book::new();
+                let mut b = eventstore_market::book::l2::L2Book::new();
                 for l in &ups {
                     if l.flags & FLAG_SNAPSHOT != 0 && l.side == BookSide::None {
                         b.clear();

@@ -85,7 +85,7 @@ fn import_throughput(dir: &Path) {
         if format == Format::Databento {
             bytes = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0);
         } else {
-            eventstore_market::input::for_each_line(&input, |_, l| {
+            eventstore_market::import::input::for_each_line(&input, |_, l| {
                 bytes += l.map(|l| l.len()).unwrap_or(0) as u64 + 1;
                 Ok(())
             })
@@ -128,7 +128,7 @@ fn write_day(root: &Path, name: &StreamName, n: u64, roll: RollInterval) -> u64 
         kind: "trades".into(),
         price_scale: 2,
         size_scale: 8,
-        style: eventstore_market::decimal::DecimalStyle::Fixed,
+        style: eventstore_market::records::decimal::DecimalStyle::Fixed,
     };
     meta.store(&name.dir(root)).expect("meta");
     let step = 86_400 * SEC / n as i64;

@@ -133,8 +133,8 @@ pub(crate) fn market_json_seeds() -> Vec<Vec<u8>> {
 
 /// A book snapshot file (`.book`).
 pub(crate) fn book_snapshot(b: &[u8]) {
-    let _ = eventstore_market::snapshot::first_seq(b);
-    let _ = eventstore_market::snapshot::decode(b);
+    let _ = eventstore_market::book::snapshot::first_seq(b);
+    let _ = eventstore_market::book::snapshot::decode(b);
 }
 
 /// Snapshots of the real Binance depth stream, imported with minutely
@@ -223,7 +223,7 @@ pub(crate) fn import_seeds() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     for (pick, path) in text {
         let mut lines = Vec::new();
-        eventstore_market::input::for_each_line(&path, |_, l| {
+        eventstore_market::import::input::for_each_line(&path, |_, l| {
             if let (Ok(l), true) = (l, lines.len() < 40) {
                 lines.push(l.to_string());
             }

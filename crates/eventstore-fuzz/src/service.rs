@@ -97,7 +97,7 @@ fn seed_depth(data: &std::path::Path) {
     let src = market.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
     let mut text = String::new();
     let mut n = 0;
-    eventstore_market::input::for_each_line(&src, |_, l| {
+    eventstore_market::import::input::for_each_line(&src, |_, l| {
         if let (Ok(l), true) = (l, n < 3000) {
             text.push_str(l);
             text.push('\n');

@@ -3,7 +3,7 @@
 //! sizes as `decimal128(38, scale)` (exact), side as a string, the trade id
 //! as `uint64`. Written in row groups of 64 Ki trades, zstd-compressed.
 
-use crate::trade::Trade;
+use crate::records::trade::Trade;
 use crate::{Error, Result, StreamMeta, TradeStreamReader};
 use arrow_array::builder::{
     Decimal128Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
@@ -154,13 +154,13 @@ pub fn trades_to_parquet(mut reader: TradeStreamReader, out: &Path) -> Result<u6
 /// boolean, prices and sizes as `decimal128(38, scale)`, null where the
 /// book has fewer levels. Returns the number of rows written.
 pub fn book_rows_to_parquet(
-    mut rows: crate::orders::Periodic,
+    mut rows: crate::read::orders::Periodic,
     meta: &StreamMeta,
     depth: usize,
     out: &Path,
 ) -> Result<u64> {
     use arrow_array::builder::BooleanBuilder;
-    let names = crate::orders::book_columns(depth);
+    let names = crate::read::orders::book_columns(depth);
     let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
     let scale = |i: usize| {
         if i.is_multiple_of(2) {

@@ -1,16 +1,22 @@
-//! Market data for EventStore.
+//! Market data for EventStore, in four subsystems:
 //!
-//! Modules:
-//! - [`decimal`]: exact prices and sizes (integers at a per-stream scale).
-//! - [`trade`]: the trade record and its binary encoding; [`book`]: level updates and quotes.
-//! - [`meta`]: `market.json`, what a market stream holds.
-//! - [`import`]: the import pipeline; [`binance`] and [`tardis`] parse their formats.
-//! - [`trades`]: [`TradeStreamReader`], trades by time range; [`bars`]: OHLCV bars, VWAP, volume by side.
-//! - [`summary`]: per-file trade summaries (`<file>.summary.json`).
-//! - `export` (with the `parquet` feature): trades to Parquet with typed columns.
-//! - [`synth`]: a seeded generator of realistic synthetic market streams (a
-//!   random-walk order book with price-level updates, and Poisson trades),
-//!   for demos, tests and benchmarks at any scale.
+//! - [`records`]: what a market stream stores. Exact decimals
+//!   ([`records::decimal`]), trades ([`records::trade`]), price-level updates
+//!   and quotes ([`records::level`]), order events ([`records::order`]) and
+//!   `market.json`, what a stream holds ([`records::meta`]).
+//! - [`book`]: order books built from those records: L2 by price level
+//!   ([`book::l2`]), L3 by order ([`book::l3`]), the replay of a feed with its
+//!   gaps ([`book::replay`]) and the `.book` snapshot codec ([`book::snapshot`]).
+//! - [`read`]: reading market streams: [`TradeStreamReader`]
+//!   ([`read::trades`]), [`OrderStreamReader`] with books at any time
+//!   ([`read::orders`]), per-file trade summaries ([`read::summary`]) and
+//!   bars ([`read::bars`]).
+//! - [`import`]: the import pipeline and one module per source format
+//!   (Binance, Tardis, LOBSTER, Databento).
+//!
+//! Beside them: `export` (with the `parquet` feature: trades and periodic
+//! books to Parquet) and [`synth`], a seeded generator of realistic
+//! synthetic market streams for demos, tests and benchmarks at any scale.
 //!
 //! ```
 //! use eventstore_market::synth::{MarketSim, SynthConfig};
@@ -21,49 +27,20 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_code)]
 
-pub mod bars;
-pub mod binance;
 pub mod book;
-pub mod databento;
-pub mod decimal;
 mod error;
 #[cfg(feature = "parquet")]
 pub mod export;
 pub mod import;
-pub mod input;
-pub mod l2;
-pub mod l3;
-pub mod lobster;
-pub mod meta;
-pub mod order;
-pub mod orders;
-pub mod replay;
-pub mod snapshot;
-pub mod summary;
+pub mod read;
+pub mod records;
 pub mod synth;
-pub mod tardis;
-pub mod trade;
-pub mod trades;
 
-pub use book::{BookLevel, BookSide, Quote};
 pub use error::{Error, Result};
-pub use meta::StreamMeta;
-pub use order::{Action, OrderEvent};
-pub use orders::OrderStreamReader;
-pub use trade::{Side, Trade};
-pub use trades::TradeStreamReader;
-
-/// Build the per-file sidecars of the market stream in `dir` where they are
-/// missing: a trade stream's summaries, an order stream's book snapshots.
-/// Anything else (not a market stream) is left as it is.
-pub fn build_sidecars(dir: &std::path::Path) -> Result<()> {
-    let Some(meta) = StreamMeta::load(dir)? else {
-        return Ok(());
-    };
-    if meta.kind == "trades" {
-        summary::summaries(dir)?;
-    } else if replay::BookKind::of_stream(&meta.kind).is_some() {
-        OrderStreamReader::open_dir(dir)?.build_snapshots()?;
-    }
-    Ok(())
-}
+pub use read::build_sidecars;
+pub use read::orders::OrderStreamReader;
+pub use read::trades::TradeStreamReader;
+pub use records::level::{BookLevel, BookSide, Quote};
+pub use records::meta::StreamMeta;
+pub use records::order::{Action, OrderEvent};
+pub use records::trade::{Side, Trade};

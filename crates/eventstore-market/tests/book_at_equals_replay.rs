@@ -4,10 +4,10 @@
 //! `stream` output applied by a consumer gives the same book.
 
 use eventstore_log::{RollBy, RollInterval, StreamName, StreamWriter, WriterOptions};
-use eventstore_market::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
-use eventstore_market::decimal::DecimalStyle;
-use eventstore_market::orders::OrderStreamReader;
-use eventstore_market::replay::{Applied, BookKind, Replay};
+use eventstore_market::book::replay::{Applied, BookKind, Replay};
+use eventstore_market::read::orders::OrderStreamReader;
+use eventstore_market::records::decimal::DecimalStyle;
+use eventstore_market::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
 use eventstore_market::synth::Rng;
 use eventstore_market::{Action, OrderEvent, StreamMeta};
 use std::collections::BTreeMap;
@@ -307,10 +307,12 @@ fn the_book_continues_after_the_files_before_it_are_deleted() {
     w.seal_now().unwrap();
     let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
     r.build_snapshots().unwrap();
-    assert!(dir.join(eventstore_market::orders::NEXT_BOOK).exists());
+    assert!(dir
+        .join(eventstore_market::read::orders::NEXT_BOOK)
+        .exists());
     for f in eventstore_log::files::list_files(&dir).unwrap() {
         std::fs::remove_file(&f.path).unwrap();
-        let _ = std::fs::remove_file(eventstore_market::snapshot::snapshot_path(&f.path));
+        let _ = std::fs::remove_file(eventstore_market::book::snapshot::snapshot_path(&f.path));
     }
     for (ts, b) in &recs[half..] {
         w.append_at(*ts, b).unwrap();
@@ -366,20 +368,20 @@ fn damaged_snapshots_and_records_are_reported_or_rebuilt() {
     let files = eventstore_log::stream_info(&dir).unwrap().files;
     let want = r.book_at(i64::MAX).unwrap().replay.depth(usize::MAX);
     // Damage the last file's snapshot: rebuilt from the one before.
-    let last = eventstore_market::snapshot::snapshot_path(&files[files.len() - 1].path);
+    let last = eventstore_market::book::snapshot::snapshot_path(&files[files.len() - 1].path);
     let mut b = std::fs::read(&last).unwrap();
     b[20] ^= 1;
     std::fs::write(&last, &b).unwrap();
     let at = r.book_at(i64::MAX).unwrap();
     assert_eq!(at.replay.depth(usize::MAX), want);
-    assert!(eventstore_market::snapshot::decode(&std::fs::read(&last).unwrap()).is_ok());
+    assert!(eventstore_market::book::snapshot::decode(&std::fs::read(&last).unwrap()).is_ok());
     // Remove the first files (retention): a damaged snapshot of the first
     // file left cannot be rebuilt, and says which file it is.
     for f in &files[..3] {
         std::fs::remove_file(&f.path).unwrap();
-        std::fs::remove_file(eventstore_market::snapshot::snapshot_path(&f.path)).unwrap();
+        std::fs::remove_file(eventstore_market::book::snapshot::snapshot_path(&f.path)).unwrap();
     }
-    let first = eventstore_market::snapshot::snapshot_path(&files[3].path);
+    let first = eventstore_market::book::snapshot::snapshot_path(&files[3].path);
     std::fs::write(&first, b"not a snapshot").unwrap();
     let t = files[3].min_ts.unwrap() + 1;
     let e = r.book_at(t).unwrap_err().to_string();

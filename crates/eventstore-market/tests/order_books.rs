@@ -4,10 +4,10 @@
 //! flagged; per-file snapshots that reach any time by replaying one file.
 
 use eventstore_log::{RollInterval, StreamName};
-use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
+use eventstore_market::book::replay::{Applied, BookKind, Phase, Replay};
 use eventstore_market::import::{Format, ImportOptions};
-use eventstore_market::orders::{OrderStreamReader, Update};
-use eventstore_market::replay::{Applied, BookKind, Phase, Replay};
+use eventstore_market::read::orders::{OrderStreamReader, Update};
+use eventstore_market::records::level::{FLAG_LAST, FLAG_SNAPSHOT};
 use eventstore_market::{BookSide, Quote};
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -108,7 +108,7 @@ fn binance_spot_book_matches_every_book_ticker_across_minutely_files() {
             "file {k}: the snapshot is the book at its start"
         );
         assert_eq!(at.next_seq, f.first_seq);
-        assert!(eventstore_market::snapshot::snapshot_path(&f.path).exists());
+        assert!(eventstore_market::book::snapshot::snapshot_path(&f.path).exists());
         check_against_tickers(&collect(&r, from, to), &quotes, &mut per_file);
     }
     assert_eq!(per_file, checked);
@@ -130,7 +130,7 @@ fn a_gap_injected_into_the_binance_recording_is_detected_and_flagged() {
     let mut lines = Vec::new();
     let mut diffs = 0;
     let mut dropped = None;
-    eventstore_market::input::for_each_line(&src, |_, line| {
+    eventstore_market::import::input::for_each_line(&src, |_, line| {
         let line = line.unwrap();
         if line.contains("\"depthUpdate\"") {
             diffs += 1;
@@ -172,8 +172,8 @@ fn a_gap_injected_into_the_binance_recording_is_detected_and_flagged() {
     assert!(before.replay.is_reliable());
     let info = eventstore_log::stream_info(&name.dir(tmp.path())).unwrap();
     let last = info.files.last().unwrap();
-    let (snap, _) = eventstore_market::snapshot::decode(
-        &std::fs::read(eventstore_market::snapshot::snapshot_path(&last.path)).unwrap(),
+    let (snap, _) = eventstore_market::book::snapshot::decode(
+        &std::fs::read(eventstore_market::book::snapshot::snapshot_path(&last.path)).unwrap(),
     )
     .unwrap();
     if last.min_ts.unwrap() > gaps[0].local_ts {
@@ -185,7 +185,7 @@ fn a_gap_injected_into_the_binance_recording_is_detected_and_flagged() {
 /// LOBSTER orderbook rows: (ask price, ask size, bid price, bid size) x 10 levels.
 fn lobster_rows(path: &Path) -> Vec<Vec<i64>> {
     let mut rows = Vec::new();
-    eventstore_market::input::for_each_line(path, |_, line| {
+    eventstore_market::import::input::for_each_line(path, |_, line| {
         let line = line.unwrap();
         rows.push(line.split(',').map(|v| v.parse().unwrap()).collect());
         Ok(())

@@ -4,8 +4,8 @@
 //! line with nothing written.
 
 use eventstore_log::{RollInterval, StreamName};
-use eventstore_market::decimal::{format, DecimalStyle};
 use eventstore_market::import::{import, Format, ImportOptions};
+use eventstore_market::records::decimal::{format, DecimalStyle};
 use eventstore_market::{Error, Side, TradeStreamReader};
 use std::io::Write;
 
@@ -16,7 +16,7 @@ use std::path::Path;
 /// The data lines of a CSV file (after its header).
 fn csv_rows(path: &Path) -> Vec<String> {
     let mut rows = Vec::new();
-    eventstore_market::input::for_each_line(path, |no, line| {
+    eventstore_market::import::input::for_each_line(path, |no, line| {
         let line = line.unwrap();
         if no > 1 && !line.is_empty() {
             rows.push(line.to_string());
@@ -30,7 +30,7 @@ fn csv_rows(path: &Path) -> Vec<String> {
 /// The trades of the source, as (local ns, trade id, price, size, buyer is maker, trade time ms).
 fn source_trades(path: &Path) -> Vec<(i64, u64, String, String, bool, i64)> {
     let mut out = Vec::new();
-    eventstore_market::input::for_each_line(path, |_, line| {
+    eventstore_market::import::input::for_each_line(path, |_, line| {
         let line = line.unwrap();
         let (ns, json) = line.split_once(' ').unwrap();
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -304,7 +304,7 @@ type BarRow = (i64, i64, i64, i64, i64, i64, u64, i128);
 
 #[test]
 fn bars_equal_an_independent_computation_from_the_source_rows() {
-    use eventstore_market::bars::Bars;
+    use eventstore_market::read::bars::Bars;
     use std::collections::BTreeMap;
     let Some(data) = market_data() else { return };
     let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
@@ -315,8 +315,8 @@ fn bars_equal_an_independent_computation_from_the_source_rows() {
         // Straight from the source strings: (o, h, l, c, volume, buy volume, count, notional).
         let mut want: BTreeMap<i64, BarRow> = BTreeMap::new();
         for s in &src {
-            let p = eventstore_market::decimal::parse(&s.2, 8).unwrap();
-            let q = eventstore_market::decimal::parse(&s.3, 8).unwrap();
+            let p = eventstore_market::records::decimal::parse(&s.2, 8).unwrap();
+            let q = eventstore_market::records::decimal::parse(&s.3, 8).unwrap();
             let k = s.0 - s.0.rem_euclid(interval);
             let e = want.entry(k).or_insert((p, p, p, p, 0, 0, 0, 0));
             e.1 = e.1.max(p);
@@ -356,7 +356,7 @@ fn bars_equal_an_independent_computation_from_the_source_rows() {
 
 #[test]
 fn every_sealed_file_gets_a_summary_equal_to_its_trades() {
-    use eventstore_market::summary::{summaries, summary_path};
+    use eventstore_market::read::summary::{summaries, summary_path};
     let Some(data) = market_data() else { return };
     let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
     let tmp = tempfile::tempdir().unwrap();
@@ -376,7 +376,7 @@ fn every_sealed_file_gets_a_summary_equal_to_its_trades() {
     assert_eq!(sums.len(), files.len());
     // Each file's summary is the one-minute bar of its trades.
     let rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
-    let mut bars = eventstore_market::bars::Bars::new(rd, 60_000_000_000);
+    let mut bars = eventstore_market::read::bars::Bars::new(rd, 60_000_000_000);
     for (_, s) in &sums {
         let b = bars.next().unwrap().unwrap();
         let sb = s.bar.unwrap();
@@ -469,7 +469,7 @@ fn binance_agg_trades_from_a_cryptofeed_capture_are_imported() {
     let input = data.join("binance/BINANCE.ws.1.0");
     // The source's aggTrade messages: (receive seconds, symbol, id, price, size).
     let mut src = Vec::new();
-    eventstore_market::input::for_each_line(&input, |_, line| {
+    eventstore_market::import::input::for_each_line(&input, |_, line| {
         let line = line.unwrap();
         if let Some((ts, json)) = line.split_once(": ") {
             let v: serde_json::Value = match serde_json::from_str(json) {
@@ -508,7 +508,7 @@ fn binance_agg_trades_from_a_cryptofeed_capture_are_imported() {
         assert_eq!(t.trade_id, s.2);
         assert_eq!(format(t.price, m.price_scale, DecimalStyle::Fixed), s.3);
         assert_eq!(format(t.size, m.size_scale, DecimalStyle::Fixed), s.4);
-        let want_ns = eventstore_market::decimal::parse(&s.0, 9).unwrap();
+        let want_ns = eventstore_market::records::decimal::parse(&s.0, 9).unwrap();
         assert_eq!(
             t.local_ts, want_ns,
             "receive time from the capture's seconds"
@@ -530,13 +530,13 @@ fn binance_agg_trades_from_a_cryptofeed_capture_are_imported() {
 
 #[test]
 fn binance_depth_updates_snapshot_and_book_tickers_are_imported_exactly() {
-    use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
+    use eventstore_market::records::level::{FLAG_LAST, FLAG_SNAPSHOT};
     use eventstore_market::{BookLevel, BookSide, Quote};
     let Some(data) = market_data() else { return };
     let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
     // The source, as the records it should become.
     let (mut levels, mut quotes) = (Vec::new(), Vec::new());
-    eventstore_market::input::for_each_line(&input, |_, line| {
+    eventstore_market::import::input::for_each_line(&input, |_, line| {
         let line = line.unwrap();
         let (ns, json) = line.split_once(' ').unwrap();
         let ns: i64 = ns.parse().unwrap();
@@ -620,7 +620,7 @@ fn binance_depth_updates_snapshot_and_book_tickers_are_imported_exactly() {
 
 #[test]
 fn tardis_book_snapshots_are_stored_as_snapshots_and_rebuild_every_row() {
-    use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
+    use eventstore_market::records::level::{FLAG_LAST, FLAG_SNAPSHOT};
     use eventstore_market::{BookLevel, BookSide};
     let Some(data) = market_data() else { return };
     for n in [5usize, 25] {
@@ -682,7 +682,7 @@ fn every_lobster_message_is_stored_as_an_order_event() {
     let Some(data) = market_data() else { return };
     let input = data.join("lobster/AMZN_message_20k.csv.gz");
     let mut src = Vec::new();
-    eventstore_market::input::for_each_line(&input, |_, line| {
+    eventstore_market::import::input::for_each_line(&input, |_, line| {
         let line = line.unwrap();
         src.push(line.split(',').map(String::from).collect::<Vec<_>>());
         Ok(())
@@ -703,7 +703,7 @@ fn every_lobster_message_is_stored_as_an_order_event() {
     });
     let midnight = 1_340_251_200_000_000_000i64; // 2012-06-21T04:00:00Z
     for (g, s) in got.iter().zip(&src) {
-        let t = eventstore_market::decimal::parse(&s[0], 9).unwrap();
+        let t = eventstore_market::records::decimal::parse(&s[0], 9).unwrap();
         assert_eq!(g.exchange_ts, midnight + t);
         let action = match s[1].as_str() {
             "1" => Action::Add,
@@ -756,7 +756,7 @@ fn every_lobster_message_is_stored_as_an_order_event() {
 #[test]
 fn databento_mbo_and_trades_are_stored_record_for_record() {
     use dbn::decode::{DbnMetadata, DecodeRecordRef};
-    use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
+    use eventstore_market::records::level::{FLAG_LAST, FLAG_SNAPSHOT};
     use eventstore_market::{Action, OrderEvent};
     let Some(data) = market_data() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -841,7 +841,7 @@ fn databento_mbo_and_trades_are_stored_record_for_record() {
 
 #[test]
 fn tardis_incremental_l2_rows_print_back_and_bad_rows_of_the_book_formats_are_named() {
-    use eventstore_market::book::{FLAG_LAST, FLAG_SNAPSHOT};
+    use eventstore_market::records::level::{FLAG_LAST, FLAG_SNAPSHOT};
     use eventstore_market::{BookLevel, BookSide};
     let tmp = tempfile::tempdir().unwrap();
     // Rows as Tardis.dev documents them: a snapshot, then updates (amount 0 removes).
@@ -925,4 +925,77 @@ fn tardis_incremental_l2_rows_print_back_and_bad_rows_of_the_book_formats_are_na
         assert!(msg.contains(why), "{msg}");
         assert!(!root.exists());
     }
+}
+
+/// Every check happens before the first byte is written: a value that
+/// does not fit its stream's scale (known only once every line is read)
+/// and a later stream whose stored metadata differs both stop the import
+/// with nothing written, not even the earlier streams' `market.json`.
+#[test]
+fn scale_overflow_and_a_metadata_mismatch_are_found_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let head = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n";
+    let row = |sym: &str, id: u32, price: &str| {
+        format!("binance-futures,{sym},1582329602111000,1582329602418379,{id},buy,{price},0.132\n")
+    };
+    // 92233720368 fits an i64 as printed (0 places) but not at the 9
+    // places a later line of the same stream sets.
+    let overflow = tmp.path().join("overflow.csv");
+    let text = format!(
+        "{head}{}{}{}",
+        row("BTCUSDT", 1, "92233720368"),
+        row("BTCUSDT", 2, "9602.5"),
+        row("BTCUSDT", 3, "9602.123456789")
+    );
+    std::fs::write(&overflow, text).unwrap();
+    let root = tmp.path().join("r1");
+    let e = import(
+        Format::TardisTrades,
+        &overflow,
+        &root,
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::BadRow { line: 2, .. }), "{msg}");
+    assert!(msg.contains("too large for the stream's scale"), "{msg}");
+    assert!(!root.exists(), "nothing written: {msg}");
+    // With bad rows skipped, the line that does not fit is skipped.
+    let r = import(
+        Format::TardisTrades,
+        &overflow,
+        &root,
+        &ImportOptions {
+            skip_bad: true,
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.skipped, 1);
+    assert_eq!(
+        r.streams.get("binance-futures/btcusdt/trades"),
+        Some(&2),
+        "{r:?}"
+    );
+    // Two streams; the second (ETHUSDT) already holds another scale.
+    let two = tmp.path().join("two.csv");
+    std::fs::write(
+        &two,
+        format!(
+            "{head}{}{}",
+            row("BTCUSDT", 1, "9602.5"),
+            row("ETHUSDT", 2, "262.25")
+        ),
+    )
+    .unwrap();
+    let root = tmp.path().join("r2");
+    let eth = tmp.path().join("eth.csv");
+    std::fs::write(&eth, format!("{head}{}", row("ETHUSDT", 1, "262.125"))).unwrap();
+    import(Format::TardisTrades, &eth, &root, &ImportOptions::default()).unwrap();
+    let e = import(Format::TardisTrades, &two, &root, &ImportOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::MetaMismatch { .. }), "{e}");
+    assert!(
+        !root.join("binance-futures/btcusdt").exists(),
+        "the earlier stream was not created: {e}"
+    );
 }

@@ -2,7 +2,7 @@
 //! and answered once durable, subscriptions started as tasks, and the
 //! listing, information, deletion and retention calls.
 
-use crate::host::{Host, Job};
+use crate::host::{Host, PendingAppend};
 use crate::proto::event_store_server::EventStore;
 pub(crate) use crate::proto::event_store_server::EventStoreServer;
 use crate::shutdown::Stoppable;
@@ -48,7 +48,7 @@ impl Service {
             .writer(&name)
             .map_err(|e| status(&self.host.opts.data, e))?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Job {
+        tx.send(PendingAppend {
             records: req.records,
             reply,
         })

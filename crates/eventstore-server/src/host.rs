@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// One append request waiting for the stream's writer.
-pub(crate) struct Job {
+pub(crate) struct PendingAppend {
     pub records: Vec<Bytes>,
     pub reply: oneshot::Sender<eventstore_log::Result<Range<u64>>>,
 }
@@ -62,7 +62,7 @@ impl std::fmt::Debug for HostOptions {
 
 /// A running writer thread.
 struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<PendingAppend>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -110,7 +110,7 @@ impl Host {
 
     /// The queue of `name`'s writer, starting the writer (and creating or
     /// recovering the stream) if needed.
-    pub fn writer(&self, name: &StreamName) -> eventstore_log::Result<mpsc::Sender<Job>> {
+    pub fn writer(&self, name: &StreamName) -> eventstore_log::Result<mpsc::Sender<PendingAppend>> {
         let mut writers = self
             .writers
             .lock()
@@ -171,7 +171,7 @@ impl Host {
 /// The writer thread of one stream.
 fn write_loop(
     mut w: StreamWriter,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<PendingAppend>,
     durability: Durability,
     changed: watch::Sender<u64>,
 ) {
@@ -228,7 +228,7 @@ fn write_loop(
     let _ = w.close();
 }
 
-fn take_queued(rx: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
+fn take_queued(rx: &mut mpsc::Receiver<PendingAppend>, group: &mut Vec<PendingAppend>) {
     while group.len() < JOBS_PER_GROUP {
         match rx.try_recv() {
             Ok(j) => group.push(j),
@@ -241,7 +241,7 @@ fn take_queued(rx: &mut mpsc::Receiver<Job>, group: &mut Vec<Job>) {
 /// subscriptions (records are readable once in the file).
 fn append_group(
     w: &mut StreamWriter,
-    group: &[Job],
+    group: &[PendingAppend],
     results: &mut Vec<eventstore_log::Result<Range<u64>>>,
     changed: &watch::Sender<u64>,
 ) {

@@ -6,8 +6,8 @@ use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::time::{format_utc, parse_duration_ns, parse_time};
 use eventstore_log::StreamName;
-use eventstore_market::decimal;
-use eventstore_market::orders::{book_columns, BookRow, OrderStreamReader};
+use eventstore_market::read::orders::{book_columns, BookRow, OrderStreamReader};
+use eventstore_market::records::decimal;
 use eventstore_market::StreamMeta;
 use std::io::Write;
 use std::process::ExitCode;
@@ -194,7 +194,7 @@ fn row_line(row: &BookRow, m: &StreamMeta, depth: usize, format: Format) -> Stri
 
 #[cfg(feature = "parquet")]
 fn parquet_out(
-    rows: eventstore_market::orders::Periodic,
+    rows: eventstore_market::read::orders::Periodic,
     m: &StreamMeta,
     depth: usize,
     out: &std::path::Path,
@@ -206,7 +206,7 @@ fn parquet_out(
 
 #[cfg(not(feature = "parquet"))]
 fn parquet_out(
-    _rows: eventstore_market::orders::Periodic,
+    _rows: eventstore_market::read::orders::Periodic,
     _m: &StreamMeta,
     _depth: usize,
     _out: &std::path::Path,

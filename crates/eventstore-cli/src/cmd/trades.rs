@@ -5,8 +5,8 @@ use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::time::{format_utc, parse_time};
 use eventstore_log::StreamName;
-use eventstore_market::bars::Bars;
-use eventstore_market::decimal;
+use eventstore_market::read::bars::Bars;
+use eventstore_market::records::decimal;
 use eventstore_market::{StreamMeta, TradeStreamReader};
 use std::io::Write;
 use std::process::ExitCode;
@@ -129,7 +129,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
 }
 
 /// A bar's fields as printed: names and values (prices and sizes at the stream's scales).
-fn bar_fields(b: &eventstore_market::bars::Bar, m: &StreamMeta) -> [(&'static str, String); 8] {
+fn bar_fields(
+    b: &eventstore_market::read::bars::Bar,
+    m: &StreamMeta,
+) -> [(&'static str, String); 8] {
     let p = |v: i64| decimal::format(v, m.price_scale, m.style);
     let q = |v: i64| decimal::format(v, m.size_scale, m.style);
     [
@@ -201,7 +204,7 @@ fn print_summaries(dir: &std::path::Path, m: &StreamMeta, format: Format) -> Res
             "file,first_ts,last_ts,open,high,low,close,volume,buy_volume,sell_volume,vwap,trades"
         )?;
     }
-    for (f, s) in eventstore_market::summary::summaries(dir)? {
+    for (f, s) in eventstore_market::read::summary::summaries(dir)? {
         let file = f
             .path
             .file_name()

@@ -23,10 +23,10 @@
 //! `emit(seq, Applied)` callback: the stored records the book took (not
 //! dropped duplicates), buffered diffs again after their snapshot, and gaps.
 
-use crate::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
-use crate::l2::{L2Book, Level};
-use crate::l3::{Anomalies, L3Book};
-use crate::order::{Action, OrderEvent};
+use crate::book::l2::{L2Book, Level};
+use crate::book::l3::{Anomalies, L3Book};
+use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::order::{Action, OrderEvent};
 use std::collections::VecDeque;
 
 /// `BookLevel::flags`/`OrderEvent::flags`: the snapshot this record opens

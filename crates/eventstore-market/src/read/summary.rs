@@ -5,8 +5,8 @@
 //! file, so a day's totals or hourly bars over hourly files need no trade
 //! to be read.
 
-use crate::bars::Bar;
-use crate::trade::Trade;
+use crate::read::bars::Bar;
+use crate::records::trade::Trade;
 use crate::{Error, Result};
 use eventstore_log::{files, FileEntry, ReadOptions, StartAt, StopAt, StreamReader};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `market.json`: what a market stream holds, kept in the stream's folder.
 
-use crate::decimal::DecimalStyle;
+use crate::records::decimal::DecimalStyle;
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -54,7 +54,7 @@ impl StreamMeta {
         let n = |k: &str| {
             v.get(k)
                 .and_then(|x| x.as_u64())
-                .filter(|n| *n <= crate::decimal::MAX_SCALE as u64)
+                .filter(|n| *n <= crate::records::decimal::MAX_SCALE as u64)
                 .map(|n| n as u8)
                 .ok_or_else(|| bad(format!("no scale {k:?} from 0 to 18")))
         };

@@ -3,10 +3,10 @@
 //! become trades in `<dataset>/<symbol>/trades`. Prices are DBN's fixed
 //! point (10^-9), sizes are contracts or shares.
 
-use crate::book::{BookSide, FLAG_LAST, FLAG_SNAPSHOT};
-use crate::import::{Rec, Row};
-use crate::order::{Action, OrderEvent};
-use crate::trade::{Side, Trade};
+use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::records::level::{BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::order::{Action, OrderEvent};
+use crate::records::trade::{Side, Trade};
 use crate::{Error, Result};
 use dbn::decode::{DbnMetadata, DecodeRecordRef};
 use dbn::Record as _;
@@ -106,7 +106,7 @@ impl std::io::Read for Watched {
 /// the offset, whatever `f` does with bad rows.
 pub(crate) fn for_each_row(
     path: &Path,
-    mut f: impl FnMut(u64, std::result::Result<Option<Row>, String>) -> Result<()>,
+    mut f: impl FnMut(u64, std::result::Result<Option<ParsedLine>, String>) -> Result<()>,
 ) -> Result<()> {
     let bad = |e: dbn::Error| Error::BadRow {
         file: path.to_path_buf(),
@@ -215,14 +215,14 @@ pub(crate) fn for_each_row(
             if m.flags.is_last() {
                 flags |= FLAG_LAST;
             }
-            Some(Row::Records {
+            Some(ParsedLine::Records {
                 venue: Some(venue.clone()),
                 symbol: Some(symbol),
                 stream: "orders".to_string(),
                 kind: "orders_l3",
                 price_places: 9,
                 size_places: 0,
-                recs: vec![Rec::Order(OrderEvent {
+                recs: vec![MarketRecord::Order(OrderEvent {
                     exchange_ts: m.hd.ts_event as i64,
                     local_ts: m.ts_recv as i64,
                     action,
@@ -235,14 +235,14 @@ pub(crate) fn for_each_row(
                 })],
             })
         } else if let Some(t) = rec.get::<dbn::TradeMsg>() {
-            Some(Row::Records {
+            Some(ParsedLine::Records {
                 venue: Some(venue.clone()),
                 symbol: Some(symbol),
                 stream: "trades".to_string(),
                 kind: "trades",
                 price_places: 9,
                 size_places: 0,
-                recs: vec![Rec::Trade(Trade {
+                recs: vec![MarketRecord::Trade(Trade {
                     exchange_ts: t.hd.ts_event as i64,
                     local_ts: t.ts_recv as i64,
                     price: t.price,
@@ -258,7 +258,7 @@ pub(crate) fn for_each_row(
                 })],
             })
         } else {
-            Some(Row::Other)
+            Some(ParsedLine::Other)
         };
         f(n, Ok(row))?;
     }

@@ -3,10 +3,10 @@
 //! `incremental_book_L2`; times in microseconds, decimals printed without
 //! trailing zeros.
 
-use crate::book::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
-use crate::decimal;
-use crate::import::{Rec, Row};
-use crate::trade::{Side, Trade};
+use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::records::decimal;
+use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::trade::{Side, Trade};
 
 /// Column `i` of `f`, microseconds since the epoch, as ns.
 fn micros(f: &[&str], i: usize, what: &str) -> Result<i64, String> {
@@ -17,7 +17,7 @@ fn micros(f: &[&str], i: usize, what: &str) -> Result<i64, String> {
 }
 
 /// Line 1 must be `want`.
-fn header(line: &str, want: &str, what: &str) -> Result<Option<Row>, String> {
+fn header(line: &str, want: &str, what: &str) -> Result<Option<ParsedLine>, String> {
     if line.trim() != want {
         return Err(format!(
             "not a Tardis {what} file: the header should be {want:?}"
@@ -29,7 +29,7 @@ fn header(line: &str, want: &str, what: &str) -> Result<Option<Row>, String> {
 const TRADES_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount";
 
 /// Parse one line of a `trades` file; the first line must be its header.
-pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<Row>, String> {
+pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<ParsedLine>, String> {
     if no == 1 {
         if line.trim() != TRADES_HEADER {
             return Err(format!(
@@ -56,12 +56,12 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<Row>, Strin
         .parse::<u64>()
         .map_err(|_| format!("trade id {:?} is not a non-negative integer", f[4]))?;
     let (price_places, size_places) = (decimal::places(f[6]), decimal::places(f[7]));
-    Ok(Some(Row::Records {
+    Ok(Some(ParsedLine::Records {
         venue: Some(f[0].to_string()),
         stream: "trades".to_string(),
         kind: "trades",
         symbol: Some(f[1].to_string()),
-        recs: vec![Rec::Trade(Trade {
+        recs: vec![MarketRecord::Trade(Trade {
             exchange_ts: us(2, "timestamp")?,
             local_ts: us(3, "local_timestamp")?,
             price: decimal::parse(f[6], price_places.min(decimal::MAX_SCALE as usize) as u8)?,
@@ -79,7 +79,7 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<Row>, Strin
 /// bids[i].amount` for i in 0..N): the top N levels of each side as one
 /// snapshot (bids then asks, best first; empty cells are levels the book
 /// did not have), into `<exchange>/<symbol>/book_snapshot_<N>`.
-pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Row>, String> {
+pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<ParsedLine>, String> {
     let f: Vec<&str> = line.trim().split(',').collect();
     if f.len() < 8 || !(f.len() - 4).is_multiple_of(4) {
         return Err(format!(
@@ -120,7 +120,7 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Row
     let mut recs = Vec::with_capacity(lv.len().max(1));
     for (i, (side, p, q)) in lv.iter().enumerate() {
         let last = if i + 1 == lv.len() { FLAG_LAST } else { 0 };
-        recs.push(Rec::Level(BookLevel {
+        recs.push(MarketRecord::Level(BookLevel {
             exchange_ts,
             local_ts,
             side: *side,
@@ -133,7 +133,7 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Row
         }));
     }
     if recs.is_empty() {
-        recs.push(Rec::Level(BookLevel {
+        recs.push(MarketRecord::Level(BookLevel {
             exchange_ts,
             local_ts,
             side: BookSide::None,
@@ -145,7 +145,7 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Row
             prev_update_id: 0,
         }));
     }
-    Ok(Some(Row::Records {
+    Ok(Some(ParsedLine::Records {
         venue: Some(f[0].to_string()),
         symbol: Some(f[1].to_string()),
         stream: format!("book_snapshot_{n}"),
@@ -163,7 +163,7 @@ const L2_HEADER: &str = "exchange,symbol,timestamp,local_timestamp,is_snapshot,s
 /// `<exchange>/<symbol>/depth`. The import marks the last row of each
 /// exchange event (rows of one event share their timestamps) once it has
 /// seen the next row.
-pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<Row>, String> {
+pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<ParsedLine>, String> {
     if no == 1 {
         return header(line, L2_HEADER, "incremental_book_L2");
     }
@@ -189,14 +189,14 @@ pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<Row>, String> 
     if pp > decimal::MAX_SCALE as usize || sp > decimal::MAX_SCALE as usize {
         return Err("more than 18 decimal places".into());
     }
-    Ok(Some(Row::Records {
+    Ok(Some(ParsedLine::Records {
         venue: Some(f[0].to_string()),
         symbol: Some(f[1].to_string()),
         stream: "depth".to_string(),
         kind: "book_l2",
         price_places: pp,
         size_places: sp,
-        recs: vec![Rec::Level(BookLevel {
+        recs: vec![MarketRecord::Level(BookLevel {
             exchange_ts: us(2, "timestamp")?,
             local_ts: us(3, "local_timestamp")?,
             side,

@@ -1,7 +1,7 @@
 //! OHLCV bars, VWAP and volume by side over a trade stream, at any
 //! interval (aligned to multiples of it since the Unix epoch, UTC).
 
-use crate::trade::{Side, Trade};
+use crate::records::trade::{Side, Trade};
 use crate::{Result, TradeStreamReader};
 
 /// One bar: the trades received in `[start, start + interval)`.

@@ -2,14 +2,14 @@
 //! orders) at any time, and every update after it.
 //!
 //! Every file of the stream has a book snapshot as of its first record
-//! (`<file>.log.book`, see [`crate::snapshot`]), built from the one before
+//! (`<file>.log.book`, see [`crate::book::snapshot`]), built from the one before
 //! it when missing (on first read, at the end of an import, or before an
 //! upload). Reaching a time T finds the first record at or after T through
 //! the log's index, loads the snapshot of the file holding it, and replays
 //! that file's records before it: never more than one file.
 
-use crate::replay::{Applied, BookKind, Replay};
-use crate::snapshot::{self, snapshot_path};
+use crate::book::replay::{Applied, BookKind, Replay};
+use crate::book::snapshot::{self, snapshot_path};
 use crate::{Error, Result, StreamMeta};
 use eventstore_log::{files, FileEntry, ReadOptions, StartAt, StopAt, StreamName, StreamReader};
 use std::collections::VecDeque;
@@ -156,7 +156,7 @@ impl OrderStreamReader {
     /// Open the order stream in folder `dir`.
     pub fn open_dir(dir: &Path) -> Result<OrderStreamReader> {
         let meta = StreamMeta::load(dir)?.ok_or_else(|| Error::Meta {
-            path: dir.join(crate::meta::META_FILE),
+            path: dir.join(crate::records::meta::META_FILE),
             reason: "no market metadata: not a market stream".into(),
         })?;
         let kind = BookKind::of_stream(&meta.kind).ok_or_else(|| Error::WrongKind {

@@ -1,6 +1,6 @@
 //! The price-level order book (L2): the size resting at each price, per
 //! side. Pure data structure, no I/O; the rules of a venue's feed
-//! (sequencing, snapshots) live in [`crate::replay`].
+//! (sequencing, snapshots) live in [`crate::book::replay`].
 //!
 //! Each side is a sorted sequence of prices kept in blocks of at most 64
 //! levels (a two-level B+ tree): finding a level is a binary search over
@@ -9,7 +9,7 @@
 //! best level is the last one, and updates at the top of the book (the
 //! most frequent in real feeds) are checked against the last block first.
 
-use crate::book::BookSide;
+use crate::records::level::BookSide;
 
 /// Levels per block, at most.
 const BLOCK: usize = 64;

@@ -4,14 +4,14 @@
 //! Orders live in a slab and each price level keeps a doubly linked queue
 //! of them (oldest first), so adding, cancelling and filling an order are
 //! O(1) after the level is found; levels are kept sorted like
-//! [`crate::l2::L2Book`]'s, best last. A level may also hold size that no
+//! [`crate::book::l2::L2Book`]'s, best last. A level may also hold size that no
 //! known order accounts for ("unattributed"): a book seeded from aggregate
 //! levels (LOBSTER's orderbook file), where cancels and fills of orders
 //! placed before the seed reduce that size.
 
-use crate::book::BookSide;
-use crate::l2::Level;
-use crate::order::{Action, OrderEvent};
+use crate::book::l2::Level;
+use crate::records::level::BookSide;
+use crate::records::order::{Action, OrderEvent};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 

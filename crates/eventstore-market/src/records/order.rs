@@ -51,7 +51,7 @@ pub struct OrderEvent {
     pub exchange_ts: i64,
     pub local_ts: i64,
     pub action: Action,
-    pub side: crate::book::BookSide,
+    pub side: crate::records::level::BookSide,
     pub flags: u8,
     pub price: i64,
     pub size: i64,
@@ -63,8 +63,8 @@ pub struct OrderEvent {
 impl OrderEvent {
     /// `kind u8 | action u8 | side u8 | flags u8 | 4 zero bytes | exchange_ts |
     /// local_ts | price | size | order_id | sequence | 8 zero bytes`, little-endian.
-    pub fn encode(&self) -> [u8; crate::book::BOOK_RECORD_LEN] {
-        let mut b = [0u8; crate::book::BOOK_RECORD_LEN];
+    pub fn encode(&self) -> [u8; crate::records::level::BOOK_RECORD_LEN] {
+        let mut b = [0u8; crate::records::level::BOOK_RECORD_LEN];
         b[0] = KIND_ORDER;
         b[1] = self.action as u8;
         b[2] = self.side as u8;
@@ -83,7 +83,7 @@ impl OrderEvent {
     }
 
     pub fn decode(b: &[u8]) -> Result<OrderEvent, String> {
-        use crate::book::{BookSide, BOOK_RECORD_LEN};
+        use crate::records::level::{BookSide, BOOK_RECORD_LEN};
         let Some(b) = b.first_chunk::<BOOK_RECORD_LEN>() else {
             return Err(format!(
                 "an order event is {BOOK_RECORD_LEN} bytes, this record is {}",

@@ -5,11 +5,11 @@
 //! See `docs/format.md`, "Book snapshots".
 //!
 //! The codec is pure (`encode`/`decode` over bytes); the files are read and
-//! written by [`crate::orders`].
+//! written by [`crate::read::orders`].
 
-use crate::book::{BookLevel, BookSide, BOOK_RECORD_LEN};
-use crate::l3::Order;
-use crate::replay::{BookKind, Decision, Phase, Replay};
+use crate::book::l3::Order;
+use crate::book::replay::{BookKind, Decision, Phase, Replay};
+use crate::records::level::{BookLevel, BookSide, BOOK_RECORD_LEN};
 use std::path::{Path, PathBuf};
 
 /// Suffix of a file's book snapshot, after the file's name.
@@ -243,7 +243,7 @@ pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
         r.pending.push_back((seq, l));
         at += 8 + BOOK_RECORD_LEN;
     }
-    r.l3.set_anomalies(crate::l3::Anomalies {
+    r.l3.set_anomalies(crate::book::l3::Anomalies {
         unknown_order: u64_at(b, 56),
         over_cancel: u64_at(b, 64),
         duplicate_add: u64_at(b, 72),
@@ -254,8 +254,8 @@ pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book::{FLAG_LAST, FLAG_SNAPSHOT};
-    use crate::order::{Action, OrderEvent};
+    use crate::records::level::{FLAG_LAST, FLAG_SNAPSHOT};
+    use crate::records::order::{Action, OrderEvent};
 
     fn level(side: BookSide, price: i64, size: i64, flags: u8, ids: (u64, u64)) -> BookLevel {
         BookLevel {

@@ -11,10 +11,10 @@
 //! `bookTicker` into `binance/<symbol>/bookticker` (quotes). Other messages
 //! (klines, ...) are counted.
 
-use crate::book::{BookLevel, BookSide, Quote, FLAG_LAST, FLAG_SNAPSHOT};
-use crate::decimal;
-use crate::import::{Rec, Row};
-use crate::trade::{Side, Trade};
+use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::records::decimal;
+use crate::records::level::{BookLevel, BookSide, Quote, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::trade::{Side, Trade};
 
 /// `"1633998512.0633569"` (seconds, up to 9 decimals) as ns.
 fn seconds_to_ns(s: &str) -> Option<i64> {
@@ -22,7 +22,7 @@ fn seconds_to_ns(s: &str) -> Option<i64> {
 }
 
 /// Parse one line; `Ok(None)` for an empty line or a capture header.
-pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<Row>, String> {
+pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<ParsedLine>, String> {
     let mut line = line.trim();
     if line.is_empty() || line.contains(" <-> ") {
         return Ok(None);
@@ -60,14 +60,14 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<Row>, String>
         Some("trade") => trade(msg, local, "trades", "t"),
         Some("aggTrade") => trade(msg, local, "aggtrades", "a"),
         Some("depthUpdate") => depth_update(msg, local),
-        Some(_) => Ok(Some(Row::Other)),
+        Some(_) => Ok(Some(ParsedLine::Other)),
         None if msg.get("lastUpdateId").is_some() && msg.get("bids").is_some() => {
             snapshot(msg, local, url_symbol)
         }
         None if msg.get("u").is_some() && msg.get("B").is_some() && msg.get("A").is_some() => {
             book_ticker(msg, local)
         }
-        None => Ok(Some(Row::Other)),
+        None => Ok(Some(ParsedLine::Other)),
     }
 }
 
@@ -105,7 +105,7 @@ fn trade(
     local: Option<i64>,
     stream: &'static str,
     id_field: &str,
-) -> Result<Option<Row>, String> {
+) -> Result<Option<ParsedLine>, String> {
     let s = |k: &str| str_field(msg, k, "trade");
     let (p, q) = (s("p")?, s("q")?);
     // Each price and size is stored at the decimal places it is printed
@@ -118,14 +118,14 @@ fn trade(
         Some(false) => Side::Buy,
         None => return Err("trade without boolean field \"m\"".into()),
     };
-    Ok(Some(Row::Records {
+    Ok(Some(ParsedLine::Records {
         venue: None,
         symbol: Some(s("s")?.to_string()),
         stream: stream.to_string(),
         kind: "trades",
         price_places,
         size_places,
-        recs: vec![Rec::Trade(Trade {
+        recs: vec![MarketRecord::Trade(Trade {
             exchange_ts,
             local_ts: local.unwrap_or(exchange_ts),
             price: decimal::parse(p, price_places as u8)?,
@@ -165,7 +165,7 @@ fn level_rows(
     local_ts: i64,
     flags: u8,
     ids: (u64, u64, u64),
-) -> Result<Option<Row>, String> {
+) -> Result<Option<ParsedLine>, String> {
     let (b, a) = (levels(msg, bids)?, levels(msg, asks)?);
     let all: Vec<(BookSide, &str, &str)> = b
         .iter()
@@ -188,7 +188,7 @@ fn level_rows(
     let mut recs = Vec::with_capacity(all.len().max(1));
     for (i, (side, p, q)) in all.iter().enumerate() {
         let last = if i + 1 == all.len() { FLAG_LAST } else { 0 };
-        recs.push(Rec::Level(level(
+        recs.push(MarketRecord::Level(level(
             *side,
             decimal::parse(p, pp as u8)?,
             decimal::parse_size(q, sp as u8)?,
@@ -197,9 +197,14 @@ fn level_rows(
     }
     if recs.is_empty() {
         // An event that changed no level still carries its update ids.
-        recs.push(Rec::Level(level(BookSide::None, 0, 0, flags | FLAG_LAST)));
+        recs.push(MarketRecord::Level(level(
+            BookSide::None,
+            0,
+            0,
+            flags | FLAG_LAST,
+        )));
     }
-    Ok(Some(Row::Records {
+    Ok(Some(ParsedLine::Records {
         venue: None,
         symbol,
         stream: "depth".to_string(),
@@ -210,7 +215,7 @@ fn level_rows(
     }))
 }
 
-fn depth_update(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Row>, String> {
+fn depth_update(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<ParsedLine>, String> {
     let what = "depth update";
     // Futures carry the transaction time `T`; spot only the event time `E`.
     let ms = match msg.get("T").and_then(|t| t.as_u64()) {
@@ -239,7 +244,7 @@ fn snapshot(
     msg: &serde_json::Value,
     local: Option<i64>,
     symbol: Option<String>,
-) -> Result<Option<Row>, String> {
+) -> Result<Option<ParsedLine>, String> {
     let id = num_field(msg, "lastUpdateId", "depth snapshot")?;
     let Some(local) = local else {
         return Err("a depth snapshot without a receive time".into());
@@ -256,7 +261,7 @@ fn snapshot(
     )
 }
 
-fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Row>, String> {
+fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<ParsedLine>, String> {
     let what = "book ticker";
     let s = |k: &str| str_field(msg, k, what);
     let (bp, bq, ap, aq) = (s("b")?, s("B")?, s("a")?, s("A")?);
@@ -269,14 +274,14 @@ fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Row
     let Some(local) = local.or((exchange_ts != 0).then_some(exchange_ts)) else {
         return Err("a book ticker without a receive or event time".into());
     };
-    Ok(Some(Row::Records {
+    Ok(Some(ParsedLine::Records {
         venue: None,
         symbol: Some(s("s")?.to_string()),
         stream: "bookticker".to_string(),
         kind: "quotes",
         price_places: pp,
         size_places: sp,
-        recs: vec![Rec::Quote(Quote {
+        recs: vec![MarketRecord::Quote(Quote {
             exchange_ts,
             local_ts: local,
             bid_price: decimal::parse(bp, pp as u8)?,

@@ -3,7 +3,7 @@
 //! log's index (a binary search over files, then within one file), and
 //! only the files that overlap the range are opened.
 
-use crate::trade::Trade;
+use crate::records::trade::Trade;
 use crate::{Error, Result, StreamMeta};
 use eventstore_log::{ReadOptions, StartAt, StopAt, StreamName, StreamReader};
 use std::path::Path;
@@ -24,7 +24,7 @@ impl TradeStreamReader {
     ) -> Result<TradeStreamReader> {
         let dir = name.dir(root);
         let meta = StreamMeta::load(&dir)?.ok_or_else(|| Error::Meta {
-            path: dir.join(crate::meta::META_FILE),
+            path: dir.join(crate::records::meta::META_FILE),
             reason: format!("{name} has no market metadata: not a market stream"),
         })?;
         if meta.kind != "trades" {

@@ -5,17 +5,17 @@
 //! and symbol are not in the file: they come with the import
 //! (`ImportOptions::date`, `symbol`).
 
-use crate::book::BookSide;
-use crate::decimal;
-use crate::import::{Rec, Row};
-use crate::order::{Action, OrderEvent};
+use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::records::decimal;
+use crate::records::level::BookSide;
+use crate::records::order::{Action, OrderEvent};
 
 /// Parse one message line; `midnight_ns` is the session date's midnight (UTC ns).
 pub(crate) fn parse_line(
     line: &str,
     midnight_ns: i64,
     symbol: &str,
-) -> Result<Option<Row>, String> {
+) -> Result<Option<ParsedLine>, String> {
     let line = line.trim();
     if line.is_empty() {
         return Ok(None);
@@ -47,7 +47,7 @@ pub(crate) fn parse_line(
         "-1" => BookSide::Ask,
         d => return Err(format!("direction {d:?} is not 1 or -1")),
     };
-    Ok(Some(Row::Records {
+    Ok(Some(ParsedLine::Records {
         venue: None,
         symbol: Some(symbol.to_string()),
         stream: "orders".to_string(),
@@ -55,7 +55,7 @@ pub(crate) fn parse_line(
         // Prices are integers of 10^-4 dollars; sizes are shares.
         price_places: 4,
         size_places: 0,
-        recs: vec![Rec::Order(OrderEvent {
+        recs: vec![MarketRecord::Order(OrderEvent {
             exchange_ts: ts,
             local_ts: ts,
             action,

@@ -1,0 +1,610 @@
+//! The import pipeline shared by every input format: check the whole
+//! input, learn each symbol's scales, then write each symbol's stream.
+
+pub mod binance;
+pub mod databento;
+pub mod input;
+pub mod lobster;
+pub mod rows;
+pub mod tardis;
+
+use crate::import::input::for_each_line;
+use crate::records::decimal::{self, DecimalStyle};
+use crate::{Error, Result, StreamMeta};
+use eventstore_log::{RollBy, RollInterval, StreamName, StreamWriter, WriterOptions};
+use rows::{rescale, MarketRecord, ParsedLine, StreamKey};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
+
+/// Input formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Binance recordings (`<receive ns> <json>` lines, or JSON lines).
+    Binance,
+    /// Tardis.dev `trades` CSV.
+    TardisTrades,
+    /// Tardis.dev `book_snapshot_N` CSV (top N levels per row).
+    TardisBookSnapshot,
+    /// Tardis.dev `incremental_book_L2` CSV.
+    TardisL2,
+    /// LOBSTER message files (needs `ImportOptions::date` and `symbol`).
+    Lobster,
+    /// Databento DBN (`.dbn.zst`): MBO and trades.
+    Databento,
+}
+
+impl Format {
+    fn style(self) -> DecimalStyle {
+        match self {
+            Format::Binance | Format::Lobster | Format::Databento => DecimalStyle::Fixed,
+            Format::TardisTrades | Format::TardisBookSnapshot | Format::TardisL2 => {
+                DecimalStyle::Trimmed
+            }
+        }
+    }
+}
+
+/// How an import runs.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    /// Count and report bad rows instead of stopping at the first.
+    pub skip_bad: bool,
+    /// Roll interval of the streams written.
+    pub roll: RollInterval,
+    /// Venue name used in stream names and metadata, for formats whose
+    /// rows do not name it (Binance, LOBSTER).
+    pub venue: String,
+    /// The trading day, for formats whose times are times of day (LOBSTER).
+    pub date: Option<String>,
+    /// The symbol, for formats whose rows do not name it (LOBSTER).
+    pub symbol: Option<String>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            skip_bad: false,
+            roll: RollInterval::HOURLY,
+            venue: "binance".into(),
+            date: None,
+            symbol: None,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Streams written, with the records appended to each.
+    pub streams: BTreeMap<String, u64>,
+    /// Lines not imported because they were bad (with `skip_bad`).
+    pub skipped: u64,
+    /// The first few bad lines skipped, as `file:line: reason`.
+    pub skipped_examples: Vec<String>,
+    /// Messages of kinds this importer does not store yet.
+    pub other: u64,
+}
+
+/// What a format needs besides the line.
+struct Context {
+    midnight_ns: i64,
+    symbol: String,
+}
+
+fn parse(
+    format: Format,
+    cx: &Context,
+    no: u64,
+    line: &str,
+) -> std::result::Result<Option<ParsedLine>, String> {
+    match format {
+        Format::Lobster => crate::import::lobster::parse_line(line, cx.midnight_ns, &cx.symbol),
+        Format::Databento => Err("DBN is binary: read through for_each_row".into()),
+        Format::Binance => crate::import::binance::parse_line(line),
+        Format::TardisTrades => crate::import::tardis::parse_trade_line(no, line),
+        Format::TardisBookSnapshot => crate::import::tardis::parse_book_snapshot_line(no, line),
+        Format::TardisL2 => crate::import::tardis::parse_l2_line(no, line),
+    }
+}
+
+/// Call `f(position, row)` for every row of `input`: lines of a text
+/// format, records of a binary one (the position is then the record's).
+fn for_each_row(
+    format: Format,
+    cx: &Context,
+    input: &Path,
+    mut f: impl FnMut(u64, std::result::Result<Option<ParsedLine>, String>) -> Result<()>,
+) -> Result<()> {
+    if format == Format::Databento {
+        return crate::import::databento::for_each_row(input, f);
+    }
+    if format == Format::TardisL2 {
+        return with_event_ends(input, cx, f);
+    }
+    for_each_line(input, |no, line| {
+        f(no, line.and_then(|line| parse(format, cx, no, line)))
+    })
+}
+
+/// Tardis incremental L2 rows, each held back until the next row shows
+/// whether it ended its exchange event (rows of one event share their
+/// timestamps): the last row of each event gets the last-of-event flag.
+fn with_event_ends(
+    input: &Path,
+    cx: &Context,
+    mut f: impl FnMut(u64, std::result::Result<Option<ParsedLine>, String>) -> Result<()>,
+) -> Result<()> {
+    fn times(r: &ParsedLine) -> Option<(i64, i64)> {
+        match r {
+            ParsedLine::Records { recs, .. } => match recs.first() {
+                Some(MarketRecord::Level(l)) => Some((l.exchange_ts, l.local_ts)),
+                _ => None,
+            },
+            ParsedLine::Other => None,
+        }
+    }
+    fn mark_last(r: &mut ParsedLine) {
+        if let ParsedLine::Records { recs, .. } = r {
+            if let Some(MarketRecord::Level(l)) = recs.last_mut() {
+                l.flags |= crate::records::level::FLAG_LAST;
+            }
+        }
+    }
+    let mut held: Option<(u64, ParsedLine)> = None;
+    for_each_line(input, |no, line| {
+        match line.and_then(|line| parse(Format::TardisL2, cx, no, line)) {
+            Ok(Some(row)) => {
+                if let Some((hno, mut h)) = held.take() {
+                    if times(&h) != times(&row) {
+                        mark_last(&mut h);
+                    }
+                    f(hno, Ok(Some(h)))?;
+                }
+                held = Some((no, row));
+                Ok(())
+            }
+            other => f(no, other),
+        }
+    })?;
+    if let Some((hno, mut h)) = held {
+        mark_last(&mut h);
+        f(hno, Ok(Some(h)))?;
+    }
+    Ok(())
+}
+
+/// Import `input` into streams under `root`. The whole input is checked
+/// into a [`Plan`] before anything is written: a bad line stops the import
+/// (naming file and line) with nothing written, unless `skip_bad` is set;
+/// so do values too large for their stream's scale and a stream whose
+/// stored metadata differs from the input's.
+pub fn import(
+    format: Format,
+    input: &Path,
+    root: &Path,
+    opts: &ImportOptions,
+) -> Result<ImportReport> {
+    let plan = plan(format, input, root, opts)?;
+    write(plan, format, input, root, opts)
+}
+
+/// What a format needs besides the line.
+fn context(format: Format, opts: &ImportOptions) -> Result<Context> {
+    Ok(match format {
+        Format::Lobster => {
+            let (Some(date), Some(symbol)) = (&opts.date, &opts.symbol) else {
+                return Err(Error::InvalidArgument(
+                    "a LOBSTER file holds times of day and no symbol: give the date and the symbol"
+                        .into(),
+                ));
+            };
+            Context {
+                midnight_ns: eventstore_log::time::parse_time(date)?,
+                symbol: symbol.clone(),
+            }
+        }
+        _ => Context {
+            midnight_ns: 0,
+            symbol: String::new(),
+        },
+    })
+}
+
+/// The largest magnitude of the values of one column printed with a given
+/// number of places, and the line it is on.
+type Extremes = BTreeMap<usize, (u64, u64)>;
+
+/// What the check of the input learned of one stream.
+struct Seen {
+    kind: &'static str,
+    price_places: usize,
+    size_places: usize,
+    prices: Extremes,
+    sizes: Extremes,
+}
+
+/// A line whose records do not name their symbol (a Binance REST depth
+/// snapshot): they belong to the file's only depth symbol of the venue.
+struct Unnamed {
+    line: u64,
+    venue: String,
+    stream: String,
+    kind: &'static str,
+    price_places: usize,
+    size_places: usize,
+    /// Its largest values (see [`Seen`]).
+    prices: Extremes,
+    sizes: Extremes,
+}
+
+/// Everything the check found, ready to write.
+struct Plan {
+    cx: Context,
+    /// Each stream's metadata, checked against what is stored.
+    streams: BTreeMap<StreamKey, (StreamName, StreamMeta)>,
+    /// The symbol unnamed lines of each venue belong to.
+    resolved: BTreeMap<String, String>,
+    /// Lines skipped as bad (with `skip_bad`).
+    bad_lines: HashSet<u64>,
+    report: ImportReport,
+}
+
+/// Check every line of `input` and settle each stream's scales (the
+/// decimal places the venue prints: always the same for a fixed style, at
+/// most the largest seen for a trimmed one) and metadata. Nothing is
+/// written.
+fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Result<Plan> {
+    let cx = context(format, opts)?;
+    let style = format.style();
+    let mut report = ImportReport::default();
+    let mut seen: BTreeMap<StreamKey, Seen> = BTreeMap::new();
+    let mut unnamed: Vec<Unnamed> = Vec::new();
+    let mut depth_symbols: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut bad_lines = HashSet::new();
+    let merge = |seen: &mut BTreeMap<StreamKey, Seen>,
+                 key: StreamKey,
+                 kind: &'static str,
+                 pp: usize,
+                 sp: usize|
+     -> std::result::Result<(), String> {
+        let want = seen.entry(key.clone()).or_insert(Seen {
+            kind,
+            price_places: pp,
+            size_places: sp,
+            prices: Extremes::new(),
+            sizes: Extremes::new(),
+        });
+        if style == DecimalStyle::Trimmed {
+            want.price_places = want.price_places.max(pp);
+            want.size_places = want.size_places.max(sp);
+        } else if (want.price_places, want.size_places) != (pp, sp) {
+            return Err(format!(
+                "{} {} prices and sizes had {} and {} decimal places, this row {pp} and {sp}",
+                key.symbol, key.stream, want.price_places, want.size_places
+            ));
+        }
+        Ok(())
+    };
+    // The largest value of each column at each number of places: enough
+    // to know, once the scales are settled, whether every value fits.
+    fn note(
+        prices: &mut Extremes,
+        sizes: &mut Extremes,
+        no: u64,
+        pp: usize,
+        sp: usize,
+        recs: &[MarketRecord],
+    ) {
+        fn widen(e: &mut Extremes, places: usize, v: i64, no: u64) {
+            let m = e.entry(places).or_insert((0, no));
+            if v.unsigned_abs() > m.0 {
+                *m = (v.unsigned_abs(), no);
+            }
+        }
+        for r in recs {
+            r.values(|v| widen(prices, pp, v, no), |v| widen(sizes, sp, v, no));
+        }
+    }
+    for_each_row(format, &cx, input, |no, parsed| {
+        let bad = |reason: String| Error::BadRow {
+            file: input.to_path_buf(),
+            line: no,
+            reason,
+        };
+        let checked = parsed.and_then(|row| match row {
+            Some(ParsedLine::Records {
+                venue,
+                symbol,
+                stream,
+                kind,
+                price_places,
+                size_places,
+                recs,
+            }) => {
+                let venue = venue.unwrap_or_else(|| opts.venue.clone());
+                match symbol {
+                    Some(symbol) => {
+                        if stream == "depth" || stream.starts_with("book_snapshot") {
+                            depth_symbols.insert((venue.clone(), symbol.clone()));
+                        }
+                        let key = StreamKey {
+                            venue,
+                            symbol,
+                            stream,
+                        };
+                        merge(&mut seen, key.clone(), kind, price_places, size_places)?;
+                        if let Some(s) = seen.get_mut(&key) {
+                            note(
+                                &mut s.prices,
+                                &mut s.sizes,
+                                no,
+                                price_places,
+                                size_places,
+                                &recs,
+                            );
+                        }
+                        Ok(())
+                    }
+                    None => {
+                        let mut u = Unnamed {
+                            line: no,
+                            venue,
+                            stream,
+                            kind,
+                            price_places,
+                            size_places,
+                            prices: Extremes::new(),
+                            sizes: Extremes::new(),
+                        };
+                        note(
+                            &mut u.prices,
+                            &mut u.sizes,
+                            no,
+                            price_places,
+                            size_places,
+                            &recs,
+                        );
+                        unnamed.push(u);
+                        Ok(())
+                    }
+                }
+            }
+            _ => Ok(()),
+        });
+        match checked {
+            Ok(()) => Ok(()),
+            Err(reason) if opts.skip_bad => {
+                note_skipped(&mut report, bad(reason));
+                bad_lines.insert(no);
+                Ok(())
+            }
+            Err(reason) => Err(bad(reason)),
+        }
+    })?;
+    let mut resolved: BTreeMap<String, String> = BTreeMap::new();
+    for u in unnamed {
+        let candidates: Vec<&String> = depth_symbols
+            .iter()
+            .filter(|(v, _)| *v == u.venue)
+            .map(|(_, s)| s)
+            .collect();
+        let bad = |reason: String| Error::BadRow {
+            file: input.to_path_buf(),
+            line: u.line,
+            reason,
+        };
+        let [symbol] = candidates[..] else {
+            return Err(bad(format!(
+                "a depth snapshot without a symbol, and the file has {} depth symbols ({}); import one symbol per file",
+                candidates.len(),
+                candidates.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        resolved.insert(u.venue.clone(), symbol.clone());
+        let key = StreamKey {
+            venue: u.venue,
+            symbol: symbol.clone(),
+            stream: u.stream,
+        };
+        merge(
+            &mut seen,
+            key.clone(),
+            u.kind,
+            u.price_places,
+            u.size_places,
+        )
+        .map_err(bad)?;
+        if let Some(s) = seen.get_mut(&key) {
+            for (mine, theirs) in [(&mut s.prices, u.prices), (&mut s.sizes, u.sizes)] {
+                for (places, (v, line)) in theirs {
+                    let m = mine.entry(places).or_insert((0, line));
+                    if v > m.0 {
+                        *m = (v, line);
+                    }
+                }
+            }
+        }
+    }
+    // Every stream checked before any is written: its scales, its values
+    // at those scales, its stored metadata.
+    let mut streams = BTreeMap::new();
+    for (key, s) in seen {
+        let (ps, ss) = (s.price_places, s.size_places);
+        if ps > decimal::MAX_SCALE as usize || ss > decimal::MAX_SCALE as usize {
+            return Err(Error::TooManyPlaces {
+                symbol: key.symbol.clone(),
+                max: decimal::MAX_SCALE as u32,
+            });
+        }
+        for (extremes, scale, what) in [(&s.prices, ps, "price"), (&s.sizes, ss, "size")] {
+            for (&places, &(max, line)) in extremes {
+                let fits = i64::try_from(max)
+                    .ok()
+                    .and_then(|v| rescale(v, places, scale as u8).ok())
+                    .is_some();
+                if !fits && !opts.skip_bad {
+                    return Err(Error::BadRow {
+                        file: input.to_path_buf(),
+                        line,
+                        reason: format!(
+                            "a {what} too large for the stream's scale ({} {} keeps {scale} decimal places)",
+                            key.symbol, key.stream
+                        ),
+                    });
+                }
+            }
+        }
+        let name = StreamName::new(&format!(
+            "{}/{}/{}",
+            key.venue,
+            key.symbol.to_ascii_lowercase(),
+            key.stream
+        ))?;
+        let meta = StreamMeta {
+            venue: key.venue.clone(),
+            symbol: key.symbol.clone(),
+            kind: s.kind.to_string(),
+            price_scale: ps as u8,
+            size_scale: ss as u8,
+            style,
+        };
+        if let Some(m) = StreamMeta::load(&name.dir(root))? {
+            if m != meta {
+                return Err(Error::MetaMismatch {
+                    stream: name.to_string(),
+                    stored: format!(
+                        "{} {} {} at scales {}/{}",
+                        m.venue, m.symbol, m.kind, m.price_scale, m.size_scale
+                    ),
+                    input: format!("{} at {ps}/{ss}", key.symbol),
+                });
+            }
+        }
+        streams.insert(key, (name, meta));
+    }
+    Ok(Plan {
+        cx,
+        streams,
+        resolved,
+        bad_lines,
+        report,
+    })
+}
+
+/// One stream being written.
+struct Output {
+    name: String,
+    writer: StreamWriter,
+    records: u64,
+    meta: StreamMeta,
+}
+
+/// Write what `plan` settled: each stream's metadata, then every record.
+fn write(
+    plan: Plan,
+    format: Format,
+    input: &Path,
+    root: &Path,
+    opts: &ImportOptions,
+) -> Result<ImportReport> {
+    let Plan {
+        cx,
+        streams,
+        resolved,
+        bad_lines,
+        mut report,
+    } = plan;
+    let mut outputs = BTreeMap::new();
+    for (key, (name, meta)) in streams {
+        meta.store(&name.dir(root))?;
+        let writer = StreamWriter::open(
+            root,
+            &name,
+            WriterOptions::default()
+                .roll(opts.roll)
+                .roll_by(RollBy::RecordTime)
+                .pretouch(false),
+        )?;
+        outputs.insert(
+            key,
+            Output {
+                name: name.to_string(),
+                writer,
+                records: 0,
+                meta,
+            },
+        );
+    }
+    for_each_row(format, &cx, input, |no, parsed| {
+        if bad_lines.contains(&no) {
+            return Ok(());
+        }
+        let bad = |reason: String| Error::BadRow {
+            file: input.to_path_buf(),
+            line: no,
+            reason,
+        };
+        match parsed {
+            Ok(Some(ParsedLine::Records {
+                venue,
+                symbol,
+                stream,
+                price_places,
+                size_places,
+                recs,
+                ..
+            })) => {
+                let venue = venue.unwrap_or_else(|| opts.venue.clone());
+                let symbol = match symbol {
+                    Some(s) => s,
+                    None => resolved.get(&venue).cloned().unwrap_or_default(),
+                };
+                let key = StreamKey {
+                    venue,
+                    symbol,
+                    stream,
+                };
+                if let Some(out) = outputs.get_mut(&key) {
+                    // Values checked to fit unless bad rows are skipped:
+                    // then a row that does not fit is skipped here.
+                    let mut recs = recs;
+                    for r in &mut recs {
+                        if let Err(reason) = r.rescale(price_places, size_places, &out.meta) {
+                            if opts.skip_bad {
+                                note_skipped(&mut report, bad(reason));
+                                return Ok(());
+                            }
+                            return Err(bad(reason));
+                        }
+                    }
+                    for r in recs {
+                        r.append(&mut out.writer)?;
+                        out.records += 1;
+                    }
+                }
+            }
+            Ok(Some(ParsedLine::Other)) => report.other += 1,
+            Ok(None) => {}
+            Err(reason) => {
+                return Err(bad(format!("{reason} (the input changed while importing)")))
+            }
+        }
+        Ok(())
+    })?;
+    for (_, out) in outputs {
+        let dir = out.writer.dir().to_path_buf();
+        out.writer.close()?;
+        // Summarise the trade files sealed by the import, give every file
+        // of an order stream its book snapshot.
+        crate::build_sidecars(&dir)?;
+        report.streams.insert(out.name, out.records);
+    }
+    Ok(report)
+}
+
+fn note_skipped(report: &mut ImportReport, e: Error) {
+    report.skipped += 1;
+    if report.skipped_examples.len() < 10 {
+        report.skipped_examples.push(e.to_string());
+    }
+}

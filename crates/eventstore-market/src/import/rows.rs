@@ -1,0 +1,134 @@
+//! What a format's parser makes of one input line (or DBN record): the
+//! records it holds, for which stream, with the decimal places they were
+//! printed with. The leaf of the import pipeline: parsers make these,
+//! the pipeline plans and writes them.
+
+use crate::records::level::{BookLevel, Quote};
+use crate::records::order::OrderEvent;
+use crate::records::trade::Trade;
+use crate::StreamMeta;
+use eventstore_log::StreamWriter;
+
+/// Where a stream's records go: `<venue>/<symbol>/<stream>`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamKey {
+    pub venue: String,
+    pub symbol: String,
+    /// `trades`, `aggtrades`, `depth`, `bookticker`, `orders`, ...
+    pub stream: String,
+}
+
+/// One record of a parsed line, at the places it was printed with.
+pub enum MarketRecord {
+    Trade(Trade),
+    Level(BookLevel),
+    Quote(Quote),
+    Order(OrderEvent),
+}
+
+impl MarketRecord {
+    /// Bring prices printed with `pp` places and sizes with `sp` to the
+    /// stream's scales.
+    pub(crate) fn rescale(
+        &mut self,
+        pp: usize,
+        sp: usize,
+        m: &StreamMeta,
+    ) -> std::result::Result<(), String> {
+        let p = |v: &mut i64| -> std::result::Result<(), String> {
+            *v = rescale(*v, pp, m.price_scale)?;
+            Ok(())
+        };
+        let q = |v: &mut i64| -> std::result::Result<(), String> {
+            *v = rescale(*v, sp, m.size_scale)?;
+            Ok(())
+        };
+        match self {
+            MarketRecord::Trade(t) => {
+                p(&mut t.price)?;
+                q(&mut t.size)
+            }
+            MarketRecord::Level(l) => {
+                p(&mut l.price)?;
+                q(&mut l.size)
+            }
+            MarketRecord::Quote(x) => {
+                p(&mut x.bid_price)?;
+                p(&mut x.ask_price)?;
+                q(&mut x.bid_size)?;
+                q(&mut x.ask_size)
+            }
+            MarketRecord::Order(o) => {
+                p(&mut o.price)?;
+                q(&mut o.size)
+            }
+        }
+    }
+
+    /// Call `price` with each of its prices and `size` with each of its
+    /// sizes, as printed.
+    pub(crate) fn values(&self, mut price: impl FnMut(i64), mut size: impl FnMut(i64)) {
+        match self {
+            MarketRecord::Trade(t) => {
+                price(t.price);
+                size(t.size);
+            }
+            MarketRecord::Level(l) => {
+                price(l.price);
+                size(l.size);
+            }
+            MarketRecord::Quote(q) => {
+                price(q.bid_price);
+                price(q.ask_price);
+                size(q.bid_size);
+                size(q.ask_size);
+            }
+            MarketRecord::Order(o) => {
+                price(o.price);
+                size(o.size);
+            }
+        }
+    }
+
+    pub(crate) fn append(&self, w: &mut StreamWriter) -> eventstore_log::Result<u64> {
+        match self {
+            MarketRecord::Trade(t) => w.append_at(t.local_ts, &t.encode()),
+            MarketRecord::Level(l) => w.append_at(l.local_ts, &l.encode()),
+            MarketRecord::Quote(q) => w.append_at(q.local_ts, &q.encode()),
+            MarketRecord::Order(o) => w.append_at(o.local_ts, &o.encode()),
+        }
+    }
+}
+
+/// One parsed input line: records for one stream. Prices (and sizes) of a
+/// row share the places they were printed with; the stream's scale is
+/// settled before writing.
+pub enum ParsedLine {
+    Records {
+        /// The venue, when the row names it (Tardis does).
+        venue: Option<String>,
+        /// The symbol; `None` for a message that does not name it (a
+        /// Binance REST depth snapshot): the file's only depth symbol.
+        symbol: Option<String>,
+        /// The stream under `<venue>/<symbol>/`: `trades`, `aggtrades`, `depth`, `bookticker`.
+        stream: String,
+        /// `market.json` kind: `trades`, `book_l2`, `quotes`.
+        kind: &'static str,
+        price_places: usize,
+        size_places: usize,
+        recs: Vec<MarketRecord>,
+    },
+    /// A message this importer does not store (yet).
+    Other,
+}
+
+/// `v` printed with `places` decimals, as units of `10^-scale`.
+pub(crate) fn rescale(v: i64, places: usize, scale: u8) -> std::result::Result<i64, String> {
+    let mut v = v;
+    for _ in places..scale as usize {
+        v = v
+            .checked_mul(10)
+            .ok_or("value too large for the stream's scale")?;
+    }
+    Ok(v)
+}
