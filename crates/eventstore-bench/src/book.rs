@@ -153,7 +153,7 @@ fn write_day(root: &Path, name: &StreamName, n: usize, roll: RollInterval) -> f6
     let meta = eventstore_market::StreamMeta {
         venue: "synth".into(),
         symbol: "BTCUSDT".into(),
-        kind: "book_l2".into(),
+        kind: eventstore_market::records::meta::StreamKind::BookL2,
         price_scale: 2,
         size_scale: 5,
         style: eventstore_market::records::decimal::DecimalStyle::Fixed,

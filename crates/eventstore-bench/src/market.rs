@@ -125,7 +125,7 @@ fn write_day(root: &Path, name: &StreamName, n: u64, roll: RollInterval) -> u64 
     let meta = eventstore_market::StreamMeta {
         venue: "synth".into(),
         symbol: "BTCUSDT".into(),
-        kind: "trades".into(),
+        kind: eventstore_market::records::meta::StreamKind::Trades,
         price_scale: 2,
         size_scale: 8,
         style: eventstore_market::records::decimal::DecimalStyle::Fixed,
@@ -160,7 +160,7 @@ fn decode_throughput(root: &Path, name: &StreamName, n: u64, files: &str) {
         let t0 = Instant::now();
         let mut r = TradeStreamReader::open(root, name, None, None).expect("open");
         let (mut k, mut vol) = (0u64, 0i64);
-        while let Some(t) = r.next().expect("next") {
+        while let Some(t) = r.try_next().expect("next") {
             k += 1;
             vol = vol.wrapping_add(t.size);
         }

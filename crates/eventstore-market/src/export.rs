@@ -135,7 +135,7 @@ pub fn trades_to_parquet(mut reader: TradeStreamReader, out: &Path) -> Result<u6
     let (mut w, pq) = (writer(out, &schema)?, pq_error(out));
     let mut cols = Columns::new();
     let mut n = 0u64;
-    while let Some(t) = reader.next()? {
+    while let Some(t) = reader.try_next()? {
         cols.push(&t);
         n += 1;
         if cols.len == ROWS_PER_GROUP {
@@ -214,7 +214,7 @@ pub fn book_rows_to_parquet(
         w.write(&RecordBatch::try_new(schema.clone(), cols).map_err(ar)?)
             .map_err(pq)
     };
-    while let Some(row) = rows.next()? {
+    while let Some(row) = rows.try_next()? {
         t.append_value(row.ts);
         rel.append_value(row.reliable);
         for i in 0..depth {

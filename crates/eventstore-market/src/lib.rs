@@ -41,6 +41,6 @@ pub use read::build_sidecars;
 pub use read::orders::OrderStreamReader;
 pub use read::trades::TradeStreamReader;
 pub use records::level::{BookLevel, BookSide, Quote};
-pub use records::meta::StreamMeta;
+pub use records::meta::{StreamKind, StreamMeta};
 pub use records::order::{Action, OrderEvent};
 pub use records::trade::{Side, Trade};

@@ -35,7 +35,7 @@ fn write(root: &Path, name: &str, kind: &str, recs: &[(i64, [u8; 64])]) -> Strea
     StreamMeta {
         venue: "synth".into(),
         symbol: "X".into(),
-        kind: kind.into(),
+        kind: eventstore_market::StreamKind::parse(kind).unwrap(),
         price_scale: 2,
         size_scale: 3,
         style: DecimalStyle::Fixed,
@@ -261,7 +261,7 @@ fn check(kind: BookKind, stream: &str, recs: Vec<(i64, [u8; 64])>, seed: u64) {
     let from = t0 + (t1 - t0) / 3;
     let mut s = r.stream(from, None).unwrap();
     let mut consumer = Replay::new(kind);
-    while let Some(u) = s.next().unwrap() {
+    while let Some(u) = s.try_next().unwrap() {
         match u.applied {
             Applied::Level(l) => consumer.apply_level(0, &l, &mut none),
             Applied::Order(o) => consumer.apply_order(0, &o, &mut none),
@@ -339,7 +339,7 @@ fn periodic_rows_equal_the_book_at_their_times() {
     let every = 7_000_000_000;
     let mut rows = r.every(t0 + 3, Some(t1), every, 5).unwrap();
     let mut n = 0;
-    while let Some(row) = rows.next().unwrap() {
+    while let Some(row) = rows.try_next().unwrap() {
         assert_eq!(row.ts, t0 + 3 + n * every);
         let at = r.book_at(row.ts).unwrap();
         assert_eq!(

@@ -73,7 +73,7 @@ fn check_against_tickers(updates: &[Update], quotes: &[Quote], checked: &mut BTr
 fn collect(r: &OrderStreamReader, from: i64, to: Option<i64>) -> Vec<Update> {
     let mut s = r.stream(from, to).unwrap();
     let mut out = Vec::new();
-    while let Some(u) = s.next().unwrap() {
+    while let Some(u) = s.try_next().unwrap() {
         out.push(u);
     }
     out

@@ -74,7 +74,7 @@ fn every_binance_spot_trade_is_imported_and_read_back_exactly() {
         (8, 8, "BTCUSDT")
     );
     let mut got = Vec::new();
-    while let Some(t) = rd.next().unwrap() {
+    while let Some(t) = rd.try_next().unwrap() {
         got.push(t);
     }
     assert_eq!(got.len(), src.len());
@@ -106,7 +106,7 @@ fn every_binance_spot_trade_is_imported_and_read_back_exactly() {
             .collect();
         let mut rd = TradeStreamReader::open(tmp.path(), &name, Some(a), Some(b)).unwrap();
         let mut ids = Vec::new();
-        while let Some(t) = rd.next().unwrap() {
+        while let Some(t) = rd.try_next().unwrap() {
             ids.push(t.trade_id);
         }
         assert_eq!(ids, want, "[{a}, {b})");
@@ -266,7 +266,7 @@ fn every_tardis_trade_is_imported_and_prints_as_the_source() {
     let m = rd.meta().clone();
     assert_eq!(m.style, DecimalStyle::Trimmed);
     let mut n = 0;
-    while let Some(t) = rd.next().unwrap() {
+    while let Some(t) = rd.try_next().unwrap() {
         let row = format!(
             "{},{},{},{},{},{},{},{}",
             m.venue,
@@ -332,7 +332,7 @@ fn bars_equal_an_independent_computation_from_the_source_rows() {
         let rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
         let mut bars = Bars::new(rd, interval);
         let mut got = BTreeMap::new();
-        while let Some(b) = bars.next().unwrap() {
+        while let Some(b) = bars.try_next().unwrap() {
             got.insert(
                 b.start_ns,
                 (
@@ -639,7 +639,7 @@ fn tardis_book_snapshots_are_stored_as_snapshots_and_rebuild_every_row() {
             eventstore_market::StreamMeta::load(&StreamName::new(&name).unwrap().dir(tmp.path()))
                 .unwrap()
                 .unwrap();
-        assert_eq!(meta.kind, "book_l2");
+        assert_eq!(meta.kind.as_str(), "book_l2");
         let levels = stored(tmp.path(), &name, |b| BookLevel::decode(b).unwrap());
         assert!(levels.iter().all(|l| l.flags & FLAG_SNAPSHOT != 0));
         // Group into rows at each last-of-event flag, and print each row back.

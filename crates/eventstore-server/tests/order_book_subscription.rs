@@ -60,7 +60,7 @@ async fn an_order_stream_subscription_starts_with_the_book_then_history_then_liv
     StreamMeta {
         venue: "synth".into(),
         symbol: "X".into(),
-        kind: "book_l2".into(),
+        kind: eventstore_market::StreamKind::BookL2,
         price_scale: 2,
         size_scale: 0,
         style: DecimalStyle::Fixed,

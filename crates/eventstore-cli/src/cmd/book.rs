@@ -73,7 +73,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         if a.format == Format::Csv {
             writeln!(out, "{}", book_columns(a.depth).join(","))?;
         }
-        while let Some(row) = rows.next()? {
+        while let Some(row) = rows.try_next()? {
             writeln!(out, "{}", row_line(&row, &m, a.depth, a.format))?;
         }
         out.flush()?;

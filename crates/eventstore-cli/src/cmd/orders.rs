@@ -51,7 +51,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if a.format == Format::Csv {
         writeln!(out, "seq,local_ts,exchange_ts,type,action,side,price,size,order_id,flags,first_update_id,last_update_id")?;
     }
-    while let Some(u) = s.next()? {
+    while let Some(u) = s.try_next()? {
         writeln!(out, "{}", line(&u, &m, a.format))?;
     }
     out.flush()?;

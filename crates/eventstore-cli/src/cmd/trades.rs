@@ -83,7 +83,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         writeln!(out, "local_ts,exchange_ts,price,size,side,trade_id")?;
     }
     let mut line = String::with_capacity(128);
-    while let Some(t) = r.next()? {
+    while let Some(t) = r.try_next()? {
         line.clear();
         let price = decimal::format(t.price, m.price_scale, m.style);
         let size = decimal::format(t.size, m.size_scale, m.style);
@@ -183,7 +183,7 @@ fn print_bars(mut bars: Bars, m: &StreamMeta, format: Format) -> Result<ExitCode
             "start,open,high,low,close,volume,buy_volume,sell_volume,vwap,trades"
         )?;
     }
-    while let Some(b) = bars.next()? {
+    while let Some(b) = bars.try_next()? {
         let start = match format {
             Format::Text => format_utc(b.start_ns),
             _ => b.start_ns.to_string(),

@@ -47,11 +47,12 @@ pub enum BookKind {
 
 impl BookKind {
     /// The kind for a `market.json` kind, if it is a book stream.
-    pub fn of_stream(kind: &str) -> Option<BookKind> {
+    pub fn of_stream(kind: crate::records::meta::StreamKind) -> Option<BookKind> {
+        use crate::records::meta::StreamKind;
         match kind {
-            "book_l2" => Some(BookKind::L2),
-            "orders_l3" => Some(BookKind::L3),
-            _ => None,
+            StreamKind::BookL2 => Some(BookKind::L2),
+            StreamKind::OrdersL3 => Some(BookKind::L3),
+            StreamKind::Trades | StreamKind::Quotes => None,
         }
     }
 }

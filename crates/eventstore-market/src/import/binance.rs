@@ -14,6 +14,7 @@
 use crate::import::rows::{MarketRecord, ParsedLine};
 use crate::records::decimal;
 use crate::records::level::{BookLevel, BookSide, Quote, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade};
 
 /// `"1633998512.0633569"` (seconds, up to 9 decimals) as ns.
@@ -122,7 +123,7 @@ fn trade(
         venue: None,
         symbol: Some(s("s")?.to_string()),
         stream: stream.to_string(),
-        kind: "trades",
+        kind: StreamKind::Trades,
         price_places,
         size_places,
         recs: vec![MarketRecord::Trade(Trade {
@@ -208,7 +209,7 @@ fn level_rows(
         venue: None,
         symbol,
         stream: "depth".to_string(),
-        kind: "book_l2",
+        kind: StreamKind::BookL2,
         price_places: pp,
         size_places: sp,
         recs,
@@ -278,7 +279,7 @@ fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Par
         venue: None,
         symbol: Some(s("s")?.to_string()),
         stream: "bookticker".to_string(),
-        kind: "quotes",
+        kind: StreamKind::Quotes,
         price_places: pp,
         size_places: sp,
         recs: vec![MarketRecord::Quote(Quote {

@@ -5,6 +5,7 @@
 
 use crate::import::rows::{MarketRecord, ParsedLine};
 use crate::records::level::{BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::meta::StreamKind;
 use crate::records::order::{Action, OrderEvent};
 use crate::records::trade::{Side, Trade};
 use crate::{Error, Result};
@@ -219,7 +220,7 @@ pub(crate) fn for_each_row(
                 venue: Some(venue.clone()),
                 symbol: Some(symbol),
                 stream: "orders".to_string(),
-                kind: "orders_l3",
+                kind: StreamKind::OrdersL3,
                 price_places: 9,
                 size_places: 0,
                 recs: vec![MarketRecord::Order(OrderEvent {
@@ -239,7 +240,7 @@ pub(crate) fn for_each_row(
                 venue: Some(venue.clone()),
                 symbol: Some(symbol),
                 stream: "trades".to_string(),
-                kind: "trades",
+                kind: StreamKind::Trades,
                 price_places: 9,
                 size_places: 0,
                 recs: vec![MarketRecord::Trade(Trade {

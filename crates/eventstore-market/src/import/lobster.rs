@@ -8,6 +8,7 @@
 use crate::import::rows::{MarketRecord, ParsedLine};
 use crate::records::decimal;
 use crate::records::level::BookSide;
+use crate::records::meta::StreamKind;
 use crate::records::order::{Action, OrderEvent};
 
 /// Parse one message line; `midnight_ns` is the session date's midnight (UTC ns).
@@ -51,7 +52,7 @@ pub(crate) fn parse_line(
         venue: None,
         symbol: Some(symbol.to_string()),
         stream: "orders".to_string(),
-        kind: "orders_l3",
+        kind: StreamKind::OrdersL3,
         // Prices are integers of 10^-4 dollars; sizes are shares.
         price_places: 4,
         size_places: 0,

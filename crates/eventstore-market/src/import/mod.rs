@@ -10,6 +10,7 @@ pub mod tardis;
 
 use crate::import::input::for_each_line;
 use crate::records::decimal::{self, DecimalStyle};
+use crate::records::meta::StreamKind;
 use crate::{Error, Result, StreamMeta};
 use eventstore_log::{RollBy, RollInterval, StreamName, StreamWriter, WriterOptions};
 use rows::{rescale, MarketRecord, ParsedLine, StreamKey};
@@ -216,7 +217,7 @@ type Extremes = BTreeMap<usize, (u64, u64)>;
 
 /// What the check of the input learned of one stream.
 struct Seen {
-    kind: &'static str,
+    kind: StreamKind,
     price_places: usize,
     size_places: usize,
     prices: Extremes,
@@ -229,7 +230,7 @@ struct Unnamed {
     line: u64,
     venue: String,
     stream: String,
-    kind: &'static str,
+    kind: StreamKind,
     price_places: usize,
     size_places: usize,
     /// Its largest values (see [`Seen`]).
@@ -263,7 +264,7 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
     let mut bad_lines = HashSet::new();
     let merge = |seen: &mut BTreeMap<StreamKey, Seen>,
                  key: StreamKey,
-                 kind: &'static str,
+                 kind: StreamKind,
                  pp: usize,
                  sp: usize|
      -> std::result::Result<(), String> {
@@ -463,7 +464,7 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
         let meta = StreamMeta {
             venue: key.venue.clone(),
             symbol: key.symbol.clone(),
-            kind: s.kind.to_string(),
+            kind: s.kind,
             price_scale: ps as u8,
             size_scale: ss as u8,
             style,

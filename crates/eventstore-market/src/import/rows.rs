@@ -4,6 +4,7 @@
 //! the pipeline plans and writes them.
 
 use crate::records::level::{BookLevel, Quote};
+use crate::records::meta::StreamKind;
 use crate::records::order::OrderEvent;
 use crate::records::trade::Trade;
 use crate::StreamMeta;
@@ -113,7 +114,7 @@ pub enum ParsedLine {
         /// The stream under `<venue>/<symbol>/`: `trades`, `aggtrades`, `depth`, `bookticker`.
         stream: String,
         /// `market.json` kind: `trades`, `book_l2`, `quotes`.
-        kind: &'static str,
+        kind: StreamKind,
         price_places: usize,
         size_places: usize,
         recs: Vec<MarketRecord>,

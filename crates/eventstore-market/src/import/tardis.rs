@@ -6,6 +6,7 @@
 use crate::import::rows::{MarketRecord, ParsedLine};
 use crate::records::decimal;
 use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade};
 
 /// Column `i` of `f`, microseconds since the epoch, as ns.
@@ -59,7 +60,7 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<ParsedLine>
     Ok(Some(ParsedLine::Records {
         venue: Some(f[0].to_string()),
         stream: "trades".to_string(),
-        kind: "trades",
+        kind: StreamKind::Trades,
         symbol: Some(f[1].to_string()),
         recs: vec![MarketRecord::Trade(Trade {
             exchange_ts: us(2, "timestamp")?,
@@ -149,7 +150,7 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Par
         venue: Some(f[0].to_string()),
         symbol: Some(f[1].to_string()),
         stream: format!("book_snapshot_{n}"),
-        kind: "book_l2",
+        kind: StreamKind::BookL2,
         price_places: pp,
         size_places: sp,
         recs,
@@ -193,7 +194,7 @@ pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<ParsedLine>, S
         venue: Some(f[0].to_string()),
         symbol: Some(f[1].to_string()),
         stream: "depth".to_string(),
-        kind: "book_l2",
+        kind: StreamKind::BookL2,
         price_places: pp,
         size_places: sp,
         recs: vec![MarketRecord::Level(BookLevel {

@@ -92,12 +92,11 @@ impl Bars {
     }
 
     /// The next bar.
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Result<Option<Bar>> {
+    pub fn try_next(&mut self) -> Result<Option<Bar>> {
         if self.done {
             return Ok(None);
         }
-        while let Some(t) = self.reader.next()? {
+        while let Some(t) = self.reader.try_next()? {
             let start = t.local_ts.div_euclid(self.interval) * self.interval;
             match &mut self.cur {
                 Some(b) if b.start_ns == start => b.add(&t),
@@ -110,6 +109,13 @@ impl Bars {
         }
         self.done = true;
         Ok(self.cur.take())
+    }
+}
+
+impl Iterator for Bars {
+    type Item = Result<Bar>;
+    fn next(&mut self) -> Option<Result<Bar>> {
+        self.try_next().transpose()
     }
 }
 

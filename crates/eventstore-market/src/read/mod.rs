@@ -15,9 +15,9 @@ pub fn build_sidecars(dir: &std::path::Path) -> Result<()> {
     let Some(meta) = StreamMeta::load(dir)? else {
         return Ok(());
     };
-    if meta.kind == "trades" {
+    if meta.kind == crate::records::meta::StreamKind::Trades {
         summary::summaries(dir)?;
-    } else if crate::book::replay::BookKind::of_stream(&meta.kind).is_some() {
+    } else if crate::book::replay::BookKind::of_stream(meta.kind).is_some() {
         OrderStreamReader::open_dir(dir)?.build_snapshots()?;
     }
     Ok(())

@@ -159,9 +159,9 @@ impl OrderStreamReader {
             path: dir.join(crate::records::meta::META_FILE),
             reason: "no market metadata: not a market stream".into(),
         })?;
-        let kind = BookKind::of_stream(&meta.kind).ok_or_else(|| Error::WrongKind {
+        let kind = BookKind::of_stream(meta.kind).ok_or_else(|| Error::WrongKind {
             stream: dir.display().to_string(),
-            holds: meta.kind.clone(),
+            holds: meta.kind.to_string(),
             wanted: "order book updates (book_l2) or order events (orders_l3)",
         })?;
         Ok(OrderStreamReader {
@@ -488,8 +488,7 @@ impl OrderStream {
     }
 
     /// The next update, or `None` at the end of the range.
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Result<Option<Update>> {
+    pub fn try_next(&mut self) -> Result<Option<Update>> {
         loop {
             if let Some(u) = self.queue.pop_front() {
                 return Ok(Some(u));
@@ -544,8 +543,7 @@ impl Periodic {
     }
 
     /// The next row, or `None` at the end.
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Result<Option<BookRow>> {
+    pub fn try_next(&mut self) -> Result<Option<BookRow>> {
         if self.to.is_some_and(|t| self.next_ts >= t) {
             return Ok(None);
         }
@@ -590,5 +588,19 @@ impl Periodic {
             Some(t) if self.next_ts < t => Ok(Some(self.row())),
             _ => Ok(None),
         }
+    }
+}
+
+impl Iterator for OrderStream {
+    type Item = Result<Update>;
+    fn next(&mut self) -> Option<Result<Update>> {
+        self.try_next().transpose()
+    }
+}
+
+impl Iterator for Periodic {
+    type Item = Result<BookRow>;
+    fn next(&mut self) -> Option<Result<BookRow>> {
+        self.try_next().transpose()
     }
 }

@@ -27,10 +27,10 @@ impl TradeStreamReader {
             path: dir.join(crate::records::meta::META_FILE),
             reason: format!("{name} has no market metadata: not a market stream"),
         })?;
-        if meta.kind != "trades" {
+        if meta.kind != crate::records::meta::StreamKind::Trades {
             return Err(Error::WrongKind {
                 stream: name.to_string(),
-                holds: meta.kind,
+                holds: meta.kind.to_string(),
                 wanted: "trades",
             });
         }
@@ -49,8 +49,7 @@ impl TradeStreamReader {
     }
 
     /// The next trade, or `None` at the end of the range.
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Result<Option<Trade>> {
+    pub fn try_next(&mut self) -> Result<Option<Trade>> {
         match self.reader.next()? {
             Some(r) => Trade::decode(r.payload)
                 .map(Some)
@@ -61,5 +60,12 @@ impl TradeStreamReader {
                 }),
             None => Ok(None),
         }
+    }
+}
+
+impl Iterator for TradeStreamReader {
+    type Item = Result<Trade>;
+    fn next(&mut self) -> Option<Result<Trade>> {
+        self.try_next().transpose()
     }
 }

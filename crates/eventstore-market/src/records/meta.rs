@@ -7,6 +7,50 @@ use std::path::Path;
 /// The file name, in the stream's folder.
 pub const META_FILE: &str = "market.json";
 
+/// What kind of records a market stream holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StreamKind {
+    /// Trades ([`Trade`](crate::Trade), 48 bytes each).
+    Trades,
+    /// Price-level updates of an L2 book ([`BookLevel`](crate::BookLevel)).
+    BookL2,
+    /// Best bid and offer quotes ([`Quote`](crate::Quote)).
+    Quotes,
+    /// Order events of an L3 book ([`OrderEvent`](crate::OrderEvent)).
+    OrdersL3,
+}
+
+impl StreamKind {
+    /// Every kind.
+    pub const ALL: [StreamKind; 4] = [
+        StreamKind::Trades,
+        StreamKind::BookL2,
+        StreamKind::Quotes,
+        StreamKind::OrdersL3,
+    ];
+
+    /// Its name in `market.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::Trades => "trades",
+            StreamKind::BookL2 => "book_l2",
+            StreamKind::Quotes => "quotes",
+            StreamKind::OrdersL3 => "orders_l3",
+        }
+    }
+
+    /// The kind named `s` in `market.json`.
+    pub fn parse(s: &str) -> Option<StreamKind> {
+        StreamKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for StreamKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a market stream holds and how to read its numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamMeta {
@@ -14,8 +58,8 @@ pub struct StreamMeta {
     pub venue: String,
     /// The venue's symbol, such as `BTCUSDT`.
     pub symbol: String,
-    /// `trades` (more kinds come with the order-book records).
-    pub kind: String,
+    /// What its records are.
+    pub kind: StreamKind,
     /// Prices are integers of `10^-price_scale`.
     pub price_scale: u8,
     /// Sizes are integers of `10^-size_scale`.
@@ -30,7 +74,7 @@ impl StreamMeta {
             "format": "eventstore.market/1",
             "venue": self.venue,
             "symbol": self.symbol,
-            "kind": self.kind,
+            "kind": self.kind.as_str(),
             "price_scale": self.price_scale,
             "size_scale": self.size_scale,
             "style": self.style.as_str(),
@@ -62,10 +106,16 @@ impl StreamMeta {
             return Err(bad("unknown format (expected eventstore.market/1)".into()));
         }
         let style = s("style")?;
+        let kind = s("kind")?;
+        let kind = StreamKind::parse(&kind).ok_or_else(|| {
+            bad(format!(
+                "unknown kind {kind:?} (one of trades, book_l2, quotes, orders_l3)"
+            ))
+        })?;
         Ok(StreamMeta {
             venue: s("venue")?,
             symbol: s("symbol")?,
-            kind: s("kind")?,
+            kind,
             price_scale: n("price_scale")?,
             size_scale: n("size_scale")?,
             style: DecimalStyle::parse(&style)
