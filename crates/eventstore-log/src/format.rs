@@ -394,6 +394,19 @@ pub(crate) fn i64_at(b: &[u8], p: usize) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    /// The test vector of docs/format.md: a record `hello` at
+    /// 2024-08-09T00:34:00Z, its CRC register started from `frame_len`.
+    #[test]
+    fn a_frame_encodes_as_the_documented_bytes() {
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+        let mut b = [0u8; 24];
+        let n = super::encode_frame(&mut b, 1_723_161_240_000_000_000, b"hello");
+        assert_eq!(n, 24);
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(hex, "1500000094340ed200f0eba004e6e91768656c6c6f000000");
+        assert_eq!(super::frame_crc(21, &b[8..21]), 0xd20e_3494);
+    }
+
     #[test]
     fn the_inline_crc_equals_the_general_one() {
         let data: Vec<u8> = (0..600u32)

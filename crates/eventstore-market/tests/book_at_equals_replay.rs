@@ -337,7 +337,8 @@ fn periodic_rows_equal_the_book_at_their_times() {
     let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
     let (t0, t1) = (recs[0].0, recs[recs.len() - 1].0);
     let every = 7_000_000_000;
-    let mut rows = r.every(t0 + 3, Some(t1), every, 5).unwrap();
+    let step = std::time::Duration::from_nanos(every as u64);
+    let mut rows = r.every(t0 + 3, Some(t1), step, 5).unwrap();
     let mut n = 0;
     while let Some(row) = rows.try_next().unwrap() {
         assert_eq!(row.ts, t0 + 3 + n * every);

@@ -63,7 +63,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let ns = parse_duration_ns(every)?;
         let from = parse_time(a.from.as_deref().unwrap_or_default())?;
         let to = a.to.as_deref().map(parse_time).transpose()?;
-        let mut rows = r.every(from, to, ns, a.depth)?;
+        let step = std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
+        let mut rows = r.every(from, to, step, a.depth)?;
         if a.format == Format::Parquet {
             let Some(path) = &a.output else {
                 anyhow::bail!("--format parquet needs --output FILE");

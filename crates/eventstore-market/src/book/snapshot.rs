@@ -12,6 +12,9 @@ use crate::book::replay::{BookKind, Decision, Phase, Replay};
 use crate::records::level::{BookLevel, BookSide, BOOK_RECORD_LEN};
 use std::path::{Path, PathBuf};
 
+/// The book after a stream's last sealed file (see [`OrderStreamReader::build_snapshots`](crate::OrderStreamReader::build_snapshots)).
+pub const NEXT_BOOK: &str = "book.next";
+
 /// Suffix of a file's book snapshot, after the file's name.
 pub const BOOK_SUFFIX: &str = ".book";
 

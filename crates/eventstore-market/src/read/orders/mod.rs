@@ -1,0 +1,268 @@
+//! `OrderStreamReader`: the book of an order stream (L2 levels or L3
+//! orders) at any time, and every update after it.
+//!
+//! Every file of the stream has a book snapshot as of its first record
+//! (`<file>.log.book`, see [`crate::book::snapshot`]), built from the one before
+//! it when missing (on first read, at the end of an import, or before an
+//! upload). Reaching a time T finds the first record at or after T through
+//! the log's index, loads the snapshot of the file holding it, and replays
+//! that file's records before it: never more than one file.
+
+mod periodic;
+mod snapshots;
+mod stream;
+
+pub use crate::book::snapshot::NEXT_BOOK;
+pub use periodic::{book_columns, BookRow, Periodic};
+pub use stream::{OrderStream, Update};
+
+use crate::book::replay::{Applied, BookKind, Replay};
+use crate::{Error, Result, StreamMeta};
+use eventstore_log::{files, FileEntry, ReadOptions, StartAt, StopAt, StreamName, StreamReader};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// Reads the book of one order stream.
+pub struct OrderStreamReader {
+    dir: PathBuf,
+    name: String,
+    meta: StreamMeta,
+    kind: BookKind,
+    /// Write snapshots that are missing (ignored where the folder is read-only).
+    persist: bool,
+}
+
+/// The book as of a time.
+#[derive(Clone, Debug)]
+pub struct BookAt {
+    /// The book and its feed state after every record before `next_seq`.
+    pub replay: Replay,
+    /// The first record at or after the time (the next update), or the
+    /// stream's end.
+    pub next_seq: u64,
+    /// Records replayed after the snapshot to reach the time.
+    pub replayed: u64,
+    /// The file whose snapshot was the starting point.
+    pub file: PathBuf,
+}
+
+impl BookAt {
+    /// The book as the stored records that rebuild it, as of `ts`: a
+    /// clear, then every level or order, each flagged snapshot and the last
+    /// one also flagged last (see [`Replay::snapshot_batch`]), each encoded
+    /// as the stream stores it. What a subscriber with the book receives
+    /// before the stored records from [`BookAt::next_seq`].
+    pub fn records(&self, ts: i64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        self.replay.snapshot_batch(ts, |a| match a {
+            Applied::Level(l) => out.push(l.encode().to_vec()),
+            Applied::Order(o) => out.push(o.encode().to_vec()),
+            Applied::Gap(_) => {}
+        });
+        out
+    }
+}
+
+/// A stream's files, with their first sequence numbers read from their
+/// headers only when needed (a search over a day of minutely files reads
+/// about a dozen).
+struct Files {
+    dir: PathBuf,
+    list: Vec<FileEntry>,
+    seqs: std::cell::RefCell<Vec<Option<u64>>>,
+}
+
+impl Files {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn path(&self, i: usize) -> &Path {
+        &self.list[i].path
+    }
+
+    /// The first sequence number of file `i`.
+    fn seq(&self, i: usize) -> Result<u64> {
+        if let Some(s) = self.seqs.borrow()[i] {
+            return Ok(s);
+        }
+        let entry = &self.list[i];
+        let h = match eventstore_log::read_header(&entry.path) {
+            Err(eventstore_log::Error::IoAt { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                // Sealed (renamed) since the listing.
+                eventstore_log::read_header(&files::sealed_path(&self.dir, entry.start_ns))?
+            }
+            h => h?,
+        };
+        self.seqs.borrow_mut()[i] = Some(h.first_seq);
+        Ok(h.first_seq)
+    }
+
+    /// The last file whose first record is at or before `seq` (the first
+    /// file if none is).
+    fn holding(&self, seq: u64) -> Result<usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.seq(mid)? <= seq {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.max(1) - 1)
+    }
+}
+
+impl OrderStreamReader {
+    /// Open the order stream `name` under `root`.
+    pub fn open(root: &Path, name: &StreamName) -> Result<OrderStreamReader> {
+        let mut r = Self::open_dir(&name.dir(root))?;
+        r.name = name.to_string();
+        Ok(r)
+    }
+
+    /// Open the order stream in folder `dir`.
+    pub fn open_dir(dir: &Path) -> Result<OrderStreamReader> {
+        let meta = StreamMeta::load(dir)?.ok_or_else(|| Error::Meta {
+            path: dir.join(crate::records::meta::META_FILE),
+            reason: "no market metadata: not a market stream".into(),
+        })?;
+        let kind = BookKind::of_stream(meta.kind).ok_or_else(|| Error::WrongKind {
+            stream: dir.display().to_string(),
+            holds: meta.kind.to_string(),
+            wanted: "order book updates (book_l2) or order events (orders_l3)",
+        })?;
+        Ok(OrderStreamReader {
+            dir: dir.to_path_buf(),
+            name: dir.display().to_string(),
+            meta,
+            kind,
+            persist: true,
+        })
+    }
+
+    /// Do not write missing snapshots (they are still built in memory).
+    pub fn read_only(mut self) -> Self {
+        self.persist = false;
+        self
+    }
+
+    pub fn meta(&self) -> &StreamMeta {
+        &self.meta
+    }
+
+    pub fn kind(&self) -> BookKind {
+        self.kind
+    }
+
+    fn files(&self) -> Result<Files> {
+        let list = files::list_files(&self.dir)?;
+        Ok(Files {
+            dir: self.dir.clone(),
+            seqs: std::cell::RefCell::new(vec![None; list.len()]),
+            list,
+        })
+    }
+
+    fn bad_record(&self, seq: u64, reason: String) -> Error {
+        Error::BadRecord {
+            stream: self.name.clone(),
+            seq,
+            reason,
+        }
+    }
+
+    /// The sequence number of the first record received at or after `t`
+    /// (`None`: there is none yet).
+    fn seq_at(&self, t: i64) -> Result<Option<u64>> {
+        let mut r = StreamReader::open_dir(&self.dir, ReadOptions::from(StartAt::Time(t)))?;
+        Ok(r.next()?.map(|rec| rec.seq))
+    }
+
+    /// The book as of `t` (every record received before `t` applied).
+    pub fn book_at(&self, t: i64) -> Result<BookAt> {
+        let files = self.files()?;
+        if files.len() == 0 {
+            return Ok(BookAt {
+                replay: Replay::new(self.kind),
+                next_seq: 0,
+                replayed: 0,
+                file: PathBuf::new(),
+            });
+        }
+        let seq = self.seq_at(t)?;
+        let k = match seq {
+            Some(s) => files.holding(s)?,
+            None => files.len() - 1,
+        };
+        let mut r = self.state_at_file(&files, k)?;
+        let first = files.seq(k)?;
+        let replayed = self.replay(&mut r, first, seq, &[], |_, _| Ok(()))?;
+        let next_seq = seq.unwrap_or(first + replayed);
+        Ok(BookAt {
+            replay: r,
+            next_seq,
+            replayed,
+            file: files.path(k).to_path_buf(),
+        })
+    }
+
+    /// The book as of `from` as one snapshot batch, then every update
+    /// received before `to` (all of them without `to`), in the order the
+    /// book applied them, with gaps where the venue's ids break.
+    pub fn stream(&self, from: i64, to: Option<i64>) -> Result<OrderStream> {
+        let at = self.book_at(from)?;
+        let mut queue = VecDeque::new();
+        at.replay.snapshot_batch(from, |a| {
+            queue.push_back(Update {
+                seq: None,
+                applied: a,
+            })
+        });
+        let mut opts = ReadOptions::from(StartAt::Seq(at.next_seq));
+        opts.stop = to.map(StopAt::Time);
+        Ok(OrderStream {
+            name: self.name.clone(),
+            replay: at.replay,
+            reader: StreamReader::open_dir(&self.dir, opts)?,
+            queue,
+        })
+    }
+
+    /// The best `depth` levels of each side at `from_ns`, `from_ns +
+    /// step`, ... before `to_ns` (or up to the last record). Times are ns
+    /// since the epoch; `step` is a duration, so the two cannot be swapped.
+    pub fn every(
+        &self,
+        from_ns: i64,
+        to_ns: Option<i64>,
+        step: std::time::Duration,
+        depth: usize,
+    ) -> Result<Periodic> {
+        let every_ns = i64::try_from(step.as_nanos()).unwrap_or(i64::MAX);
+        let (from, to) = (from_ns, to_ns);
+        if every_ns <= 0 {
+            return Err(Error::InvalidArgument(
+                "the interval between book snapshots must be positive".into(),
+            ));
+        }
+        let at = self.book_at(from)?;
+        let mut opts = ReadOptions::from(StartAt::Seq(at.next_seq));
+        opts.stop = to.map(StopAt::Time);
+        Ok(Periodic {
+            name: self.name.clone(),
+            replay: at.replay,
+            reader: StreamReader::open_dir(&self.dir, opts)?,
+            next_ts: from,
+            to,
+            every_ns,
+            depth,
+            done: false,
+            held: None,
+            held_payload: Vec::new(),
+        })
+    }
+}
