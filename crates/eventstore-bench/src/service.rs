@@ -408,8 +408,11 @@ mod nats {
 pub fn bench_fanout(dir: &Path) {
     let data = dir.join("fanout");
     let _ = std::fs::remove_dir_all(&data);
-    let server =
-        BackgroundServer::start("127.0.0.1:0", ServerOptions::new(&data), 2).expect("start server");
+    let opts = ServerOptions {
+        max_subscriptions: 20_000,
+        ..ServerOptions::new(&data)
+    };
+    let server = BackgroundServer::start("127.0.0.1:0", opts, 2).expect("start server");
     let addr = server.addr().to_string();
     let rt = runtime();
     let mut t = Table::new(
@@ -431,8 +434,8 @@ pub fn bench_fanout(dir: &Path) {
         (1usize, 100u64, 10u64),
         (100, 100, 10),
         (1_000, 100, 10),
+        (10_000, 10, 15),
         (10_000, 20, 15),
-        (10_000, 100, 10),
     ] {
         let stream = format!("bench/fanout-{followers}-{rate}");
         let n = rate * secs + 1;

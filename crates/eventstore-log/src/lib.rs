@@ -45,6 +45,7 @@ mod lock;
 mod mmap;
 mod name;
 mod notify;
+mod options;
 mod pretouch;
 mod reader;
 mod recovery;

@@ -11,11 +11,11 @@ use crate::error::{IoContext, Result};
 use crate::files::{self, FileEntry};
 use crate::format::{self, FileHeader, Footer, HEADER_LEN};
 use crate::mmap::ReadMap;
+use crate::options::{RollBy, WriterOptions};
 use crate::pretouch::Pretoucher;
 use crate::segment::{self, ScanStop};
 use crate::sync::{self, sync_dir_with};
 use crate::time::RollInterval;
-use crate::writer::{RollBy, WriterOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -219,11 +219,16 @@ pub(crate) async fn subscription_task(
             }
         }
     };
-    let units = spec.max_batch_bytes.div_ceil(BUDGET_UNIT).max(1) as u32;
+    let full_units = spec.max_batch_bytes.div_ceil(BUDGET_UNIT).max(1) as u32;
+    let live_units = spec.max_batch_bytes.min(LIVE_READ).div_ceil(BUDGET_UNIT).max(1) as u32;
     let mut live = false;
     loop {
         // Budget first: with the server's budget spent, readers wait here
-        // and records wait in the log, not in memory.
+        // and records wait in the log, not in memory. A read at the live
+        // edge reads at most LIVE_READ, so it reserves only that: ten
+        // thousand followers woken by one append do not queue behind each
+        // other's full-batch reservations.
+        let units = if live { live_units } else { full_units };
         let Ok(mut permit) = spec.budget.clone().acquire_many_owned(units).await else {
             return;
         };
