@@ -220,7 +220,11 @@ pub(crate) async fn subscription_task(
         }
     };
     let full_units = spec.max_batch_bytes.div_ceil(BUDGET_UNIT).max(1) as u32;
-    let live_units = spec.max_batch_bytes.min(LIVE_READ).div_ceil(BUDGET_UNIT).max(1) as u32;
+    let live_units = spec
+        .max_batch_bytes
+        .min(LIVE_READ)
+        .div_ceil(BUDGET_UNIT)
+        .max(1) as u32;
     let mut live = false;
     loop {
         // Budget first: with the server's budget spent, readers wait here

@@ -1,10 +1,13 @@
 //! What the tests and benchmarks of every crate share: where the real
-//! market recordings are, and a small seeded random number generator.
+//! market recordings are, a small seeded random number generator, child
+//! processes (the test binary again, killed when dropped), free loopback
+//! ports, and a process's threads and memory as the kernel counts them.
 //! Dev-only: nothing the product ships depends on it.
 
 #![deny(unsafe_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 /// The environment variable that points at the real recordings.
 pub const MARKET_DATA_VAR: &str = "EVENTSTORE_MARKET_DATA";
@@ -73,4 +76,58 @@ impl Rng {
     pub fn index(&mut self, n: usize) -> usize {
         self.below(n as u64) as usize
     }
+}
+
+/// Start the running test binary again, running only the test `name`,
+/// with the environment `env`; its stdout is piped. (A crash test's
+/// writer runs in such a child, so that `kill -9` kills only it.)
+pub fn spawn_child(name: &str, env: &[(&str, String)]) -> Child {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut c = Command::new(exe);
+    c.args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.spawn().expect("spawn child")
+}
+
+/// Kills the child when dropped, so a failing test leaves no process behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port (bound, then released for a server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A field of `/proc/<pid>/status` (the number before any unit).
+fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// The threads of a process.
+pub fn threads(pid: u32) -> u64 {
+    proc_status(pid, "Threads:")
+}
+
+/// The anonymous resident memory of a process in KiB (heap and stacks;
+/// not mapped files, which the kernel may drop and read again).
+pub fn rss_anon_kib(pid: u32) -> u64 {
+    proc_status(pid, "RssAnon:")
 }

@@ -2,8 +2,6 @@
 //! re-running this test binary as a child process.
 #![allow(dead_code)]
 
-use std::process::{Child, Command, Stdio};
-
 pub const SEC: i64 = 1_000_000_000;
 /// 2024-08-08T23:54:00Z
 pub const T0: i64 = 1_723_161_240 * SEC;
@@ -20,28 +18,7 @@ pub fn payload(seq: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Start this test binary again, running only the test `name`, with the
-/// environment `env`; its stdout is piped.
-pub fn spawn_child(name: &str, env: &[(&str, String)]) -> Child {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut c = Command::new(exe);
-    c.args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.spawn().expect("spawn child")
-}
-
-/// Kills the child when dropped, so a failing test leaves no process behind.
-pub struct KillOnDrop(pub Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[allow(unused_imports)]
 pub use eventstore_testkit::Rng;
+#[allow(unused_imports)]
+pub use eventstore_testkit::{spawn_child, KillOnDrop};

@@ -4,10 +4,11 @@
 
 use bytes::Bytes;
 use eventstore_client::{Client, ClientOptions, StartAt, StopAt};
+use eventstore_testkit::{free_port, rss_anon_kib, threads, KillOnDrop};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,31 +16,13 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_eventstore"))
 }
 
-/// A free loopback port (bound, then released for the server).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Start `eventstore serve` on `addr` and wait until it listens.
-fn serve(data: &Path, addr: &str, extra: &[&str]) -> Served {
+fn serve(data: &Path, addr: &str, extra: &[&str]) -> KillOnDrop {
     serve_cmd(bin(), data, addr, extra)
 }
 
 /// Start `cmd` (the binary, perhaps with limits set) as `serve`.
-fn serve_cmd(mut cmd: Command, data: &Path, addr: &str, extra: &[&str]) -> Served {
+fn serve_cmd(mut cmd: Command, data: &Path, addr: &str, extra: &[&str]) -> KillOnDrop {
     let mut child = cmd
         .args(["serve", "--listen", addr, "--data"])
         .arg(data)
@@ -58,7 +41,7 @@ fn serve_cmd(mut cmd: Command, data: &Path, addr: &str, extra: &[&str]) -> Serve
             sink.clear();
         }
     });
-    Served(child)
+    KillOnDrop(child)
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -66,17 +49,6 @@ fn rt() -> tokio::runtime::Runtime {
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap()
-}
-
-/// Anonymous resident memory of a process (heap and stacks; not the
-/// mapped log files, which the kernel may drop and reread).
-fn rss_anon_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
 
@@ -665,16 +637,6 @@ fn idle_connections_are_closed_and_a_real_client_is_served_under_a_low_fd_limit(
         }
     }
     drop(server);
-}
-
-/// Threads of a process.
-fn threads(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap()
 }
 
 /// `subs` subscribers over `conns` connections follow each of `streams`

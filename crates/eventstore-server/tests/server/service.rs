@@ -2,7 +2,7 @@
 //! hand-over from history to live appends, adaptive batches, and hostile or
 //! unauthorised requests.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::TestServer;

@@ -14,7 +14,7 @@ use std::path::Path;
 
 type Level = (i64, i64);
 
-mod common;
+use crate::common;
 use common::{imported, market_data, stored};
 
 fn minutely() -> ImportOptions {

@@ -9,7 +9,7 @@ use eventstore_market::records::decimal::{format, DecimalStyle};
 use eventstore_market::{Error, Side, TradeStreamReader};
 use std::io::Write;
 
-mod common;
+use crate::common;
 use common::{imported, market_data, stored};
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! the stored updates from T, then live appends, with no gap or overlap at
 //! either hand-over; the book a subscriber rebuilds equals the stored one.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::TestServer;

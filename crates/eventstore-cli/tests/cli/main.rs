@@ -1,0 +1,4 @@
+//! The `eventstore` binary as a user runs it, in one test binary.
+
+mod commands;
+mod serve;

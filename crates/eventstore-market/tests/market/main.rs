@@ -1,0 +1,6 @@
+//! The market crate's integration tests, in one binary (one link instead of three).
+
+mod book_at_equals_replay;
+mod common;
+mod order_books;
+mod trades_import;
