@@ -225,7 +225,9 @@ fn same(a: &Replay, b: &Replay, what: &str) {
     }
 }
 
-fn check(kind: BookKind, stream: &str, recs: Vec<(i64, [u8; 64])>, seed: u64) {
+/// `book_at(T)` against a full replay at every T of `times` (fractions of
+/// the stream's span, a little beyond both ends) and at every file start.
+fn check(kind: BookKind, stream: &str, recs: Vec<(i64, [u8; 64])>, times: &[f64]) {
     let tmp = tempfile::tempdir().unwrap();
     let name = write(tmp.path(), "synth/x/book", stream, &recs);
     let files = eventstore_log::stream_info(&name.dir(tmp.path()))
@@ -234,10 +236,8 @@ fn check(kind: BookKind, stream: &str, recs: Vec<(i64, [u8; 64])>, seed: u64) {
     assert!(files.len() >= 20, "{} files", files.len());
     let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
     let (t0, t1) = (recs[0].0, recs[recs.len() - 1].0);
-    let mut rng = Rng::new(seed);
-    let mut ts: Vec<i64> = (0..60)
-        .map(|_| t0 - 5 + rng.below((t1 - t0 + 10) as u64) as i64)
-        .collect();
+    let span = (t1 - t0 + 10) as f64;
+    let mut ts: Vec<i64> = times.iter().map(|f| t0 - 5 + (f * span) as i64).collect();
     // Exactly at file starts too.
     ts.extend(files.iter().filter_map(|f| f.min_ts));
     ts.sort();
@@ -276,17 +276,30 @@ fn check(kind: BookKind, stream: &str, recs: Vec<(i64, [u8; 64])>, seed: u64) {
     assert_eq!(consumer.is_reliable(), full.is_reliable());
 }
 
-#[test]
-fn l2_book_at_any_time_equals_a_full_replay() {
-    for seed in 1..=3 {
-        check(BookKind::L2, "book_l2", l2_stream(seed, 60_000), seed);
-    }
-}
+// Property tests with shrinking: a failing case shrinks to a smaller seed
+// and fewer, earlier query times. Each case writes a 60,000-event stream
+// of 20-30 minutely files, so a run tries a few.
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 3,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
 
-#[test]
-fn l3_book_at_any_time_equals_a_full_replay() {
-    for seed in 1..=3 {
-        check(BookKind::L3, "orders_l3", l3_stream(seed, 60_000), seed);
+    #[test]
+    fn l2_book_at_any_time_equals_a_full_replay(
+        seed in 1u64..10_000,
+        times in proptest::collection::vec(0.0f64..1.0, 1..60),
+    ) {
+        check(BookKind::L2, "book_l2", l2_stream(seed, 60_000), &times);
+    }
+
+    #[test]
+    fn l3_book_at_any_time_equals_a_full_replay(
+        seed in 1u64..10_000,
+        times in proptest::collection::vec(0.0f64..1.0, 1..60),
+    ) {
+        check(BookKind::L3, "orders_l3", l3_stream(seed, 60_000), &times);
     }
 }
 
