@@ -153,13 +153,7 @@ fn sealed_files(root: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use eventstore_testkit::runtime as rt;
 
 #[test]
 fn upload_poll_read_back_byte_for_byte() {

@@ -131,3 +131,12 @@ pub fn threads(pid: u32) -> u64 {
 pub fn rss_anon_kib(pid: u32) -> u64 {
     proc_status(pid, "RssAnon:")
 }
+
+/// A runtime of two workers with timers and I/O, as the tests' clients use.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}

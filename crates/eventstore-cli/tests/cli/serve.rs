@@ -44,13 +44,7 @@ fn serve_cmd(mut cmd: Command, data: &Path, addr: &str, extra: &[&str]) -> KillO
     KillOnDrop(child)
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use eventstore_testkit::runtime as rt;
 
 #[test]
 fn server_killed_during_appends_restarts_and_clients_resume_without_loss_or_duplicates() {
