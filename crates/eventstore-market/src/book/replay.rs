@@ -100,12 +100,17 @@ pub enum Applied {
     Gap(Gap),
 }
 
+/// The book a replay builds: by price level or by order, never both.
+#[derive(Clone, Debug)]
+pub enum Book {
+    L2(L2Book),
+    L3(L3Book),
+}
+
 /// A book and the state of the feed that builds it.
 #[derive(Clone, Debug)]
 pub struct Replay {
-    pub(crate) kind: BookKind,
-    pub(crate) l2: L2Book,
-    pub(crate) l3: L3Book,
+    pub(crate) book: Book,
     pub(crate) reliable: bool,
     pub(crate) phase: Phase,
     /// The last update id applied (or the snapshot's id, awaiting the first diff).
@@ -126,9 +131,10 @@ impl Replay {
     /// An empty book, waiting for a snapshot.
     pub fn new(kind: BookKind) -> Replay {
         Replay {
-            kind,
-            l2: L2Book::new(),
-            l3: L3Book::new(),
+            book: match kind {
+                BookKind::L2 => Book::L2(L2Book::new()),
+                BookKind::L3 => Book::L3(L3Book::new()),
+            },
             reliable: false,
             phase: Phase::AwaitSnapshot,
             last_id: 0,
@@ -144,7 +150,31 @@ impl Replay {
     }
 
     pub fn kind(&self) -> BookKind {
-        self.kind
+        match self.book {
+            Book::L2(_) => BookKind::L2,
+            Book::L3(_) => BookKind::L3,
+        }
+    }
+
+    /// The book.
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// The price-level book being built, if it is one.
+    pub(crate) fn l2_mut(&mut self) -> Option<&mut L2Book> {
+        match &mut self.book {
+            Book::L2(b) => Some(b),
+            Book::L3(_) => None,
+        }
+    }
+
+    /// The order book being built, if it is one.
+    pub(crate) fn l3_mut(&mut self) -> Option<&mut L3Book> {
+        match &mut self.book {
+            Book::L3(b) => Some(b),
+            Book::L2(_) => None,
+        }
     }
 
     /// The book is known to be complete: a snapshot (or a clear) was applied
@@ -173,50 +203,59 @@ impl Replay {
         self.last_ts
     }
 
-    /// The price-level book (L2 streams).
-    pub fn l2(&self) -> &L2Book {
-        &self.l2
+    /// The price-level book (L2 streams; `None` for an order book).
+    pub fn l2(&self) -> Option<&L2Book> {
+        match &self.book {
+            Book::L2(b) => Some(b),
+            Book::L3(_) => None,
+        }
     }
 
-    /// The order book (L3 streams).
-    pub fn l3(&self) -> &L3Book {
-        &self.l3
+    /// The order book (L3 streams; `None` for a price-level book).
+    pub fn l3(&self) -> Option<&L3Book> {
+        match &self.book {
+            Book::L3(b) => Some(b),
+            Book::L2(_) => None,
+        }
     }
 
-    /// What order events could not do as told (L3 streams).
+    /// What order events could not do as told (L3 streams; none for L2).
     pub fn anomalies(&self) -> Anomalies {
-        self.l3.anomalies()
+        match &self.book {
+            Book::L3(b) => b.anomalies(),
+            Book::L2(_) => Anomalies::default(),
+        }
     }
 
     pub fn best_bid(&self) -> Option<Level> {
-        match self.kind {
-            BookKind::L2 => self.l2.best_bid(),
-            BookKind::L3 => self.l3.best_bid(),
+        match &self.book {
+            Book::L2(b) => b.best_bid(),
+            Book::L3(b) => b.best_bid(),
         }
     }
 
     pub fn best_ask(&self) -> Option<Level> {
-        match self.kind {
-            BookKind::L2 => self.l2.best_ask(),
-            BookKind::L3 => self.l3.best_ask(),
+        match &self.book {
+            Book::L2(b) => b.best_ask(),
+            Book::L3(b) => b.best_ask(),
         }
     }
 
     /// The best `n` levels of each side (L3 books aggregated by price).
     pub fn depth(&self, n: usize) -> (Vec<Level>, Vec<Level>) {
-        match self.kind {
-            BookKind::L2 => self.l2.depth(n),
-            BookKind::L3 => (
-                self.l3.levels(BookSide::Bid).take(n).collect(),
-                self.l3.levels(BookSide::Ask).take(n).collect(),
+        match &self.book {
+            Book::L2(b) => b.depth(n),
+            Book::L3(b) => (
+                b.levels(BookSide::Bid).take(n).collect(),
+                b.levels(BookSide::Ask).take(n).collect(),
             ),
         }
     }
 
     pub fn is_crossed(&self) -> bool {
-        match self.kind {
-            BookKind::L2 => self.l2.is_crossed(),
-            BookKind::L3 => self.l3.is_crossed(),
+        match &self.book {
+            Book::L2(b) => b.is_crossed(),
+            Book::L3(b) => b.is_crossed(),
         }
     }
 
@@ -227,7 +266,7 @@ impl Replay {
         payload: &[u8],
         emit: &mut impl FnMut(u64, Applied),
     ) -> std::result::Result<(), String> {
-        match self.kind {
+        match self.kind() {
             BookKind::L2 => self.apply_level(seq, &BookLevel::decode(payload)?, emit),
             BookKind::L3 => self.apply_order(seq, &OrderEvent::decode(payload)?, emit),
         }
@@ -241,12 +280,16 @@ impl Replay {
         if l.flags & FLAG_SNAPSHOT != 0 {
             self.event_start = l.flags & FLAG_LAST != 0;
             if !self.in_snapshot {
-                self.l2.clear();
+                if let Some(b) = self.l2_mut() {
+                    b.clear();
+                }
                 self.in_snapshot = true;
                 self.snapshot_id = l.last_update_id;
                 self.snapshot_unreliable = l.flags & FLAG_UNRELIABLE != 0;
             }
-            self.l2.set(l.side, l.price, l.size);
+            if let Some(b) = self.l2_mut() {
+                b.set(l.side, l.price, l.size);
+            }
             emit(seq, Applied::Level(*l));
             if l.flags & FLAG_LAST != 0 {
                 self.end_snapshot(emit);
@@ -266,11 +309,15 @@ impl Replay {
         self.event_start = l.flags & FLAG_LAST != 0;
         match self.decision {
             Decision::Apply => {
-                self.l2.set(l.side, l.price, l.size);
+                if let Some(b) = self.l2_mut() {
+                    b.set(l.side, l.price, l.size);
+                }
                 emit(seq, Applied::Level(*l));
             }
             Decision::ApplyAndKeep => {
-                self.l2.set(l.side, l.price, l.size);
+                if let Some(b) = self.l2_mut() {
+                    b.set(l.side, l.price, l.size);
+                }
                 emit(seq, Applied::Level(*l));
                 self.pending.push_back((seq, *l));
                 if self.pending.len() > MAX_PENDING {
@@ -380,11 +427,15 @@ impl Replay {
         self.last_ts = e.local_ts;
         if e.flags & FLAG_SNAPSHOT != 0 {
             if !self.in_snapshot {
-                self.l3.clear();
+                if let Some(b) = self.l3_mut() {
+                    b.clear();
+                }
                 self.in_snapshot = true;
                 self.snapshot_unreliable = e.flags & FLAG_UNRELIABLE != 0;
             }
-            self.l3.apply(e);
+            if let Some(b) = self.l3_mut() {
+                b.apply(e);
+            }
             emit(seq, Applied::Order(*e));
             if e.flags & FLAG_LAST != 0 {
                 self.in_snapshot = false;
@@ -399,7 +450,9 @@ impl Replay {
         if e.action == Action::Clear {
             self.reliable = true;
         }
-        self.l3.apply(e);
+        if let Some(b) = self.l3_mut() {
+            b.apply(e);
+        }
         emit(seq, Applied::Order(*e));
     }
 
@@ -415,8 +468,8 @@ impl Replay {
             } else {
                 FLAG_UNRELIABLE
             };
-        match self.kind {
-            BookKind::L2 => {
+        match &self.book {
+            Book::L2(book) => {
                 let id = self.last_id;
                 let level = |side, price, size, flags| BookLevel {
                     exchange_ts: ts,
@@ -429,11 +482,10 @@ impl Replay {
                     last_update_id: id,
                     prev_update_id: 0,
                 };
-                let all: Vec<(BookSide, Level)> = self
-                    .l2
+                let all: Vec<(BookSide, Level)> = book
                     .bids()
                     .map(|l| (BookSide::Bid, l))
-                    .chain(self.l2.asks().map(|l| (BookSide::Ask, l)))
+                    .chain(book.asks().map(|l| (BookSide::Ask, l)))
                     .collect();
                 let last = |i: usize| if i + 1 == all.len() { FLAG_LAST } else { 0 };
                 out(Applied::Level(level(
@@ -449,7 +501,7 @@ impl Replay {
                     out(Applied::Level(*r));
                 }
             }
-            BookKind::L3 => {
+            Book::L3(book) => {
                 let ev = |action, side, price, size, order_id, flags| OrderEvent {
                     exchange_ts: ts,
                     local_ts: ts,
@@ -463,8 +515,8 @@ impl Replay {
                 };
                 let mut all = Vec::new();
                 for side in [BookSide::Bid, BookSide::Ask] {
-                    for (price, _) in self.l3.levels(side) {
-                        for o in self.l3.queue(side, price) {
+                    for (price, _) in book.levels(side) {
+                        for o in book.queue(side, price) {
                             all.push(ev(Action::Add, side, price, o.size, o.id, 0));
                         }
                     }
@@ -472,7 +524,7 @@ impl Replay {
                 // Size no known order accounts for goes out as order id 0,
                 // which `L3Book::add` takes as unattributed size.
                 for side in [BookSide::Bid, BookSide::Ask] {
-                    for (price, size) in self.l3.unattributed(side) {
+                    for (price, size) in book.unattributed(side) {
                         all.push(ev(Action::Add, side, price, size, 0, 0));
                     }
                 }
@@ -535,7 +587,7 @@ mod tests {
         assert_eq!(r.last_update_id(), 20);
         // The snapshot replaced the book; 10..14 covered 11 and was applied after it.
         assert_eq!(
-            r.l2().bids().collect::<Vec<_>>(),
+            r.l2().unwrap().bids().collect::<Vec<_>>(),
             [(50, 50), (13, 13), (12, 12)]
         );
         assert_eq!(r.gaps(), 0);
@@ -560,7 +612,7 @@ mod tests {
             last_update_id: 16,
             prev_update_id: 0,
         })));
-        assert_eq!(r.l2().size_at(BookSide::Bid, 99), 0);
+        assert_eq!(r.l2().unwrap().size_at(BookSide::Bid, 99), 0);
         let (r, _) = run(&[
             diff((10, 10, 0), 50, FLAG_SNAPSHOT),
             diff((15, 16, 0), 13, 0),
@@ -569,7 +621,10 @@ mod tests {
         ]);
         assert!(r.is_reliable());
         assert_eq!(r.gaps(), 1);
-        assert_eq!(r.l2().bids().collect::<Vec<_>>(), [(60, 60), (14, 14)]);
+        assert_eq!(
+            r.l2().unwrap().bids().collect::<Vec<_>>(),
+            [(60, 60), (14, 14)]
+        );
     }
 
     #[test]
@@ -583,7 +638,7 @@ mod tests {
         assert!(r.is_reliable());
         assert_eq!(r.gaps(), 0);
         assert_eq!(r.last_update_id(), 15);
-        assert_eq!(r.l2().size_at(BookSide::Bid, 1), 0);
+        assert_eq!(r.l2().unwrap().size_at(BookSide::Bid, 1), 0);
         let (r, out) = run(&[
             diff((10, 10, 0), 50, FLAG_SNAPSHOT),
             diff((9, 12, 8), 11, 0),

@@ -8,7 +8,7 @@
 //! written by [`crate::read::orders`].
 
 use crate::book::l3::Order;
-use crate::book::replay::{BookKind, Decision, Phase, Replay};
+use crate::book::replay::{Book, BookKind, Decision, Phase, Replay};
 use crate::records::level::{BookLevel, BookSide, BOOK_RECORD_LEN};
 use std::path::{Path, PathBuf};
 
@@ -45,25 +45,25 @@ pub fn encode(r: &Replay, first_seq: u64) -> std::io::Result<Vec<u8>> {
     let mut counts = [0u32; 4];
     let mut levels = Vec::new();
     let mut orders = Vec::new();
-    match r.kind {
-        BookKind::L2 => {
+    match r.book() {
+        Book::L2(book) => {
             for (i, side) in [BookSide::Bid, BookSide::Ask].into_iter().enumerate() {
                 let it: Vec<_> = if side == BookSide::Bid {
-                    r.l2.bids().collect()
+                    book.bids().collect()
                 } else {
-                    r.l2.asks().collect()
+                    book.asks().collect()
                 };
                 counts[i] = it.len() as u32;
                 levels.extend(it);
             }
         }
-        BookKind::L3 => {
+        Book::L3(book) => {
             for (i, side) in [BookSide::Bid, BookSide::Ask].into_iter().enumerate() {
-                let u = r.l3.unattributed(side);
+                let u = book.unattributed(side);
                 counts[i] = u.len() as u32;
                 levels.extend(u);
-                for (price, _) in r.l3.levels(side) {
-                    orders.extend(r.l3.queue(side, price));
+                for (price, _) in book.levels(side) {
+                    orders.extend(book.queue(side, price));
                 }
             }
             counts[2] = orders.len() as u32;
@@ -92,7 +92,7 @@ pub fn encode(r: &Replay, first_seq: u64) -> std::io::Result<Vec<u8>> {
     let body = zstd::bulk::compress(&body, 1)?;
     let mut h = Vec::with_capacity(HEADER_LEN + body.len());
     h.extend_from_slice(MAGIC);
-    h.push(match r.kind {
+    h.push(match r.kind() {
         BookKind::L2 => 2,
         BookKind::L3 => 4,
     });
@@ -105,7 +105,7 @@ pub fn encode(r: &Replay, first_seq: u64) -> std::io::Result<Vec<u8>> {
     h.push(r.phase as u8);
     h.push(r.decision as u8);
     h.extend_from_slice(&[0; 4]);
-    let a = r.l3.anomalies();
+    let a = r.anomalies();
     for v in [
         first_seq,
         r.last_ts as u64,
@@ -220,11 +220,14 @@ pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
         for _ in 0..count {
             let (p, s) = (u64_at(&body, at) as i64, u64_at(&body, at + 8) as i64);
             at += 16;
-            match kind {
-                BookKind::L2 => r.l2.set(side, p, s),
-                BookKind::L3 => r.l3.seed_level(side, p, s),
+            match &mut r.book {
+                Book::L2(b) => b.set(side, p, s),
+                Book::L3(b) => b.seed_level(side, p, s),
             }
         }
+    }
+    if no > 0 && kind == BookKind::L2 {
+        return Err(format!("a price-level snapshot that holds {no} orders"));
     }
     for _ in 0..no {
         let side = match body[at + 24] {
@@ -232,12 +235,14 @@ pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
             2 => BookSide::Ask,
             s => return Err(format!("order side {s} is not 1 or 2")),
         };
-        r.l3.add(Order {
-            id: u64_at(&body, at),
-            price: u64_at(&body, at + 8) as i64,
-            size: u64_at(&body, at + 16) as i64,
-            side,
-        });
+        if let Some(b) = r.l3_mut() {
+            b.add(Order {
+                id: u64_at(&body, at),
+                price: u64_at(&body, at + 8) as i64,
+                size: u64_at(&body, at + 16) as i64,
+                side,
+            });
+        }
         at += 32;
     }
     for _ in 0..np {
@@ -246,11 +251,13 @@ pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
         r.pending.push_back((seq, l));
         at += 8 + BOOK_RECORD_LEN;
     }
-    r.l3.set_anomalies(crate::book::l3::Anomalies {
-        unknown_order: u64_at(b, 56),
-        over_cancel: u64_at(b, 64),
-        duplicate_add: u64_at(b, 72),
-    });
+    if let Some(book) = r.l3_mut() {
+        book.set_anomalies(crate::book::l3::Anomalies {
+            unknown_order: u64_at(b, 56),
+            over_cancel: u64_at(b, 64),
+            duplicate_add: u64_at(b, 72),
+        });
+    }
     Ok((r, u64_at(b, 16)))
 }
 
@@ -295,7 +302,7 @@ mod tests {
         let (d, first) = decode(&b).unwrap();
         assert_eq!(first, 5);
         assert_eq!(first_seq(&b), Ok(5));
-        assert_eq!(d.l2, r.l2);
+        assert_eq!(d.l2().unwrap(), r.l2().unwrap());
         assert_eq!(d.pending, r.pending);
         assert_eq!(
             (
@@ -341,7 +348,7 @@ mod tests {
             order_id: id,
             sequence: 0,
         };
-        r.l3.seed_level(BookSide::Ask, 105, 40);
+        r.l3_mut().unwrap().seed_level(BookSide::Ask, 105, 40);
         for (i, o) in [
             ev(Action::Add, 1, BookSide::Bid, 100, 5),
             ev(Action::Add, 2, BookSide::Bid, 100, 6),
@@ -355,11 +362,11 @@ mod tests {
         }
         let (d, _) = decode(&encode(&r, 4).unwrap()).unwrap();
         assert_eq!(
-            d.l3.queue(BookSide::Bid, 100),
-            r.l3.queue(BookSide::Bid, 100)
+            d.l3().unwrap().queue(BookSide::Bid, 100),
+            r.l3().unwrap().queue(BookSide::Bid, 100)
         );
-        assert_eq!(d.l3.queue(BookSide::Bid, 100)[0].id, 2);
+        assert_eq!(d.l3().unwrap().queue(BookSide::Bid, 100)[0].id, 2);
         assert_eq!(d.depth(5), r.depth(5));
-        assert_eq!(d.l3.unattributed(BookSide::Ask), [(105, 40)]);
+        assert_eq!(d.l3().unwrap().unattributed(BookSide::Ask), [(105, 40)]);
     }
 }

@@ -216,10 +216,14 @@ fn same(a: &Replay, b: &Replay, what: &str) {
     assert_eq!(a.phase(), b.phase(), "{what}");
     assert_eq!(a.last_update_id(), b.last_update_id(), "{what}");
     if a.kind() == BookKind::L3 {
-        assert_eq!(a.l3().orders(), b.l3().orders(), "{what}");
+        assert_eq!(a.l3().unwrap().orders(), b.l3().unwrap().orders(), "{what}");
         for side in [BookSide::Bid, BookSide::Ask] {
-            for (p, _) in a.l3().levels(side) {
-                assert_eq!(a.l3().queue(side, p), b.l3().queue(side, p), "{what}");
+            for (p, _) in a.l3().unwrap().levels(side) {
+                assert_eq!(
+                    a.l3().unwrap().queue(side, p),
+                    b.l3().unwrap().queue(side, p),
+                    "{what}"
+                );
             }
         }
     }

@@ -324,6 +324,7 @@ fn lobster_full_replay_agrees_with_the_orderbook_file_where_the_book_is_known() 
             };
             let got: Vec<(i64, i64)> = book
                 .l3()
+                .unwrap()
                 .levels(side)
                 .filter(|(p, _)| *p >= a && *p <= b && known(*p))
                 .collect();
@@ -368,6 +369,7 @@ fn databento_mbo_clear_and_snapshot_rebuild_the_book_and_cancels_never_exceed_or
         ) {
             let o = book
                 .l3()
+                .unwrap()
                 .order(e.order_id)
                 .expect("cancel of a resting order");
             assert!(
@@ -386,7 +388,7 @@ fn databento_mbo_clear_and_snapshot_rebuild_the_book_and_cancels_never_exceed_or
                 .map(|e| e.order_id)
                 .collect();
             assert!(book.is_reliable());
-            assert_eq!(book.l3().orders(), adds.len());
+            assert_eq!(book.l3().unwrap().orders(), adds.len());
             assert!(adds.len() > 10);
         }
         assert!(!book.is_crossed(), "crossed after record {i}");

@@ -65,14 +65,14 @@ impl OrderStreamReader {
                 Err(e) => return Err(Error::Io { path, source: e }),
             };
             match snapshot::decode(&bytes) {
-                Ok((r, first)) if first == files.seq(i)? && r.kind == self.kind => {
+                Ok((r, first)) if first == files.seq(i)? && r.kind() == self.kind => {
                     Ok(Some(r))
                 }
                 Ok((r, first)) => Err(Error::Meta {
                     path,
                     reason: format!(
                         "a snapshot of a {:?} book before record {first}; the file starts at record {}",
-                        r.kind,
+                        r.kind(),
                         files.seq(i)?
                     ),
                 }),
@@ -145,7 +145,7 @@ impl OrderStreamReader {
     pub(super) fn next_book(&self, seq: u64) -> Option<Replay> {
         let b = std::fs::read(self.dir.join(NEXT_BOOK)).ok()?;
         match snapshot::decode(&b) {
-            Ok((r, first)) if first == seq && r.kind == self.kind => Some(r),
+            Ok((r, first)) if first == seq && r.kind() == self.kind => Some(r),
             _ => None,
         }
     }
