@@ -3,7 +3,7 @@
 //! records it can not vouch for. Reopening the stream recovers it, and every
 //! record acknowledged before the failure is there.
 
-mod common;
+use crate::common;
 use common::*;
 use eventstore_log::*;
 use std::sync::atomic::{AtomicUsize, Ordering};

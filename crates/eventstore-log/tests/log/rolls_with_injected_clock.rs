@@ -3,7 +3,7 @@
 //! file is sealed by `tick` or on close once its interval has passed, and
 //! every seal is announced.
 
-mod common;
+use crate::common;
 use common::*;
 use eventstore_log::*;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! sleeps (not spins) while the writer pauses; and a SealWatcher in this
 //! process learns of every file the other process seals.
 
-mod common;
+use crate::common;
 use common::*;
 use eventstore_log::*;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ fn follower_in_another_process_gets_every_record_across_rolls() {
     let mut reader = StreamReader::open_dir(&dir, ReadOptions::default().follow(true)).unwrap();
     let mut watcher = SealWatcher::new(&dir);
     let mut child = KillOnDrop(spawn_child(
-        "child_follow_writer",
+        "follow_across_processes::child_follow_writer",
         &[("ES_FOLLOW_DIR", dir.display().to_string())],
     ));
     let deadline = Instant::now() + Duration::from_secs(120);

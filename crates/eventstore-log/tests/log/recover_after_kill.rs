@@ -3,7 +3,7 @@
 //! record is ever served, and the stream is writable again (the next child
 //! recovers it and carries on from the right sequence number).
 
-mod common;
+use crate::common;
 use common::*;
 use eventstore_log::*;
 use std::io::{BufRead, BufReader};
@@ -64,7 +64,7 @@ fn kill_9_loses_nothing_acknowledged() {
             let durability = if trial % 2 == 0 { "batch" } else { "none" };
             let t0 = T0 + (trial as i64) * 3600 * SEC;
             let mut child = KillOnDrop(spawn_child(
-                "child_writer",
+                "recover_after_kill::child_writer",
                 &[
                     ("ES_CHILD_DIR", dir.display().to_string()),
                     ("ES_CHILD_T0", t0.to_string()),

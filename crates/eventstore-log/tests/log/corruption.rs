@@ -3,7 +3,7 @@
 //! it applies), never a panic, and the records before the damage stay
 //! readable.
 
-mod common;
+use crate::common;
 use common::*;
 use eventstore_log::*;
 use std::path::{Path, PathBuf};
