@@ -4,29 +4,22 @@
 use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::RollInterval;
-use eventstore_market::import::{self as market, import, ImportOptions};
+use eventstore_market::import::{import, Format, ImportOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Binance recordings: `<receive ns> <json>` per line, cryptofeed captures, or JSON lines (trades, aggTrades, depth, snapshots, book tickers).
-    Binance,
-    /// Tardis.dev `trades` CSV.
-    TardisTrades,
-    /// Tardis.dev `book_snapshot_N` CSV.
-    TardisBookSnapshot,
-    /// Tardis.dev `incremental_book_L2` CSV.
-    TardisL2,
-    /// LOBSTER message file (order level); needs --date and --symbol.
-    Lobster,
-    /// Databento DBN (.dbn.zst): MBO records as order events, trades as trades.
-    Databento,
+/// The importers' formats as the command line names them (the market
+/// crate's names and descriptions).
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(Format::ALL.map(|f| PossibleValue::new(f.name()).help(f.describe())))
+        .try_map(|s| Format::parse(&s).ok_or_else(|| format!("no input format {s:?}")))
 }
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Input format.
+    #[arg(value_parser = format_parser())]
     pub format: Format,
     /// Input file (.gz and .zst are read directly).
     pub input: PathBuf,
@@ -51,13 +44,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    let venue = a.venue.clone().unwrap_or_else(|| {
-        match a.format {
-            Format::Lobster => "nasdaq",
-            _ => "binance",
-        }
-        .to_string()
-    });
+    let venue = a
+        .venue
+        .clone()
+        .unwrap_or_else(|| a.format.default_venue().to_string());
     let opts = ImportOptions {
         skip_bad: a.skip_bad,
         roll: RollInterval::parse(&a.roll)?,
@@ -65,15 +55,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         date: a.date.clone(),
         symbol: a.symbol.clone(),
     };
-    let format = match a.format {
-        Format::Binance => market::Format::Binance,
-        Format::TardisTrades => market::Format::TardisTrades,
-        Format::TardisBookSnapshot => market::Format::TardisBookSnapshot,
-        Format::TardisL2 => market::Format::TardisL2,
-        Format::Lobster => market::Format::Lobster,
-        Format::Databento => market::Format::Databento,
-    };
-    let r = import(format, &a.input, &a.root.root, &opts)?;
+    let r = import(a.format, &a.input, &a.root.root, &opts)?;
     for (s, n) in &r.streams {
         println!("{s}: {n} records");
     }

@@ -35,6 +35,53 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format.
+    pub const ALL: [Format; 6] = [
+        Format::Binance,
+        Format::TardisTrades,
+        Format::TardisBookSnapshot,
+        Format::TardisL2,
+        Format::Lobster,
+        Format::Databento,
+    ];
+
+    /// Its name on the command line (`binance`, `tardis-trades`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Binance => "binance",
+            Format::TardisTrades => "tardis-trades",
+            Format::TardisBookSnapshot => "tardis-book-snapshot",
+            Format::TardisL2 => "tardis-l2",
+            Format::Lobster => "lobster",
+            Format::Databento => "databento",
+        }
+    }
+
+    /// What it reads, in a line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Format::Binance => "Binance recordings: `<receive ns> <json>` per line, cryptofeed captures, or JSON lines (trades, aggTrades, depth, snapshots, book tickers)",
+            Format::TardisTrades => "Tardis.dev `trades` CSV",
+            Format::TardisBookSnapshot => "Tardis.dev `book_snapshot_N` CSV",
+            Format::TardisL2 => "Tardis.dev `incremental_book_L2` CSV",
+            Format::Lobster => "LOBSTER message file (order level); needs --date and --symbol",
+            Format::Databento => "Databento DBN (.dbn.zst): MBO records as order events, trades as trades",
+        }
+    }
+
+    /// The format named `name`.
+    pub fn parse(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The venue of streams whose rows do not name it.
+    pub fn default_venue(self) -> &'static str {
+        match self {
+            Format::Lobster => "nasdaq",
+            _ => "binance",
+        }
+    }
+
     fn style(self) -> DecimalStyle {
         match self {
             Format::Binance | Format::Lobster | Format::Databento => DecimalStyle::Fixed,
