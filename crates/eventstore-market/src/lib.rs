@@ -31,6 +31,7 @@ pub mod book;
 mod error;
 #[cfg(feature = "parquet")]
 pub mod export;
+#[cfg(feature = "import")]
 pub mod import;
 pub mod read;
 pub mod records;
