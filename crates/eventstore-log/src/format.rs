@@ -266,8 +266,9 @@ impl Footer {
     //          | index_stride u32 | index_count u32 | index_count x {offset u64 | max_ts_before i64}
     //          | footer_offset u64 | crc32c u32 | "ESND"}
     /// Encode the footer that starts (with the end marker) at file offset `at`.
-    /// The first four bytes (the end marker) are left zero so that the caller
-    /// can publish them last; [`Footer::END_MARKER_BYTES`] holds their value.
+    /// The first four bytes are the end marker ([`END_MARKER`]); a writer
+    /// copies the rest first and publishes the marker last, as it does a
+    /// frame's length.
     pub fn encode(&self, at: u64) -> Vec<u8> {
         let mut b = Vec::with_capacity(self.encoded_len());
         b.extend_from_slice(&END_MARKER.to_le_bytes());

@@ -8,7 +8,7 @@
 //! time, and are never modified again.
 //!
 //! Modules:
-//! - [`format`]: the on-disk codec (pure, no I/O), described in `docs/format.md`.
+//! - [`format`](mod@format): the on-disk codec (pure, no I/O), described in `docs/format.md`.
 //! - `writer`: [`StreamWriter`], durability modes, rolling, sealing;
 //!   `recovery`: what opening a stream after a crash does ([`RecoveryReport`]);
 //!   `sync`: [`SyncFile`], the file-system seam tests fail.

@@ -44,7 +44,7 @@ impl std::str::FromStr for Durability {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RollBy {
     /// The writer's clock: files hold what arrived during their interval.
-    /// An idle file is sealed by [`StreamWriter::tick`] once its interval
+    /// An idle file is sealed by [`StreamWriter::tick`](crate::StreamWriter::tick) once its interval
     /// has passed.
     #[default]
     WriterClock,

@@ -25,7 +25,7 @@ pub struct RemoteArgs {
     /// every file is verified by its MD5 ETag or a read-back instead).
     #[arg(long)]
     pub s3_sign_payload: bool,
-    /// Azure blob endpoint, such as http://127.0.0.1:10000/devstoreaccount1 for Azurite (default: https://<account>.blob.core.windows.net).
+    /// Azure blob endpoint, such as http://127.0.0.1:10000/devstoreaccount1 for Azurite (default: `https://<account>.blob.core.windows.net`).
     #[arg(long)]
     pub azure_endpoint: Option<String>,
     /// Azure storage account (or $AZURE_STORAGE_ACCOUNT_NAME).

@@ -222,7 +222,7 @@ fn with_event_ends(
 }
 
 /// Import `input` into streams under `root`. The whole input is checked
-/// into a [`Plan`] before anything is written: a bad line stops the import
+/// into a plan before anything is written: a bad line stops the import
 /// (naming file and line) with nothing written, unless `skip_bad` is set;
 /// so do values too large for their stream's scale and a stream whose
 /// stored metadata differs from the input's.

@@ -4,7 +4,7 @@ use crate::book::replay::Replay;
 use crate::{Error, Result};
 use eventstore_log::StreamReader;
 
-/// A book row of [`OrderStreamReader::every`].
+/// A book row of [`OrderStreamReader::every`](crate::OrderStreamReader::every).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BookRow {
     /// The book after every record received before this time.
@@ -28,7 +28,7 @@ pub fn book_columns(depth: usize) -> Vec<String> {
     v
 }
 
-/// The rows of [`OrderStreamReader::every`].
+/// The rows of [`OrderStreamReader::every`](crate::OrderStreamReader::every).
 pub struct Periodic {
     pub(super) name: String,
     pub(super) replay: Replay,

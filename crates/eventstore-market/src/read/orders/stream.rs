@@ -15,7 +15,7 @@ pub struct Update {
     pub applied: Applied,
 }
 
-/// The updates of [`OrderStreamReader::stream`].
+/// The updates of [`OrderStreamReader::stream`](crate::OrderStreamReader::stream).
 pub struct OrderStream {
     pub(super) name: String,
     pub(super) replay: Replay,
