@@ -205,12 +205,10 @@ pub(crate) fn service(data: &[u8]) {
 /// The status a call ended with, if it ended with an error.
 async fn call(channel: &Channel, method: usize, msgs: Vec<Bytes>) -> Option<Status> {
     let name = METHODS[method];
-    let mut g = tonic::client::Grpc::new(channel.clone());
-    if let Err(e) = g.ready().await {
-        return Some(Status::unavailable(format!("the connection failed: {e}")));
-    }
-    let path =
-        PathAndQuery::try_from(format!("/eventstore.v1.EventStore/{name}")).expect("a method path");
+    let (mut g, path) = match ready(channel, name).await {
+        Ok(x) => x,
+        Err(s) => return Some(s),
+    };
     let run = async move {
         match name {
             "Subscribe" => {
@@ -250,13 +248,22 @@ async fn drain(mut s: tonic::Streaming<Bytes>) -> Result<(), Status> {
     Ok(())
 }
 
-async fn unary(channel: &Channel, name: &str, body: Bytes) -> Result<Bytes, Status> {
+/// A client ready to call `name`, and the method's path.
+async fn ready(
+    channel: &Channel,
+    name: &str,
+) -> Result<(tonic::client::Grpc<Channel>, PathAndQuery), Status> {
     let mut g = tonic::client::Grpc::new(channel.clone());
     g.ready()
         .await
         .map_err(|e| Status::unavailable(format!("the connection failed: {e}")))?;
     let path =
         PathAndQuery::try_from(format!("/eventstore.v1.EventStore/{name}")).expect("a method path");
+    Ok((g, path))
+}
+
+async fn unary(channel: &Channel, name: &str, body: Bytes) -> Result<Bytes, Status> {
+    let (mut g, path) = ready(channel, name).await?;
     let resp = tokio::time::timeout(CALL, g.unary(Request::new(body), path, Raw))
         .await
         .map_err(|_| Status::deadline_exceeded(format!("{name} did not answer")))??;

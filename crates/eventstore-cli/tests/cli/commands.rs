@@ -613,38 +613,35 @@ fn backends(tmp: &Path, tag: &str) -> Vec<Backend> {
         args: Vec::new(),
     }];
     let var = |k: &str| std::env::var(k).ok();
-    match (
-        var("EVENTSTORE_TEST_S3_ENDPOINT"),
-        var("EVENTSTORE_TEST_S3_BUCKET"),
-    ) {
-        (Some(ep), Some(b)) => v.push(Backend {
-            url: format!("s3://{b}/{tag}-{}", std::process::id()),
-            args: vec!["--s3-endpoint".into(), ep],
-        }),
-        _ => {
-            assert!(
-                !ci,
-                "EVENTSTORE_TEST_S3_ENDPOINT is not set: run the tests with scripts/test.sh"
-            );
-            eprintln!(
-                "skipping S3: EVENTSTORE_TEST_S3_ENDPOINT is not set (scripts/test.sh sets it)"
-            );
-        }
-    }
-    match (
-        var("EVENTSTORE_TEST_AZURE_ENDPOINT"),
-        var("EVENTSTORE_TEST_AZURE_CONTAINER"),
-    ) {
-        (Some(ep), Some(c)) => v.push(Backend {
-            url: format!("az://{c}/{tag}-{}", std::process::id()),
-            args: vec!["--azure-endpoint".into(), ep],
-        }),
-        _ => {
-            assert!(
-                !ci,
-                "EVENTSTORE_TEST_AZURE_ENDPOINT is not set: run the tests with scripts/test.sh"
-            );
-            eprintln!("skipping Azure: EVENTSTORE_TEST_AZURE_ENDPOINT is not set (scripts/test.sh sets it)");
+    let servers = [
+        (
+            "S3",
+            "EVENTSTORE_TEST_S3_ENDPOINT",
+            "EVENTSTORE_TEST_S3_BUCKET",
+            "s3",
+            "--s3-endpoint",
+        ),
+        (
+            "Azure",
+            "EVENTSTORE_TEST_AZURE_ENDPOINT",
+            "EVENTSTORE_TEST_AZURE_CONTAINER",
+            "az",
+            "--azure-endpoint",
+        ),
+    ];
+    for (what, ep_var, bucket_var, scheme, flag) in servers {
+        match (var(ep_var), var(bucket_var)) {
+            (Some(ep), Some(b)) => v.push(Backend {
+                url: format!("{scheme}://{b}/{tag}-{}", std::process::id()),
+                args: vec![flag.into(), ep],
+            }),
+            _ => {
+                assert!(
+                    !ci,
+                    "{ep_var} is not set: run the tests with scripts/test.sh"
+                );
+                eprintln!("skipping {what}: {ep_var} is not set (scripts/test.sh sets it)");
+            }
         }
     }
     v

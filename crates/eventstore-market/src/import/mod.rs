@@ -262,6 +262,14 @@ fn context(format: Format, opts: &ImportOptions) -> Result<Context> {
 /// number of places, and the line it is on.
 type Extremes = BTreeMap<usize, (u64, u64)>;
 
+/// Keep `magnitude` (on line `no`) as the largest at `places` if it is.
+fn widen(e: &mut Extremes, places: usize, magnitude: u64, no: u64) {
+    let m = e.entry(places).or_insert((0, no));
+    if magnitude > m.0 {
+        *m = (magnitude, no);
+    }
+}
+
 /// What the check of the input learned of one stream.
 struct Seen {
     kind: StreamKind,
@@ -343,14 +351,11 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
         sp: usize,
         recs: &[MarketRecord],
     ) {
-        fn widen(e: &mut Extremes, places: usize, v: i64, no: u64) {
-            let m = e.entry(places).or_insert((0, no));
-            if v.unsigned_abs() > m.0 {
-                *m = (v.unsigned_abs(), no);
-            }
-        }
         for r in recs {
-            r.values(|v| widen(prices, pp, v, no), |v| widen(sizes, sp, v, no));
+            r.values(
+                |v| widen(prices, pp, v.unsigned_abs(), no),
+                |v| widen(sizes, sp, v.unsigned_abs(), no),
+            );
         }
     }
     for_each_row(format, &cx, input, |no, parsed| {
@@ -465,10 +470,7 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
         if let Some(s) = seen.get_mut(&key) {
             for (mine, theirs) in [(&mut s.prices, u.prices), (&mut s.sizes, u.sizes)] {
                 for (places, (v, line)) in theirs {
-                    let m = mine.entry(places).or_insert((0, line));
-                    if v > m.0 {
-                        *m = (v, line);
-                    }
+                    widen(mine, places, v, line);
                 }
             }
         }
