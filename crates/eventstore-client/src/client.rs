@@ -176,8 +176,8 @@ impl Client {
         let (tx, rx) = mpsc::channel(4);
         let req = proto::SubscribeRequest {
             stream: stream.to_string(),
-            start: Some(start.to_proto()),
-            stop: stop.map(StopAt::to_proto),
+            start: Some(eventstore_protocol::start_to_wire(start)),
+            stop: stop.map(eventstore_protocol::stop_to_wire),
             follow,
             max_batch_bytes: 0,
             with_book,

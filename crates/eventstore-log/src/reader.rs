@@ -11,27 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where reading starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartAt {
-    /// The first record still stored.
-    Beginning,
-    /// The record with this sequence number (or the first after it).
-    Seq(u64),
-    /// The first record whose timestamp is at least this (ns since the epoch).
-    Time(i64),
-    /// After the last record written so far: only new records.
-    End,
-}
-
-/// Where reading stops (exclusive).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopAt {
-    /// Before the record with this sequence number.
-    Seq(u64),
-    /// Before the first record whose timestamp is at least this.
-    Time(i64),
-}
+pub use eventstore_position::{StartAt, StopAt};
 
 /// What to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,7 +16,10 @@ pub mod proto {
     tonic::include_proto!("eventstore.v1");
 }
 
-pub use types::{Event, FileSummary, StartAt, StopAt, StreamInfo, StreamSummary};
+pub use types::{
+    start_from_wire, start_to_wire, stop_from_wire, stop_to_wire, Event, FileSummary, StartAt,
+    StopAt, StreamInfo, StreamSummary,
+};
 
 /// The path of `proto/eventstore.proto`, for the crates that generate the
 /// client and server stubs from it.

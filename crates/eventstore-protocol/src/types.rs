@@ -4,65 +4,41 @@
 use crate::proto::{self, subscribe_request::Start, subscribe_request::Stop};
 use bytes::Bytes;
 
-/// Where a subscription starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartAt {
-    /// The first record still stored.
-    Beginning,
-    /// The record with this sequence number, or the first after it.
-    Seq(u64),
-    /// The first record whose timestamp (ns since the epoch) is at least this.
-    Time(i64),
-    /// Only records appended after the subscription starts.
-    End,
-}
+pub use eventstore_position::{StartAt, StopAt};
 
-/// Where a subscription stops (the bound itself is not delivered).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopAt {
-    /// Before this sequence number.
-    Seq(u64),
-    /// Before the first record whose timestamp (ns) is at least this.
-    Time(i64),
-}
-
-impl StartAt {
-    /// As the request's `start` field.
-    pub fn to_proto(self) -> Start {
-        match self {
-            StartAt::Beginning => Start::FromBeginning(true),
-            StartAt::Seq(s) => Start::FromSeq(s),
-            StartAt::Time(t) => Start::FromTimeNs(t),
-            StartAt::End => Start::FromEnd(true),
-        }
-    }
-
-    /// From the request's `start` field (absent: the beginning).
-    pub fn from_proto(s: Option<Start>) -> StartAt {
-        match s {
-            None | Some(Start::FromBeginning(_)) => StartAt::Beginning,
-            Some(Start::FromSeq(s)) => StartAt::Seq(s),
-            Some(Start::FromTimeNs(t)) => StartAt::Time(t),
-            Some(Start::FromEnd(_)) => StartAt::End,
-        }
+/// A start position as the request's `start` field.
+pub fn start_to_wire(s: StartAt) -> Start {
+    match s {
+        StartAt::Beginning => Start::FromBeginning(true),
+        StartAt::Seq(s) => Start::FromSeq(s),
+        StartAt::Time(t) => Start::FromTimeNs(t),
+        StartAt::End => Start::FromEnd(true),
     }
 }
 
-impl StopAt {
-    /// As the request's `stop` field.
-    pub fn to_proto(self) -> Stop {
-        match self {
-            StopAt::Seq(s) => Stop::ToSeq(s),
-            StopAt::Time(t) => Stop::ToTimeNs(t),
-        }
+/// The request's `start` field as a start position (absent: the beginning).
+pub fn start_from_wire(s: Option<Start>) -> StartAt {
+    match s {
+        None | Some(Start::FromBeginning(_)) => StartAt::Beginning,
+        Some(Start::FromSeq(s)) => StartAt::Seq(s),
+        Some(Start::FromTimeNs(t)) => StartAt::Time(t),
+        Some(Start::FromEnd(_)) => StartAt::End,
     }
+}
 
-    /// From the request's `stop` field.
-    pub fn from_proto(s: Stop) -> StopAt {
-        match s {
-            Stop::ToSeq(s) => StopAt::Seq(s),
-            Stop::ToTimeNs(t) => StopAt::Time(t),
-        }
+/// A stop bound as the request's `stop` field.
+pub fn stop_to_wire(s: StopAt) -> Stop {
+    match s {
+        StopAt::Seq(s) => Stop::ToSeq(s),
+        StopAt::Time(t) => Stop::ToTimeNs(t),
+    }
+}
+
+/// The request's `stop` field as a stop bound.
+pub fn stop_from_wire(s: Stop) -> StopAt {
+    match s {
+        Stop::ToSeq(s) => StopAt::Seq(s),
+        Stop::ToTimeNs(t) => StopAt::Time(t),
     }
 }
 

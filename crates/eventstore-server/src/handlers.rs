@@ -9,8 +9,8 @@ use crate::shutdown::Stoppable;
 use crate::status::{joined, status, stream_name};
 use crate::subscription::{subscription_task, SubscriptionSpec};
 use crate::ServerOptions;
-use eventstore_log::{RetentionPolicy, StartAt, StopAt};
-use eventstore_protocol::proto::{self, subscribe_request::Start, subscribe_request::Stop};
+use eventstore_log::RetentionPolicy;
+use eventstore_protocol::proto;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -180,16 +180,8 @@ impl EventStore for Service {
                     self.opts.max_subscriptions
                 ))
             })?;
-        let start = match req.start {
-            None | Some(Start::FromBeginning(_)) => StartAt::Beginning,
-            Some(Start::FromSeq(s)) => StartAt::Seq(s),
-            Some(Start::FromTimeNs(t)) => StartAt::Time(t),
-            Some(Start::FromEnd(_)) => StartAt::End,
-        };
-        let stop = req.stop.map(|s| match s {
-            Stop::ToSeq(s) => StopAt::Seq(s),
-            Stop::ToTimeNs(t) => StopAt::Time(t),
-        });
+        let start = eventstore_protocol::start_from_wire(req.start);
+        let stop = req.stop.map(eventstore_protocol::stop_from_wire);
         let max = if req.max_batch_bytes == 0 {
             self.opts.max_batch_bytes
         } else {

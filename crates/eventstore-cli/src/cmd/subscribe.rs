@@ -30,7 +30,6 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<ExitCode> {
     let (start, stop) = a.range.bounds()?;
-    let (start, stop) = (client_start(start), stop.map(client_stop));
     eventstore_log::StreamName::new(&a.stream)?;
     let rt = runtime()?;
     rt.block_on(async {
@@ -71,26 +70,4 @@ pub fn run(a: Args) -> Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The log's start position as the protocol's.
-fn client_start(s: eventstore_log::StartAt) -> eventstore_client::StartAt {
-    use eventstore_client::StartAt as C;
-    use eventstore_log::StartAt as L;
-    match s {
-        L::Beginning => C::Beginning,
-        L::Seq(n) => C::Seq(n),
-        L::Time(t) => C::Time(t),
-        L::End => C::End,
-    }
-}
-
-/// The log's stop bound as the protocol's.
-fn client_stop(s: eventstore_log::StopAt) -> eventstore_client::StopAt {
-    use eventstore_client::StopAt as C;
-    use eventstore_log::StopAt as L;
-    match s {
-        L::Seq(n) => C::Seq(n),
-        L::Time(t) => C::Time(t),
-    }
 }
