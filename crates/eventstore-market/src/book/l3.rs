@@ -335,15 +335,18 @@ impl L3Book {
         }
     }
 
-    /// Change an order to `price` and `size`: it keeps its place if only its
-    /// size went down, and goes to the back of the queue otherwise. An
-    /// unknown order is added.
+    /// Change an order to `price` and `size`, with the venues' queue
+    /// priority: at the same price an order whose size went down or stayed
+    /// the same keeps its place (CME iceberg orders refill to the same
+    /// displayed size with such a modify), one whose size went up or whose
+    /// price changed goes to the back of its queue. An unknown order is
+    /// added.
     pub fn modify(&mut self, o: Order) {
         match self.order(o.id) {
             Some(old) if old.price == o.price && old.side == o.side && o.size <= old.size => {
                 if o.size <= 0 {
                     self.remove(o.id);
-                } else {
+                } else if o.size < old.size {
                     self.reduce(o.id, o.side, o.price, old.size - o.size);
                 }
             }
@@ -458,6 +461,11 @@ mod tests {
         // A size decrease keeps the place; an increase goes to the back.
         b.modify(o(1, BookSide::Bid, 100, 4));
         b.modify(o(2, BookSide::Bid, 100, 6));
+        let ids: Vec<u64> = b.queue(BookSide::Bid, 100).iter().map(|o| o.id).collect();
+        assert_eq!(ids, [1, 3, 2]);
+        assert_eq!(b.best_bid(), Some((100, 12)));
+        // An unchanged size keeps the order and its place.
+        b.modify(o(1, BookSide::Bid, 100, 4));
         let ids: Vec<u64> = b.queue(BookSide::Bid, 100).iter().map(|o| o.id).collect();
         assert_eq!(ids, [1, 3, 2]);
         assert_eq!(b.best_bid(), Some((100, 12)));

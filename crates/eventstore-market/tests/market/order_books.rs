@@ -399,3 +399,63 @@ fn databento_mbo_clear_and_snapshot_rebuild_the_book_and_cancels_never_exceed_or
     let end = r.book_at(i64::MAX).unwrap();
     assert_eq!(end.replay.depth(1000), book.depth(1000));
 }
+
+/// The real ES order events with, after every event that leaves an order
+/// resting, a modify of that order to its own price and size: what CME
+/// sends when an iceberg order refills to the same displayed size. Such a
+/// modify changes nothing, and above all keeps the order and its place.
+#[test]
+fn a_modify_that_keeps_price_and_size_keeps_the_order_and_its_place() {
+    use eventstore_market::{Action, OrderEvent};
+    let Some(data) = market_data() else { return };
+    let input =
+        data.join("databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst");
+    let (tmp, rep) = imported(Format::Databento, &input, &ImportOptions::default());
+    let (name, _) = rep
+        .streams
+        .iter()
+        .find(|(n, _)| n.ends_with("/orders"))
+        .unwrap();
+    let events = stored(tmp.path(), name, |b| OrderEvent::decode(b).unwrap());
+    let mut plain = Replay::new(BookKind::L3);
+    let mut refilled = Replay::new(BookKind::L3);
+    let mut none = |_, _| {};
+    let mut injected = 0;
+    for (i, e) in events.iter().enumerate() {
+        plain.apply_order(i as u64, e, &mut none);
+        refilled.apply_order(i as u64, e, &mut none);
+        let resting = matches!(e.action, Action::Add | Action::Modify | Action::Cancel)
+            && e.flags & FLAG_SNAPSHOT == 0;
+        let Some(o) = resting
+            .then(|| plain.l3().unwrap().order(e.order_id))
+            .flatten()
+        else {
+            continue;
+        };
+        let refill = OrderEvent {
+            action: Action::Modify,
+            price: o.price,
+            size: o.size,
+            side: o.side,
+            ..*e
+        };
+        refilled.apply_order(i as u64, &refill, &mut none);
+        injected += 1;
+        let (a, b) = (plain.l3().unwrap(), refilled.l3().unwrap());
+        assert_eq!(
+            b.order(e.order_id),
+            Some(o),
+            "record {i}: the refilled order is gone"
+        );
+        assert_eq!(
+            a.queue(o.side, o.price),
+            b.queue(o.side, o.price),
+            "record {i}: the queue at {} changed",
+            o.price
+        );
+        assert_eq!(plain.depth(1000), refilled.depth(1000), "record {i}");
+    }
+    assert!(injected > 50, "{injected} refills");
+    assert_eq!(refilled.anomalies(), plain.anomalies());
+    assert!(refilled.is_reliable());
+}
