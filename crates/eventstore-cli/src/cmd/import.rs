@@ -62,6 +62,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if r.other > 0 {
         println!("{} messages of kinds not imported (klines, ...)", r.other);
     }
+    if r.snapshot_runs_closed > 0 {
+        println!(
+            "{} snapshot runs had no last flag; each ended at the next record not part of it",
+            r.snapshot_runs_closed
+        );
+    }
     if r.skipped > 0 {
         eprintln!("{} bad rows skipped, such as:", r.skipped);
         for e in &r.skipped_examples {

@@ -131,6 +131,10 @@ pub struct ImportReport {
     pub skipped_examples: Vec<String>,
     /// Messages of kinds this importer does not store yet.
     pub other: u64,
+    /// Snapshot runs whose last record did not carry the last flag, ended
+    /// by the next record of their stream (which is not part of them) and
+    /// stored with the flag on their last record.
+    pub snapshot_runs_closed: u64,
 }
 
 /// What a format needs besides the line.
@@ -547,6 +551,58 @@ struct Output {
     writer: StreamWriter,
     records: u64,
     meta: StreamMeta,
+    /// The latest record of a snapshot run that does not say it is the
+    /// last: held until the next record shows whether the run ended.
+    held: Option<MarketRecord>,
+    /// Snapshot runs whose last record lacked the last flag, ended by the
+    /// record after them.
+    runs_closed: u64,
+}
+
+impl Output {
+    /// Append `r`. A snapshot run ends at its record flagged last, or at
+    /// the first record that is not part of it (not a snapshot record, or
+    /// one that clears the book): the run's last record then gets the last
+    /// flag, so that a reader knows the book is whole as soon as the run
+    /// is stored (some Databento files end snapshot runs without
+    /// `F_LAST`; without this the book would be taken as incomplete until
+    /// the next record, which can be hours later).
+    fn push(&mut self, mut r: MarketRecord) -> eventstore_log::Result<()> {
+        let snapshot = r
+            .flags_mut()
+            .is_some_and(|f| *f & crate::records::level::FLAG_SNAPSHOT != 0);
+        if let Some(mut h) = self.held.take() {
+            if !snapshot || r.clears_book() {
+                if let Some(f) = h.flags_mut() {
+                    *f |= crate::records::level::FLAG_LAST;
+                }
+                self.runs_closed += 1;
+            }
+            h.append(&mut self.writer)?;
+            self.records += 1;
+        }
+        let last = r
+            .flags_mut()
+            .is_some_and(|f| *f & crate::records::level::FLAG_LAST != 0);
+        if snapshot && !last {
+            self.held = Some(r);
+            return Ok(());
+        }
+        r.append(&mut self.writer)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Append what is held: a run still open at the end of the input may
+    /// have been cut short, so it stays without the last flag (the book
+    /// stays unreliable until the next snapshot).
+    fn finish(&mut self) -> eventstore_log::Result<()> {
+        if let Some(h) = self.held.take() {
+            h.append(&mut self.writer)?;
+            self.records += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Write what `plan` settled: each stream's metadata, then every record.
@@ -582,6 +638,8 @@ fn write(
                 writer,
                 records: 0,
                 meta,
+                held: None,
+                runs_closed: 0,
             },
         );
     }
@@ -628,8 +686,7 @@ fn write(
                         }
                     }
                     for r in recs {
-                        r.append(&mut out.writer)?;
-                        out.records += 1;
+                        out.push(r)?;
                     }
                 }
             }
@@ -641,7 +698,9 @@ fn write(
         }
         Ok(())
     })?;
-    for (_, out) in outputs {
+    for (_, mut out) in outputs {
+        out.finish()?;
+        report.snapshot_runs_closed += out.runs_closed;
         let dir = out.writer.dir().to_path_buf();
         out.writer.close()?;
         // Summarise the trade files sealed by the import, give every file

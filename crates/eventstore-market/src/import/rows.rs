@@ -91,6 +91,25 @@ impl MarketRecord {
         }
     }
 
+    /// Its flags, for the book records that have them.
+    pub(crate) fn flags_mut(&mut self) -> Option<&mut u8> {
+        match self {
+            MarketRecord::Level(l) => Some(&mut l.flags),
+            MarketRecord::Order(o) => Some(&mut o.flags),
+            MarketRecord::Trade(_) | MarketRecord::Quote(_) => None,
+        }
+    }
+
+    /// A book record that clears the book: it opens a snapshot, never
+    /// continues one (an order clear, or a level with no side).
+    pub(crate) fn clears_book(&self) -> bool {
+        match self {
+            MarketRecord::Level(l) => l.side == crate::records::level::BookSide::None,
+            MarketRecord::Order(o) => o.action == crate::records::order::Action::Clear,
+            MarketRecord::Trade(_) | MarketRecord::Quote(_) => false,
+        }
+    }
+
     pub(crate) fn append(&self, w: &mut StreamWriter) -> eventstore_log::Result<u64> {
         match self {
             MarketRecord::Trade(t) => w.append_at(t.local_ts, &t.encode()),

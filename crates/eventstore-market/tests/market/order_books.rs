@@ -459,3 +459,62 @@ fn a_modify_that_keeps_price_and_size_keeps_the_order_and_its_place() {
     assert_eq!(refilled.anomalies(), plain.anomalies());
     assert!(refilled.is_reliable());
 }
+
+/// The real ES file with the last record of its snapshot run stripped of
+/// `F_LAST` (as some real Databento files have it), decompressed.
+fn without_snapshot_last(data: &Path, out: &Path) -> i64 {
+    use std::io::Read;
+    let path =
+        data.join("databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst");
+    let mut dbn = Vec::new();
+    zstd::stream::read::Decoder::new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .read_to_end(&mut dbn)
+        .unwrap();
+    // DBN: "DBN", version, u32 metadata length, metadata, then records,
+    // each as long as 4 times its first byte. MBO records (rtype 0xA0)
+    // hold their flags at byte 36 and their receive time at 40.
+    const F_LAST: u8 = 1 << 7;
+    const F_SNAPSHOT: u8 = 1 << 5;
+    let mut at = 8 + u32::from_le_bytes(dbn[4..8].try_into().unwrap()) as usize;
+    let mut last_snapshot = None;
+    while at < dbn.len() {
+        let len = dbn[at] as usize * 4;
+        if dbn[at + 1] == 0xA0 && dbn[at + 36] & F_SNAPSHOT != 0 {
+            last_snapshot = Some(at);
+        }
+        at += len;
+    }
+    let at = last_snapshot.unwrap();
+    assert_ne!(dbn[at + 36] & F_LAST, 0);
+    dbn[at + 36] &= !F_LAST;
+    std::fs::write(out, &dbn).unwrap();
+    i64::from_le_bytes(dbn[at + 40..at + 48].try_into().unwrap())
+}
+
+#[test]
+fn a_databento_snapshot_run_without_f_last_ends_at_the_first_record_not_part_of_it() {
+    let Some(data) = market_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("es-no-last.dbn");
+    let snapshot_ts = without_snapshot_last(&data, &input);
+    let original =
+        data.join("databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst");
+    let (want_root, _) = imported(Format::Databento, &original, &ImportOptions::default());
+    let (root, rep) = imported(Format::Databento, &input, &ImportOptions::default());
+    let name = StreamName::new("glbx.mdp3/esm4/orders").unwrap();
+    let got = OrderStreamReader::open(root.path(), &name).unwrap();
+    let want = OrderStreamReader::open(want_root.path(), &name).unwrap();
+    // Right after the snapshot, before the next record (60 ms later here,
+    // hours later for a quiet instrument), the book is whole and reliable.
+    for t in [snapshot_ts + 1, snapshot_ts + 30_000_000, i64::MAX] {
+        let (g, w) = (got.book_at(t).unwrap(), want.book_at(t).unwrap());
+        assert!(g.replay.is_reliable(), "at {t}");
+        assert_eq!(g.replay.depth(1000), w.replay.depth(1000), "at {t}");
+        assert_eq!(g.records(t), w.records(t), "at {t}");
+    }
+    assert_eq!(rep.snapshot_runs_closed, 1);
+    // Stored as if the flag had been there.
+    let flags = |root: &Path| stored(root, name.as_str(), |b| b[3]);
+    assert_eq!(flags(root.path()), flags(want_root.path()));
+}
