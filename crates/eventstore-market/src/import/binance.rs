@@ -8,7 +8,8 @@
 //! `binance/<symbol>/aggtrades` (the aggregate id as trade id), `depthUpdate`
 //! and REST depth snapshots into `binance/<symbol>/depth` (level updates;
 //! a snapshot without a symbol belongs to the file's only depth symbol),
-//! `bookTicker` into `binance/<symbol>/bookticker` (quotes). Other messages
+//! `bookTicker` (spot's unnamed, futures' `"e":"bookTicker"`) into
+//! `binance/<symbol>/bookticker` (quotes). Other messages
 //! (klines, ...) are counted.
 
 use crate::import::rows::{MarketRecord, ParsedLine};
@@ -61,6 +62,8 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<ParsedLine>, 
         Some("trade") => trade(msg, local, "trades", "t"),
         Some("aggTrade") => trade(msg, local, "aggtrades", "a"),
         Some("depthUpdate") => depth_update(msg, local),
+        // USD-M and COIN-M futures name their book tickers; spot does not.
+        Some("bookTicker") => book_ticker(msg, local),
         Some(_) => Ok(Some(ParsedLine::Other)),
         None if msg.get("lastUpdateId").is_some() && msg.get("bids").is_some() => {
             snapshot(msg, local, url_symbol)
@@ -268,7 +271,13 @@ fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Par
     let (bp, bq, ap, aq) = (s("b")?, s("B")?, s("a")?, s("A")?);
     let pp = same_places(&[bp, ap], "prices")?;
     let sp = same_places(&[bq, aq], "sizes")?;
-    let exchange_ts = match msg.get("E").and_then(|t| t.as_u64()) {
+    // Futures carry the matching engine's time (`T`) besides the event's
+    // (`E`); spot carries neither.
+    let exchange_ts = match msg
+        .get("T")
+        .or_else(|| msg.get("E"))
+        .and_then(|t| t.as_u64())
+    {
         Some(ms) => ms_to_ns(ms)?,
         None => 0,
     };

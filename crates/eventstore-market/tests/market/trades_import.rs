@@ -999,3 +999,57 @@ fn scale_overflow_and_a_metadata_mismatch_are_found_before_anything_is_written()
         "the earlier stream was not created: {e}"
     );
 }
+
+/// Binance USD-M and COIN-M futures name their book tickers
+/// (`"e":"bookTicker"`, with event and transaction times; COIN-M adds the
+/// pair `ps`), which spot does not. No futures recording is in the shared
+/// data: the real spot book tickers are rewritten in the futures dialect
+/// as Binance documents it, values unchanged.
+#[test]
+fn binance_futures_book_tickers_are_imported_as_quotes() {
+    use eventstore_market::Quote;
+    let Some(data) = market_data() else { return };
+    let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let futures = tmp.path().join("futures.txt");
+    let mut out = String::new();
+    let mut want = Vec::new();
+    eventstore_market::import::input::for_each_line(&input, |_, line| {
+        let line = line.unwrap();
+        let (ns, json) = line.split_once(' ').unwrap();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        let d = v.get("data").unwrap_or(&v);
+        if d.get("B").is_none() || d.get("e").is_some() {
+            return Ok(());
+        }
+        let ns: i64 = ns.parse().unwrap();
+        let (e, t) = (ns / 1_000_000 - 3, ns / 1_000_000 - 5);
+        let coin_m = want.len() % 2 == 1;
+        let mut f = serde_json::json!({
+            "e": "bookTicker", "u": d["u"], "E": e, "T": t, "s": d["s"],
+            "b": d["b"], "B": d["B"], "a": d["a"], "A": d["A"],
+        });
+        if coin_m {
+            f["ps"] = serde_json::json!("BTCUSD");
+        }
+        out.push_str(&format!(
+            "{ns} {{\"stream\":\"btcusdt@bookTicker\",\"data\":{f}}}\n"
+        ));
+        want.push((ns, t * 1_000_000, d["u"].as_u64().unwrap()));
+        Ok(())
+    })
+    .unwrap();
+    std::fs::write(&futures, out).unwrap();
+    let (root, rep) = imported(Format::Binance, &futures, &ImportOptions::default());
+    assert_eq!(rep.other, 0, "no book ticker left out");
+    let got = stored(root.path(), "binance/btcusdt/bookticker", |b| {
+        Quote::decode(b).unwrap()
+    });
+    assert_eq!(want.len(), 28_040);
+    assert_eq!(
+        got.iter()
+            .map(|q| (q.local_ts, q.exchange_ts, q.update_id))
+            .collect::<Vec<_>>(),
+        want
+    );
+}
