@@ -146,7 +146,7 @@ fn write_day(root: &Path, name: &StreamName, n: u64, roll: RollInterval) -> u64 
             price,
             size: (x >> 40) as i64 % 1_000_000 + 1,
             side: if x & 1 == 0 { Side::Buy } else { Side::Sell },
-            trade_id: i,
+            trade_id: i.into(),
         };
         w.append_at(ts, &t.encode()).expect("append");
     }

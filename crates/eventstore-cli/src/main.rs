@@ -5,6 +5,7 @@
 mod cmd;
 mod progress;
 mod target;
+mod text;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! Parquet export of trades, with typed columns that pandas, polars and
 //! DuckDB read directly: timestamps as `timestamp[ns, UTC]`, prices and
 //! sizes as `decimal128(38, scale)` (exact), side as a string, the trade id
-//! as `uint64`. Written in row groups of 64 Ki trades, zstd-compressed.
+//! as `uint64` (`trade_id`) or, for venues whose ids are not numbers, as a
+//! string (`trade_id_text`). Written in row groups of 64 Ki trades, zstd-compressed.
 
 use crate::records::trade::Trade;
 use crate::{Error, Result, StreamMeta, TradeStreamReader};
@@ -32,7 +33,10 @@ pub fn trade_schema(meta: &StreamMeta) -> Schema {
             false,
         ),
         Field::new("side", DataType::Utf8, false),
-        Field::new("trade_id", DataType::UInt64, false),
+        // The venue's id: a number in `trade_id`, or a text (BitMEX and
+        // Bybit UUIDs) in `trade_id_text`; the other one is null.
+        Field::new("trade_id", DataType::UInt64, true),
+        Field::new("trade_id_text", DataType::Utf8, true),
     ])
 }
 
@@ -43,6 +47,7 @@ struct Columns {
     size: Decimal128Builder,
     side: StringBuilder,
     id: UInt64Builder,
+    id_text: StringBuilder,
     len: usize,
 }
 
@@ -55,6 +60,7 @@ impl Columns {
             size: Decimal128Builder::with_capacity(ROWS_PER_GROUP),
             side: StringBuilder::new(),
             id: UInt64Builder::with_capacity(ROWS_PER_GROUP),
+            id_text: StringBuilder::new(),
             len: 0,
         }
     }
@@ -65,7 +71,8 @@ impl Columns {
         self.price.append_value(t.price as i128);
         self.size.append_value(t.size as i128);
         self.side.append_value(t.side.as_str());
-        self.id.append_value(t.trade_id);
+        self.id.append_option(t.trade_id.as_u64());
+        self.id_text.append_option(t.trade_id.as_text());
         self.len += 1;
     }
 
@@ -93,6 +100,7 @@ impl Columns {
             ),
             Arc::new(self.side.finish()),
             Arc::new(self.id.finish()),
+            Arc::new(self.id_text.finish()),
         ];
         self.len = 0;
         RecordBatch::try_new(schema.clone(), cols).map_err(p)

@@ -44,4 +44,4 @@ pub use read::trades::TradeStreamReader;
 pub use records::level::{BookLevel, BookSide, Quote};
 pub use records::meta::{StreamKind, StreamMeta};
 pub use records::order::{Action, OrderEvent};
-pub use records::trade::{Side, Trade};
+pub use records::trade::{Side, Trade, TradeId};

@@ -1,5 +1,6 @@
 //! `eventstore read <stream>`: print records by sequence or time, or follow.
 
+use crate::text::json_string;
 use crate::RootArg;
 use anyhow::{bail, Result};
 use eventstore_log::time::{format_utc, parse_time};
@@ -169,25 +170,4 @@ pub fn format_record(out: &mut Vec<u8>, rec: &Record<'_>, how: Output) {
         }
     }
     out.push(b'\n');
-}
-
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let mut b = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-        }
-    }
-    out.push(b'"');
 }

@@ -1,6 +1,7 @@
 //! `eventstore trades <stream> --from T --to T`: a trade stream's trades
 //! in a time range (receive time), as text, CSV or JSON lines.
 
+use crate::text::{csv_trade_id, json_trade_id};
 use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::time::{format_utc, parse_time};
@@ -82,14 +83,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if a.format == Format::Csv {
         writeln!(out, "local_ts,exchange_ts,price,size,side,trade_id")?;
     }
-    let mut line = String::with_capacity(128);
+    let mut line: Vec<u8> = Vec::with_capacity(128);
     while let Some(t) = r.try_next()? {
         line.clear();
         let price = decimal::format(t.price, m.price_scale, m.style);
         let size = decimal::format(t.size, m.size_scale, m.style);
         match a.format {
             Format::Text => {
-                use std::fmt::Write;
                 let _ = write!(
                     line,
                     "{} {} {size} @ {price} #{}",
@@ -99,30 +99,29 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 );
             }
             Format::Csv => {
-                use std::fmt::Write;
                 let _ = write!(
                     line,
-                    "{},{},{price},{size},{},{}",
+                    "{},{},{price},{size},{},",
                     t.local_ts,
                     t.exchange_ts,
                     t.side.as_str(),
-                    t.trade_id
                 );
+                csv_trade_id(&mut line, &t.trade_id);
             }
             Format::Json | Format::Parquet => {
-                use std::fmt::Write;
                 let _ = write!(
                     line,
-                    "{{\"local_ts\":{},\"exchange_ts\":{},\"price\":\"{price}\",\"size\":\"{size}\",\"side\":\"{}\",\"trade_id\":{}}}",
+                    "{{\"local_ts\":{},\"exchange_ts\":{},\"price\":\"{price}\",\"size\":\"{size}\",\"side\":\"{}\",\"trade_id\":",
                     t.local_ts,
                     t.exchange_ts,
                     t.side.as_str(),
-                    t.trade_id
                 );
+                json_trade_id(&mut line, &t.trade_id);
+                line.push(b'}');
             }
         }
-        line.push('\n');
-        out.write_all(line.as_bytes())?;
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -971,6 +971,70 @@ fn parquet_export_is_read_by_duckdb_with_exact_decimals() {
     );
 }
 
+/// BitMEX's UUID trade ids print back as the venue gave them: in CSV, in
+/// JSON (as strings) and in Parquet (`trade_id_text`, read by DuckDB).
+#[test]
+fn text_trade_ids_print_as_the_venue_gave_them() {
+    let Some(data) = market_data() else { return };
+    let csv_in = data.join("tardis/bitmex_trades_XBTUSD.csv");
+    let src = std::fs::read_to_string(&csv_in).unwrap();
+    let ids: Vec<&str> = src
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap())
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    ok(&run(
+        &["import", "tardis-trades", csv_in.to_str().unwrap()],
+        r,
+        b"",
+    ));
+    let stream = "bitmex/xbtusd/trades";
+    let csv = ok(&run(&["trades", stream, "--format", "csv"], r, b""));
+    let got: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(5).unwrap())
+        .collect();
+    assert_eq!(got, ids);
+    let json = ok(&run(&["trades", stream, "--format", "json"], r, b""));
+    let got: Vec<String> = json
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["trade_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(got, ids);
+    #[cfg(feature = "parquet")]
+    if let Some(python) = test_python() {
+        let out = r.join("t.parquet");
+        let args = [
+            "trades",
+            stream,
+            "--format",
+            "parquet",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        ok(&run(&args, r, b""));
+        let q = format!(
+            "import duckdb\nfor row in duckdb.sql(\"select trade_id_text, trade_id from '{}' order by local_ts\").fetchall(): print(row[0], row[1])",
+            out.display()
+        );
+        let o = Command::new(python).args(["-c", &q]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let want: Vec<String> = ids.iter().map(|i| format!("{i} None")).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .collect::<Vec<_>>(),
+            want
+        );
+    }
+}
+
 /// `book` and `orders` on the real Binance depth stream, rolled by minute.
 #[test]
 fn order_book_commands_on_the_real_binance_recording() {

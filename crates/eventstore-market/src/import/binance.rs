@@ -135,7 +135,7 @@ fn trade(
             price: decimal::parse(p, price_places as u8)?,
             size: decimal::parse_size(q, size_places as u8)?,
             side,
-            trade_id: num_field(msg, id_field, "trade")?,
+            trade_id: num_field(msg, id_field, "trade")?.into(),
         })],
     }))
 }

@@ -255,7 +255,7 @@ pub(crate) fn for_each_row(
                         _ => Side::Unknown,
                     },
                     // DBN trades carry the venue's sequence number, not a trade id.
-                    trade_id: t.sequence as u64,
+                    trade_id: (t.sequence as u64).into(),
                 })],
             })
         } else {

@@ -7,7 +7,7 @@ use crate::import::rows::{MarketRecord, ParsedLine};
 use crate::records::decimal;
 use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
 use crate::records::meta::StreamKind;
-use crate::records::trade::{Side, Trade};
+use crate::records::trade::{Side, Trade, TradeId};
 
 /// Column `i` of `f`, microseconds since the epoch, as ns.
 fn micros(f: &[&str], i: usize, what: &str) -> Result<i64, String> {
@@ -53,9 +53,8 @@ pub(crate) fn parse_trade_line(no: u64, line: &str) -> Result<Option<ParsedLine>
         "unknown" | "" => Side::Unknown,
         s => return Err(format!("side {s:?} is not buy, sell or unknown")),
     };
-    let trade_id = f[4]
-        .parse::<u64>()
-        .map_err(|_| format!("trade id {:?} is not a non-negative integer", f[4]))?;
+    // Kept as the venue gave it: a number, or a text such as BitMEX's UUIDs.
+    let trade_id = TradeId::parse(f[4])?;
     let (price_places, size_places) = (decimal::places(f[6]), decimal::places(f[7]));
     Ok(Some(ParsedLine::Records {
         venue: Some(f[0].to_string()),

@@ -131,7 +131,7 @@ mod tests {
             price: p,
             size: s,
             side: Side::Buy,
-            trade_id: 0,
+            trade_id: 0.into(),
         };
         let mut b = Bar::new(0, &t(100, 1));
         b.add(&t(101, 1));

@@ -10,7 +10,7 @@ pub const META_FILE: &str = "market.json";
 /// What kind of records a market stream holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StreamKind {
-    /// Trades ([`Trade`](crate::Trade), 48 bytes each).
+    /// Trades ([`Trade`](crate::Trade), 48 bytes each, more with a text id).
     Trades,
     /// Price-level updates of an L2 book ([`BookLevel`](crate::BookLevel)).
     BookL2,

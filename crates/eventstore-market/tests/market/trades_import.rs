@@ -256,12 +256,46 @@ fn every_tardis_trade_is_imported_and_prints_as_the_source() {
     let Some(data) = market_data() else { return };
     let input = data.join("tardis/binance-futures_trades_BTCUSDT_2020-02-22.csv.gz");
     let src = csv_rows(&input);
-    let (tmp, r) = imported(Format::TardisTrades, &input, &ImportOptions::default());
-    assert_eq!(
-        r.streams.get("binance-futures/btcusdt/trades"),
-        Some(&(src.len() as u64))
+    let tmp = prints_back_as_the_source(&input, "binance-futures/btcusdt/trades");
+    // A bad row: file and line named, nothing written.
+    let bad = tmp.path().join("bad.csv");
+    let mut text = String::from("exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n");
+    text.push_str(&src[0]);
+    text.push_str(
+        "\nbinance-futures,BTCUSDT,1582329602111000,1582329602418379,42377944,buy,96x2,0.132\n",
     );
-    let name = StreamName::new("binance-futures/btcusdt/trades").unwrap();
+    std::fs::write(&bad, text).unwrap();
+    let root = tmp.path().join("r2");
+    let e = import(Format::TardisTrades, &bad, &root, &ImportOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!("{}:3: ", bad.display())),
+        "{e}"
+    );
+    assert!(!root.exists() || std::fs::read_dir(&root).unwrap().next().is_none());
+}
+
+/// BitMEX trade ids are UUIDs: kept as the venue gave them.
+#[test]
+fn tardis_trades_with_uuid_ids_keep_the_ids_as_the_venue_gave_them() {
+    let Some(data) = market_data() else { return };
+    let input = data.join("tardis/bitmex_trades_XBTUSD.csv");
+    let tmp = prints_back_as_the_source(&input, "bitmex/xbtusd/trades");
+    let name = StreamName::new("bitmex/xbtusd/trades").unwrap();
+    let first = TradeStreamReader::open(tmp.path(), &name, None, None)
+        .unwrap()
+        .try_next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.trade_id.as_text().map(str::len), Some(36));
+}
+
+/// Import a Tardis trades CSV and check that every stored trade prints as
+/// its source row.
+fn prints_back_as_the_source(input: &Path, stream: &str) -> tempfile::TempDir {
+    let src = csv_rows(input);
+    let (tmp, r) = imported(Format::TardisTrades, input, &ImportOptions::default());
+    assert_eq!(r.streams.get(stream), Some(&(src.len() as u64)));
+    let name = StreamName::new(stream).unwrap();
     let mut rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
     let m = rd.meta().clone();
     assert_eq!(m.style, DecimalStyle::Trimmed);
@@ -282,21 +316,7 @@ fn every_tardis_trade_is_imported_and_prints_as_the_source() {
         n += 1;
     }
     assert_eq!(n, src.len());
-    // A bad row: file and line named, nothing written.
-    let bad = tmp.path().join("bad.csv");
-    let mut text = String::from("exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n");
-    text.push_str(&src[0]);
-    text.push_str(
-        "\nbinance-futures,BTCUSDT,1582329602111000,1582329602418379,42377944,buy,96x2,0.132\n",
-    );
-    std::fs::write(&bad, text).unwrap();
-    let root = tmp.path().join("r2");
-    let e = import(Format::TardisTrades, &bad, &root, &ImportOptions::default()).unwrap_err();
-    assert!(
-        e.to_string().starts_with(&format!("{}:3: ", bad.display())),
-        "{e}"
-    );
-    assert!(!root.exists() || std::fs::read_dir(&root).unwrap().next().is_none());
+    tmp
 }
 
 /// (open, high, low, close, volume, buy volume, trades, notional)
