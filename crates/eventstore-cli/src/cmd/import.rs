@@ -4,7 +4,7 @@
 use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::RollInterval;
-use eventstore_market::import::{import, Format, ImportOptions};
+use eventstore_market::import::{import_all, Format, ImportOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,8 +21,11 @@ pub struct Args {
     /// Input format.
     #[arg(value_parser = format_parser())]
     pub format: Format,
-    /// Input file (.gz and .zst are read directly).
-    pub input: PathBuf,
+    /// Input files (.gz and .zst are read directly). Several files of one
+    /// capture (cryptofeed's `.http.` and `.ws.` files) are merged by
+    /// receive time; LOBSTER takes its message file and its orderbook file.
+    #[arg(required = true, num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
     #[command(flatten)]
     pub root: RootArg,
     /// Roll interval of the streams written.
@@ -55,7 +58,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         date: a.date.clone(),
         symbol: a.symbol.clone(),
     };
-    let r = import(a.format, &a.input, &a.root.root, &opts)?;
+    let r = import_all(a.format, &a.inputs, &a.root.root, &opts)?;
     for (s, n) in &r.streams {
         println!("{s}: {n} records");
     }

@@ -25,36 +25,63 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, r)))
 }
 
-/// Call `f(line number from 1, line)` for every line of `path` (without
-/// its line ending); a line that is not UTF-8 is handed over as an error,
-/// which the caller reports or skips like any other bad row.
+/// The lines of an input, one at a time (without their line endings); a
+/// line that is not UTF-8 comes as an error, which the caller reports or
+/// skips like any other bad row.
+pub struct Lines {
+    path: std::path::PathBuf,
+    r: Box<dyn BufRead>,
+    buf: Vec<u8>,
+    n: u64,
+}
+
+impl Lines {
+    pub fn open(path: &Path) -> Result<Lines> {
+        Ok(Lines {
+            path: path.to_path_buf(),
+            r: open(path)?,
+            buf: Vec::new(),
+            n: 0,
+        })
+    }
+
+    /// The next line and its number (from 1), or `None` at the end.
+    pub fn next_line(&mut self) -> Result<Option<(u64, std::result::Result<&str, String>)>> {
+        self.buf.clear();
+        let k = self
+            .r
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| Error::BadRow {
+                file: self.path.clone(),
+                line: self.n + 1,
+                reason: format!("cannot read: {e}"),
+            })?;
+        if k == 0 {
+            return Ok(None);
+        }
+        self.n += 1;
+        Ok(Some((
+            self.n,
+            match std::str::from_utf8(&self.buf) {
+                Ok(s) => Ok(s.trim_end_matches(['\n', '\r'])),
+                Err(e) => Err(format!(
+                    "not UTF-8 text (byte {} of the line)",
+                    e.valid_up_to() + 1
+                )),
+            },
+        )))
+    }
+}
+
+/// Call `f(line number from 1, line)` for every line of `path` (see
+/// [`Lines`]).
 pub fn for_each_line(
     path: &Path,
     mut f: impl FnMut(u64, std::result::Result<&str, String>) -> Result<()>,
 ) -> Result<()> {
-    let mut r = open(path)?;
-    let mut line = Vec::new();
-    let mut n = 0u64;
-    loop {
-        line.clear();
-        let k = r.read_until(b'\n', &mut line).map_err(|e| Error::BadRow {
-            file: path.to_path_buf(),
-            line: n + 1,
-            reason: format!("cannot read: {e}"),
-        })?;
-        if k == 0 {
-            return Ok(());
-        }
-        n += 1;
-        match std::str::from_utf8(&line) {
-            Ok(s) => f(n, Ok(s.trim_end_matches(['\n', '\r'])))?,
-            Err(e) => f(
-                n,
-                Err(format!(
-                    "not UTF-8 text (byte {} of the line)",
-                    e.valid_up_to() + 1
-                )),
-            )?,
-        }
+    let mut lines = Lines::open(path)?;
+    while let Some((n, line)) = lines.next_line()? {
+        f(n, line)?;
     }
+    Ok(())
 }

@@ -8,7 +8,6 @@ pub mod lobster;
 pub mod rows;
 pub mod tardis;
 
-use crate::import::input::for_each_line;
 use crate::records::decimal::{self, DecimalStyle};
 use crate::records::meta::StreamKind;
 use crate::{Error, Result, StreamMeta};
@@ -159,85 +158,171 @@ fn parse(
     }
 }
 
-/// Call `f(position, row)` for every row of `input`: lines of a text
+/// Where a row is: which input (its index in the list) and which line of
+/// it (or record, for a binary format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct At {
+    input: usize,
+    line: u64,
+}
+
+type Row = std::result::Result<Option<ParsedLine>, String>;
+
+/// The rows of one text input, one at a time. Tardis incremental L2 rows
+/// are each held back until the next row shows whether it ended its
+/// exchange event (rows of one event share their timestamps): the last
+/// row of each event gets the last-of-event flag.
+struct TextRows<'a> {
+    format: Format,
+    cx: &'a Context,
+    lines: input::Lines,
+    held: Option<(u64, ParsedLine)>,
+}
+
+impl TextRows<'_> {
+    fn next(&mut self) -> Result<Option<(u64, Row)>> {
+        fn times(r: &ParsedLine) -> Option<(i64, i64)> {
+            match r {
+                ParsedLine::Records { recs, .. } => match recs.first() {
+                    Some(MarketRecord::Level(l)) => Some((l.exchange_ts, l.local_ts)),
+                    _ => None,
+                },
+                ParsedLine::Other => None,
+            }
+        }
+        fn mark_last(r: &mut ParsedLine) {
+            if let ParsedLine::Records { recs, .. } = r {
+                if let Some(MarketRecord::Level(l)) = recs.last_mut() {
+                    l.flags |= crate::records::level::FLAG_LAST;
+                }
+            }
+        }
+        loop {
+            let Some((no, line)) = self.lines.next_line()? else {
+                return Ok(self.held.take().map(|(no, mut h)| {
+                    mark_last(&mut h);
+                    (no, Ok(Some(h)))
+                }));
+            };
+            let row = line.and_then(|line| parse(self.format, self.cx, no, line));
+            if self.format != Format::TardisL2 {
+                return Ok(Some((no, row)));
+            }
+            match row {
+                Ok(Some(row)) => {
+                    let held = self.held.replace((no, row));
+                    if let Some((hno, mut h)) = held {
+                        if times(&h) != self.held.as_ref().and_then(|(_, r)| times(r)) {
+                            mark_last(&mut h);
+                        }
+                        return Ok(Some((hno, Ok(Some(h)))));
+                    }
+                }
+                other => return Ok(Some((no, other))),
+            }
+        }
+    }
+}
+
+/// Call `f(position, row)` for every row of `inputs`: lines of a text
 /// format, records of a binary one (the position is then the record's).
+/// The rows of several inputs are merged by receive time (a row without
+/// records keeps the time of the row before it in its input; at equal
+/// times the earlier input goes first), so that a capture split into
+/// files (cryptofeed's REST answers and websocket messages) is stored in
+/// the order it was received.
 fn for_each_row(
     format: Format,
     cx: &Context,
-    input: &Path,
-    mut f: impl FnMut(u64, std::result::Result<Option<ParsedLine>, String>) -> Result<()>,
+    inputs: &[std::path::PathBuf],
+    mut f: impl FnMut(At, Row) -> Result<()>,
 ) -> Result<()> {
     if format == Format::Databento {
-        return crate::import::databento::for_each_row(input, f);
+        let [input] = inputs else {
+            return Err(Error::InvalidArgument(format!(
+                "a Databento import takes one DBN file, not {}",
+                inputs.len()
+            )));
+        };
+        return crate::import::databento::for_each_row(input, |line, row| {
+            f(At { input: 0, line }, row)
+        });
     }
-    if format == Format::TardisL2 {
-        return with_event_ends(input, cx, f);
+    let mut sources = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        sources.push(TextRows {
+            format,
+            cx,
+            lines: input::Lines::open(path)?,
+            held: None,
+        });
     }
-    for_each_line(input, |no, line| {
-        f(no, line.and_then(|line| parse(format, cx, no, line)))
-    })
+    // Each input's next row, with the time it sorts by.
+    let mut heads: Vec<Option<(i64, u64, Row)>> = Vec::with_capacity(sources.len());
+    let mut last_ts = vec![i64::MIN; sources.len()];
+    for (i, s) in sources.iter_mut().enumerate() {
+        heads.push(s.next()?.map(|(no, row)| {
+            let ts = sort_ts(&row, &mut last_ts[i]);
+            (ts, no, row)
+        }));
+    }
+    loop {
+        let Some(i) = (0..heads.len())
+            .filter(|&i| heads[i].is_some())
+            .min_by_key(|&i| heads[i].as_ref().map(|h| h.0))
+        else {
+            return Ok(());
+        };
+        let next = sources[i].next()?.map(|(no, row)| {
+            let ts = sort_ts(&row, &mut last_ts[i]);
+            (ts, no, row)
+        });
+        if let Some((_, no, row)) = std::mem::replace(&mut heads[i], next) {
+            f(At { input: i, line: no }, row)?;
+        }
+    }
 }
 
-/// Tardis incremental L2 rows, each held back until the next row shows
-/// whether it ended its exchange event (rows of one event share their
-/// timestamps): the last row of each event gets the last-of-event flag.
-fn with_event_ends(
-    input: &Path,
-    cx: &Context,
-    mut f: impl FnMut(u64, std::result::Result<Option<ParsedLine>, String>) -> Result<()>,
-) -> Result<()> {
-    fn times(r: &ParsedLine) -> Option<(i64, i64)> {
-        match r {
-            ParsedLine::Records { recs, .. } => match recs.first() {
-                Some(MarketRecord::Level(l)) => Some((l.exchange_ts, l.local_ts)),
-                _ => None,
-            },
-            ParsedLine::Other => None,
+/// The time a row sorts by among several inputs: its first record's
+/// receive time, else that of the row before it in its input.
+fn sort_ts(row: &Row, last: &mut i64) -> i64 {
+    if let Ok(Some(r)) = row {
+        if let Some(ts) = r.local_ts() {
+            *last = ts;
         }
     }
-    fn mark_last(r: &mut ParsedLine) {
-        if let ParsedLine::Records { recs, .. } = r {
-            if let Some(MarketRecord::Level(l)) = recs.last_mut() {
-                l.flags |= crate::records::level::FLAG_LAST;
-            }
-        }
-    }
-    let mut held: Option<(u64, ParsedLine)> = None;
-    for_each_line(input, |no, line| {
-        match line.and_then(|line| parse(Format::TardisL2, cx, no, line)) {
-            Ok(Some(row)) => {
-                if let Some((hno, mut h)) = held.take() {
-                    if times(&h) != times(&row) {
-                        mark_last(&mut h);
-                    }
-                    f(hno, Ok(Some(h)))?;
-                }
-                held = Some((no, row));
-                Ok(())
-            }
-            other => f(no, other),
-        }
-    })?;
-    if let Some((hno, mut h)) = held {
-        mark_last(&mut h);
-        f(hno, Ok(Some(h)))?;
-    }
-    Ok(())
+    *last
 }
 
-/// Import `input` into streams under `root`. The whole input is checked
-/// into a plan before anything is written: a bad line stops the import
-/// (naming file and line) with nothing written, unless `skip_bad` is set;
-/// so do values too large for their stream's scale and a stream whose
-/// stored metadata differs from the input's.
+/// Import `input` into streams under `root` (see [`import_all`]).
 pub fn import(
     format: Format,
     input: &Path,
     root: &Path,
     opts: &ImportOptions,
 ) -> Result<ImportReport> {
-    let plan = plan(format, input, root, opts)?;
-    write(plan, format, input, root, opts)
+    import_all(format, &[input.to_path_buf()], root, opts)
+}
+
+/// Import `inputs` into streams under `root`, their rows merged by receive
+/// time. The whole input is checked into a plan before anything is
+/// written: a bad line stops the import (naming file and line) with
+/// nothing written, unless `skip_bad` is set; so do values too large for
+/// their stream's scale, a stream whose stored metadata differs from the
+/// input's, and records older than a stream's last stored record (a
+/// snapshot appended after the diffs it precedes would make the book
+/// wrong: import such files together).
+pub fn import_all(
+    format: Format,
+    inputs: &[std::path::PathBuf],
+    root: &Path,
+    opts: &ImportOptions,
+) -> Result<ImportReport> {
+    if inputs.is_empty() {
+        return Err(Error::InvalidArgument("nothing to import: no input".into()));
+    }
+    let plan = plan(format, inputs, root, opts)?;
+    write(plan, format, inputs, root, opts)
 }
 
 /// What a format needs besides the line.
@@ -264,10 +349,10 @@ fn context(format: Format, opts: &ImportOptions) -> Result<Context> {
 
 /// The largest magnitude of the values of one column printed with a given
 /// number of places, and the line it is on.
-type Extremes = BTreeMap<usize, (u64, u64)>;
+type Extremes = BTreeMap<usize, (u64, At)>;
 
 /// Keep `magnitude` (on line `no`) as the largest at `places` if it is.
-fn widen(e: &mut Extremes, places: usize, magnitude: u64, no: u64) {
+fn widen(e: &mut Extremes, places: usize, magnitude: u64, no: At) {
     let m = e.entry(places).or_insert((0, no));
     if magnitude > m.0 {
         *m = (magnitude, no);
@@ -281,12 +366,23 @@ struct Seen {
     size_places: usize,
     prices: Extremes,
     sizes: Extremes,
+    /// Its earliest record: receive time and row.
+    first: Option<(i64, At)>,
+}
+
+/// Keep `ts` (on row `at`) as the earliest if it is.
+fn earliest(first: &mut Option<(i64, At)>, ts: Option<i64>, at: At) {
+    if let Some(ts) = ts {
+        if first.is_none_or(|(f, _)| ts < f) {
+            *first = Some((ts, at));
+        }
+    }
 }
 
 /// A line whose records do not name their symbol (a Binance REST depth
 /// snapshot): they belong to the file's only depth symbol of the venue.
 struct Unnamed {
-    line: u64,
+    line: At,
     venue: String,
     stream: String,
     kind: StreamKind,
@@ -295,6 +391,7 @@ struct Unnamed {
     /// Its largest values (see [`Seen`]).
     prices: Extremes,
     sizes: Extremes,
+    ts: Option<i64>,
 }
 
 /// Everything the check found, ready to write.
@@ -305,7 +402,7 @@ struct Plan {
     /// The symbol unnamed lines of each venue belong to.
     resolved: BTreeMap<String, String>,
     /// Lines skipped as bad (with `skip_bad`).
-    bad_lines: HashSet<u64>,
+    bad_lines: HashSet<At>,
     report: ImportReport,
 }
 
@@ -313,7 +410,12 @@ struct Plan {
 /// decimal places the venue prints: always the same for a fixed style, at
 /// most the largest seen for a trimmed one) and metadata. Nothing is
 /// written.
-fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Result<Plan> {
+fn plan(
+    format: Format,
+    inputs: &[std::path::PathBuf],
+    root: &Path,
+    opts: &ImportOptions,
+) -> Result<Plan> {
     let cx = context(format, opts)?;
     let style = format.style();
     let mut report = ImportReport::default();
@@ -333,6 +435,7 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
             size_places: sp,
             prices: Extremes::new(),
             sizes: Extremes::new(),
+            first: None,
         });
         if style == DecimalStyle::Trimmed {
             want.price_places = want.price_places.max(pp);
@@ -350,7 +453,7 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
     fn note(
         prices: &mut Extremes,
         sizes: &mut Extremes,
-        no: u64,
+        no: At,
         pp: usize,
         sp: usize,
         recs: &[MarketRecord],
@@ -362,10 +465,10 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
             );
         }
     }
-    for_each_row(format, &cx, input, |no, parsed| {
+    for_each_row(format, &cx, inputs, |no, parsed| {
         let bad = |reason: String| Error::BadRow {
-            file: input.to_path_buf(),
-            line: no,
+            file: inputs[no.input].clone(),
+            line: no.line,
             reason,
         };
         let checked = parsed.and_then(|row| match row {
@@ -391,6 +494,7 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
                         };
                         merge(&mut seen, key.clone(), kind, price_places, size_places)?;
                         if let Some(s) = seen.get_mut(&key) {
+                            earliest(&mut s.first, recs.first().map(MarketRecord::local_ts), no);
                             note(
                                 &mut s.prices,
                                 &mut s.sizes,
@@ -412,6 +516,7 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
                             size_places,
                             prices: Extremes::new(),
                             sizes: Extremes::new(),
+                            ts: recs.first().map(MarketRecord::local_ts),
                         };
                         note(
                             &mut u.prices,
@@ -446,8 +551,8 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
             .map(|(_, s)| s)
             .collect();
         let bad = |reason: String| Error::BadRow {
-            file: input.to_path_buf(),
-            line: u.line,
+            file: inputs[u.line.input].clone(),
+            line: u.line.line,
             reason,
         };
         let [symbol] = candidates[..] else {
@@ -472,6 +577,7 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
         )
         .map_err(bad)?;
         if let Some(s) = seen.get_mut(&key) {
+            earliest(&mut s.first, u.ts, u.line);
             for (mine, theirs) in [(&mut s.prices, u.prices), (&mut s.sizes, u.sizes)] {
                 for (places, (v, line)) in theirs {
                     widen(mine, places, v, line);
@@ -498,8 +604,8 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
                     .is_some();
                 if !fits && !opts.skip_bad {
                     return Err(Error::BadRow {
-                        file: input.to_path_buf(),
-                        line,
+                        file: inputs[line.input].clone(),
+                        line: line.line,
                         reason: format!(
                             "a {what} too large for the stream's scale ({} {} keeps {scale} decimal places)",
                             key.symbol, key.stream
@@ -532,6 +638,28 @@ fn plan(format: Format, input: &Path, root: &Path, opts: &ImportOptions) -> Resu
                     ),
                     input: format!("{} at {ps}/{ss}", key.symbol),
                 });
+            }
+        }
+        // Records go after what the stream holds, never before it.
+        if let Some((ts, at)) = s.first {
+            let dir = name.dir(root);
+            if dir.exists() {
+                if let Some((_, end)) = eventstore_log::stream_info(&dir)?.span() {
+                    if ts < end {
+                        return Err(Error::BadRow {
+                            file: inputs[at.input].clone(),
+                            line: at.line,
+                            reason: format!(
+                                "a record received at {} is older than the last one {name} holds ({}); \
+                                 records are appended in receive order, so files of one capture \
+                                 (such as cryptofeed's REST and websocket files) are imported together, \
+                                 in one command, to be merged by receive time",
+                                eventstore_log::time::format_utc(ts),
+                                eventstore_log::time::format_utc(end)
+                            ),
+                        });
+                    }
+                }
             }
         }
         streams.insert(key, (name, meta));
@@ -609,7 +737,7 @@ impl Output {
 fn write(
     plan: Plan,
     format: Format,
-    input: &Path,
+    inputs: &[std::path::PathBuf],
     root: &Path,
     opts: &ImportOptions,
 ) -> Result<ImportReport> {
@@ -643,13 +771,13 @@ fn write(
             },
         );
     }
-    for_each_row(format, &cx, input, |no, parsed| {
+    for_each_row(format, &cx, inputs, |no, parsed| {
         if bad_lines.contains(&no) {
             return Ok(());
         }
         let bad = |reason: String| Error::BadRow {
-            file: input.to_path_buf(),
-            line: no,
+            file: inputs[no.input].clone(),
+            line: no.line,
             reason,
         };
         match parsed {

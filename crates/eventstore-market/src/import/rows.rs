@@ -91,6 +91,16 @@ impl MarketRecord {
         }
     }
 
+    /// When the recorder received it.
+    pub(crate) fn local_ts(&self) -> i64 {
+        match self {
+            MarketRecord::Trade(t) => t.local_ts,
+            MarketRecord::Level(l) => l.local_ts,
+            MarketRecord::Quote(q) => q.local_ts,
+            MarketRecord::Order(o) => o.local_ts,
+        }
+    }
+
     /// Its flags, for the book records that have them.
     pub(crate) fn flags_mut(&mut self) -> Option<&mut u8> {
         match self {
@@ -140,6 +150,16 @@ pub enum ParsedLine {
     },
     /// A message this importer does not store (yet).
     Other,
+}
+
+impl ParsedLine {
+    /// The receive time of its first record, if it holds any.
+    pub(crate) fn local_ts(&self) -> Option<i64> {
+        match self {
+            ParsedLine::Records { recs, .. } => recs.first().map(MarketRecord::local_ts),
+            ParsedLine::Other => None,
+        }
+    }
 }
 
 /// `v` printed with `places` decimals, as units of `10^-scale`.
