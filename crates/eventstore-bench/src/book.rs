@@ -157,6 +157,7 @@ fn write_day(root: &Path, name: &StreamName, n: usize, roll: RollInterval) -> f6
         price_scale: 2,
         size_scale: 5,
         style: eventstore_market::records::decimal::DecimalStyle::Fixed,
+        depth: None,
     };
     let t0 = Instant::now();
     let opts = WriterOptions::default()

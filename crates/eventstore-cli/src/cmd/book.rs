@@ -57,6 +57,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let name = StreamName::new(&a.stream)?;
     let r = OrderStreamReader::open(&a.root.root, &name)?;
     let m = r.meta().clone();
+    // Levels beyond those the venue publishes are not known: not shown.
+    let depth = m.depth.map_or(a.depth, |d| a.depth.min(d as usize));
+    let a = Args { depth, ..a };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     if let Some(every) = &a.every {
@@ -108,6 +111,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 b.gaps(),
                 if b.is_crossed() { ", CROSSED" } else { "" }
             )?;
+            if let Some(d) = m.depth {
+                writeln!(
+                    out,
+                    "  ({d} levels a side are published; deeper ones are unknown)"
+                )?;
+            }
             let w = asks
                 .iter()
                 .chain(&bids)

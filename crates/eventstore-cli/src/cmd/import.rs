@@ -71,6 +71,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
             r.snapshot_runs_closed
         );
     }
+    if r.aligned > 0 {
+        println!(
+            "{} records aligned the book with the published levels (the seed snapshot included)",
+            r.aligned
+        );
+    }
     if r.skipped > 0 {
         eprintln!("{} bad rows skipped, such as:", r.skipped);
         for e in &r.skipped_examples {

@@ -1035,6 +1035,100 @@ fn text_trade_ids_print_as_the_venue_gave_them() {
     }
 }
 
+/// LOBSTER's message and orderbook files in one import: `book --at`
+/// prints exactly the published levels of the last message before the
+/// time, and no level beyond the ten published.
+#[test]
+fn lobster_message_and_orderbook_files_give_the_published_book() {
+    let Some(data) = market_data() else { return };
+    let (msg, ob) = (
+        data.join("lobster/AMZN_message_20k.csv.gz"),
+        data.join("lobster/AMZN_orderbook_20k.csv.gz"),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let out = ok(&run(
+        &[
+            "import",
+            "lobster",
+            "--date",
+            "2012-06-21T04:00:00Z",
+            "--symbol",
+            "AMZN",
+            msg.to_str().unwrap(),
+            ob.to_str().unwrap(),
+        ],
+        r,
+        b"",
+    ));
+    assert!(out.contains("aligned"), "{out}");
+    let read = |p: &std::path::Path| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut gunzip(p), &mut s).unwrap();
+        s
+    };
+    let messages = read(&msg);
+    let books = read(&ob);
+    let (mlines, blines): (Vec<&str>, Vec<&str>) =
+        (messages.lines().collect(), books.lines().collect());
+    // The last message of its time, some way into the file.
+    let i = (5_000..)
+        .find(|&i| mlines[i].split(',').next() != mlines[i + 1].split(',').next())
+        .unwrap();
+    let secs = mlines[i].split(',').next().unwrap();
+    let ns = 1_340_251_200_000_000_000i64 + seconds_ns(secs) + 1;
+    let csv = ok(&run(
+        &[
+            "book",
+            "nasdaq/amzn/orders",
+            "--at",
+            &ns.to_string(),
+            "--format",
+            "csv",
+            "--depth",
+            "20",
+        ],
+        r,
+        b"",
+    ));
+    let row: Vec<i64> = blines[i].split(',').map(|v| v.parse().unwrap()).collect();
+    let p4 = |v: i64| format!("{}.{:04}", v / 10_000, v % 10_000);
+    let mut want = vec!["side,level,price,size".to_string()];
+    for (side, (pc, sc)) in [("bid", (2, 3)), ("ask", (0, 1))] {
+        for l in 0..10 {
+            want.push(format!(
+                "{side},{l},{},{}",
+                p4(row[4 * l + pc]),
+                row[4 * l + sc]
+            ));
+        }
+    }
+    assert_eq!(csv.lines().collect::<Vec<_>>(), want);
+    let text = ok(&run(
+        &["book", "nasdaq/amzn/orders", "--at", &ns.to_string()],
+        r,
+        b"",
+    ));
+    assert!(text.contains("10 levels a side are published"), "{text}");
+}
+
+/// A gzip file's text, read with the system's `gzip`.
+fn gunzip(p: &std::path::Path) -> std::process::ChildStdout {
+    Command::new("gzip")
+        .args(["-dc", p.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .stdout
+        .unwrap()
+}
+
+/// Seconds after midnight (up to 9 decimals) as ns.
+fn seconds_ns(s: &str) -> i64 {
+    let (i, f) = s.split_once('.').unwrap_or((s, ""));
+    i.parse::<i64>().unwrap() * 1_000_000_000 + format!("{f:0<9}")[..9].parse::<i64>().unwrap()
+}
+
 /// `book` and `orders` on the real Binance depth stream, rolled by minute.
 #[test]
 fn order_book_commands_on_the_real_binance_recording() {

@@ -45,6 +45,11 @@ impl Lines {
         })
     }
 
+    /// The number of the last line read (0 before any).
+    pub fn line(&self) -> u64 {
+        self.n
+    }
+
     /// The next line and its number (from 1), or `None` at the end.
     pub fn next_line(&mut self) -> Result<Option<(u64, std::result::Result<&str, String>)>> {
         self.buf.clear();

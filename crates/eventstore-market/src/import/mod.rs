@@ -134,6 +134,9 @@ pub struct ImportReport {
     /// by the next record of their stream (which is not part of them) and
     /// stored with the flag on their last record.
     pub snapshot_runs_closed: u64,
+    /// Records made to align a book with the levels the venue published
+    /// (LOBSTER's orderbook file), the seed snapshot included.
+    pub aligned: u64,
 }
 
 /// What a format needs besides the line.
@@ -149,7 +152,7 @@ fn parse(
     line: &str,
 ) -> std::result::Result<Option<ParsedLine>, String> {
     match format {
-        Format::Lobster => crate::import::lobster::parse_line(line, cx.midnight_ns, &cx.symbol),
+        Format::Lobster => crate::import::lobster::parse_line(no, line, cx.midnight_ns, &cx.symbol),
         Format::Databento => Err("DBN is binary: read through for_each_row".into()),
         Format::Binance => crate::import::binance::parse_line(line),
         Format::TardisTrades => crate::import::tardis::parse_trade_line(no, line),
@@ -224,6 +227,160 @@ impl TextRows<'_> {
     }
 }
 
+/// A LOBSTER message file read with its orderbook file, row for row: each
+/// message comes with the records that align the book with the row (see
+/// [`lobster`]).
+struct LobsterRows<'a> {
+    cx: &'a Context,
+    messages: input::Lines,
+    book_path: std::path::PathBuf,
+    book: input::Lines,
+    aligner: lobster::Aligner,
+    depth: Option<usize>,
+}
+
+impl LobsterRows<'_> {
+    fn next_book_row(&mut self) -> Result<Option<(u64, lobster::Published)>> {
+        while let Some((no, line)) = self.book.next_line()? {
+            let row = line.and_then(|l| lobster::parse_book_row(no, l));
+            match row {
+                Ok(None) => continue,
+                Ok(Some(row)) => {
+                    if self.depth.is_some_and(|d| d != row.depth) {
+                        return Err(Error::BadRow {
+                            file: self.book_path.clone(),
+                            line: no,
+                            reason: format!(
+                                "{} levels, the rows before have {}",
+                                row.depth,
+                                self.depth.unwrap_or(0)
+                            ),
+                        });
+                    }
+                    self.depth = Some(row.depth);
+                    return Ok(Some((no, row)));
+                }
+                Err(reason) => {
+                    return Err(Error::BadRow {
+                        file: self.book_path.clone(),
+                        line: no,
+                        reason,
+                    })
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn next(&mut self) -> Result<Option<(u64, Row)>> {
+        let Some((no, line)) = self.messages.next_line()? else {
+            if let Some((bno, _)) = self.next_book_row()? {
+                return Err(Error::BadRow {
+                    file: self.book_path.clone(),
+                    line: bno,
+                    reason: "the orderbook file has more rows than the message file has messages"
+                        .into(),
+                });
+            }
+            return Ok(None);
+        };
+        let row =
+            line.and_then(|l| lobster::parse_line(no, l, self.cx.midnight_ns, &self.cx.symbol));
+        if let Ok(None) = row {
+            return Ok(Some((no, row)));
+        }
+        let Some((_, book)) = self.next_book_row()? else {
+            return Err(Error::BadRow {
+                file: self.book_path.clone(),
+                line: self.book.line(),
+                reason: format!("the orderbook file ends before message line {no}"),
+            });
+        };
+        let Ok(Some(ParsedLine::Records {
+            mut recs,
+            venue,
+            symbol,
+            stream,
+            kind,
+            price_places,
+            size_places,
+        })) = row
+        else {
+            // A bad message: its book row is passed over, the next
+            // message's row aligns the book.
+            return Ok(Some((no, row)));
+        };
+        let msg = match recs.first() {
+            Some(MarketRecord::Order(o)) => Some(*o),
+            _ => None,
+        };
+        if let Some(msg) = msg {
+            let aligned = self.aligner.after(&msg, &book);
+            recs.extend(aligned.into_iter().map(MarketRecord::Order));
+        }
+        Ok(Some((
+            no,
+            Ok(Some(ParsedLine::Records {
+                venue,
+                symbol,
+                stream,
+                kind,
+                price_places,
+                size_places,
+                recs,
+            })),
+        )))
+    }
+}
+
+/// What one pass over the inputs learned besides the rows.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pass {
+    /// Levels a side the venue publishes (LOBSTER's orderbook file).
+    depth: Option<usize>,
+    /// Records made to align a book with those levels.
+    aligned: u64,
+}
+
+/// Which of two LOBSTER inputs is the orderbook file: the one named so, or
+/// the one whose first row has a multiple of 4 columns (a message has 6).
+fn orderbook_index(inputs: &[std::path::PathBuf]) -> Result<usize> {
+    let named: Vec<usize> = (0..inputs.len())
+        .filter(|&i| {
+            inputs[i].file_name().is_some_and(|n| {
+                n.to_string_lossy()
+                    .to_ascii_lowercase()
+                    .contains("orderbook")
+            })
+        })
+        .collect();
+    if let [i] = named[..] {
+        return Ok(i);
+    }
+    let mut book = Vec::new();
+    for (i, path) in inputs.iter().enumerate() {
+        let mut lines = input::Lines::open(path)?;
+        while let Some((no, line)) = lines.next_line()? {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() || lobster::is_header(no, line) {
+                continue;
+            }
+            if line.split(',').count().is_multiple_of(4) {
+                book.push(i);
+            }
+            break;
+        }
+    }
+    match book[..] {
+        [i] => Ok(i),
+        _ => Err(Error::InvalidArgument(
+            "LOBSTER takes a message file and its orderbook file; which is which could not be told \
+             (name the orderbook file *orderbook*)"
+                .into(),
+        )),
+    }
+}
+
 /// Call `f(position, row)` for every row of `inputs`: lines of a text
 /// format, records of a binary one (the position is then the record's).
 /// The rows of several inputs are merged by receive time (a row without
@@ -236,7 +393,32 @@ fn for_each_row(
     cx: &Context,
     inputs: &[std::path::PathBuf],
     mut f: impl FnMut(At, Row) -> Result<()>,
-) -> Result<()> {
+) -> Result<Pass> {
+    if format == Format::Lobster && inputs.len() > 1 {
+        if inputs.len() > 2 {
+            return Err(Error::InvalidArgument(format!(
+                "a LOBSTER import takes a message file and its orderbook file, not {} files",
+                inputs.len()
+            )));
+        }
+        let b = orderbook_index(inputs)?;
+        let m = 1 - b;
+        let mut rows = LobsterRows {
+            cx,
+            messages: input::Lines::open(&inputs[m])?,
+            book_path: inputs[b].clone(),
+            book: input::Lines::open(&inputs[b])?,
+            aligner: lobster::Aligner::default(),
+            depth: None,
+        };
+        while let Some((line, row)) = rows.next()? {
+            f(At { input: m, line }, row)?;
+        }
+        return Ok(Pass {
+            depth: rows.depth,
+            aligned: rows.aligner.aligned,
+        });
+    }
     if format == Format::Databento {
         let [input] = inputs else {
             return Err(Error::InvalidArgument(format!(
@@ -244,9 +426,8 @@ fn for_each_row(
                 inputs.len()
             )));
         };
-        return crate::import::databento::for_each_row(input, |line, row| {
-            f(At { input: 0, line }, row)
-        });
+        crate::import::databento::for_each_row(input, |line, row| f(At { input: 0, line }, row))?;
+        return Ok(Pass::default());
     }
     let mut sources = Vec::with_capacity(inputs.len());
     for path in inputs {
@@ -271,7 +452,7 @@ fn for_each_row(
             .filter(|&i| heads[i].is_some())
             .min_by_key(|&i| heads[i].as_ref().map(|h| h.0))
         else {
-            return Ok(());
+            return Ok(Pass::default());
         };
         let next = sources[i].next()?.map(|(no, row)| {
             let ts = sort_ts(&row, &mut last_ts[i]);
@@ -465,7 +646,7 @@ fn plan(
             );
         }
     }
-    for_each_row(format, &cx, inputs, |no, parsed| {
+    let pass = for_each_row(format, &cx, inputs, |no, parsed| {
         let bad = |reason: String| Error::BadRow {
             file: inputs[no.input].clone(),
             line: no.line,
@@ -627,6 +808,10 @@ fn plan(
             price_scale: ps as u8,
             size_scale: ss as u8,
             style,
+            depth: pass
+                .depth
+                .filter(|_| s.kind == StreamKind::OrdersL3)
+                .map(|d| d as u32),
         };
         if let Some(m) = StreamMeta::load(&name.dir(root))? {
             if m != meta {
@@ -771,7 +956,7 @@ fn write(
             },
         );
     }
-    for_each_row(format, &cx, inputs, |no, parsed| {
+    let pass = for_each_row(format, &cx, inputs, |no, parsed| {
         if bad_lines.contains(&no) {
             return Ok(());
         }
@@ -826,6 +1011,7 @@ fn write(
         }
         Ok(())
     })?;
+    report.aligned = pass.aligned;
     for (_, mut out) in outputs {
         out.finish()?;
         report.snapshot_runs_closed += out.runs_closed;

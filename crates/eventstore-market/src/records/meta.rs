@@ -66,11 +66,14 @@ pub struct StreamMeta {
     pub size_scale: u8,
     /// How the source printed its decimals, so that they print back the same.
     pub style: DecimalStyle,
+    /// Levels a side the venue publishes, where it publishes only so many
+    /// (LOBSTER's orderbook file): deeper levels are not known.
+    pub depth: Option<u32>,
 }
 
 impl StreamMeta {
     pub fn to_json(&self) -> String {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "format": "eventstore.market/1",
             "venue": self.venue,
             "symbol": self.symbol,
@@ -78,8 +81,11 @@ impl StreamMeta {
             "price_scale": self.price_scale,
             "size_scale": self.size_scale,
             "style": self.style.as_str(),
-        })
-        .to_string()
+        });
+        if let Some(d) = self.depth {
+            v["depth"] = serde_json::json!(d);
+        }
+        v.to_string()
     }
 
     pub fn from_json(text: &str, path: &Path) -> Result<StreamMeta> {
@@ -120,6 +126,15 @@ impl StreamMeta {
             size_scale: n("size_scale")?,
             style: DecimalStyle::parse(&style)
                 .ok_or_else(|| bad(format!("unknown style {style:?}")))?,
+            depth: match v.get("depth") {
+                None => None,
+                Some(d) => Some(
+                    d.as_u64()
+                        .filter(|d| (1..=u64::from(u32::MAX)).contains(d))
+                        .map(|d| d as u32)
+                        .ok_or_else(|| bad("\"depth\" is not a number of levels".into()))?,
+                ),
+            },
         })
     }
 

@@ -39,6 +39,7 @@ fn write(root: &Path, name: &str, kind: &str, recs: &[(i64, [u8; 64])]) -> Strea
         price_scale: 2,
         size_scale: 3,
         style: DecimalStyle::Fixed,
+        depth: None,
     }
     .store(&dir)
     .unwrap();

@@ -5,7 +5,7 @@
 
 use eventstore_log::{RollInterval, StreamName};
 use eventstore_market::book::replay::{Applied, BookKind, Phase, Replay};
-use eventstore_market::import::{Format, ImportOptions};
+use eventstore_market::import::{Format, ImportOptions, ImportReport};
 use eventstore_market::read::orders::{OrderStreamReader, Update};
 use eventstore_market::records::level::{FLAG_LAST, FLAG_SNAPSHOT};
 use eventstore_market::{BookSide, Quote};
@@ -587,14 +587,14 @@ fn a_cryptofeed_capture_in_two_files_is_merged_by_receive_time() {
     }
     // One after the other: the snapshots are older than the diffs stored.
     let apart = tmp.path().join("apart");
-    import_all(Format::Binance, &[ws.clone()], &apart, &opts).unwrap();
+    import_all(Format::Binance, std::slice::from_ref(&ws), &apart, &opts).unwrap();
     let before: Vec<Vec<Vec<u8>>> = rep
         .streams
         .keys()
         .filter(|n| apart.join(n).exists())
         .map(|n| stored(&apart, n, |b| b.to_vec()))
         .collect();
-    let e = import_all(Format::Binance, &[http.clone()], &apart, &opts)
+    let e = import_all(Format::Binance, std::slice::from_ref(&http), &apart, &opts)
         .unwrap_err()
         .to_string();
     assert!(e.starts_with(&format!("{}:", http.display())), "{e}");
@@ -606,4 +606,198 @@ fn a_cryptofeed_capture_in_two_files_is_merged_by_receive_time() {
         .map(|n| stored(&apart, n, |b| b.to_vec()))
         .collect();
     assert_eq!(before, after, "nothing written by the refused import");
+}
+
+/// The LOBSTER import of `message` with its `orderbook` file, minutely.
+fn lobster_with_book(message: &Path, orderbook: &Path) -> (tempfile::TempDir, ImportReport) {
+    let opts = ImportOptions {
+        venue: "nasdaq".into(),
+        date: Some("2012-06-21T04:00:00Z".into()),
+        symbol: Some("AMZN".into()),
+        roll: RollInterval::MINUTELY,
+        ..ImportOptions::default()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let rep = eventstore_market::import::import_all(
+        Format::Lobster,
+        &[message.to_path_buf(), orderbook.to_path_buf()],
+        tmp.path(),
+        &opts,
+    )
+    .unwrap();
+    (tmp, rep)
+}
+
+/// The best `n` levels a side of a replayed book.
+fn top(book: &Replay, n: usize) -> (Vec<Level>, Vec<Level>) {
+    book.depth(n)
+}
+
+/// With its orderbook file, the stored LOBSTER stream gives after every
+/// message exactly the file's published levels: read straight through,
+/// and through `book_at` (which starts from a file's snapshot) at the time
+/// right after messages spread over the whole file and at every file's
+/// start.
+#[test]
+fn lobster_with_its_orderbook_file_gives_the_published_levels_after_every_message() {
+    use eventstore_market::import::lobster::FLAG_ALIGNED;
+    let Some(data) = market_data() else { return };
+    let (msg, ob) = (
+        data.join("lobster/AMZN_message_20k.csv.gz"),
+        data.join("lobster/AMZN_orderbook_20k.csv.gz"),
+    );
+    let rows = lobster_rows(&ob);
+    let (tmp, rep) = lobster_with_book(&msg, &ob);
+    let name = StreamName::new("nasdaq/amzn/orders").unwrap();
+    let r = OrderStreamReader::open(tmp.path(), &name).unwrap();
+    assert_eq!(r.meta().depth, Some(10));
+    assert!(rep.aligned > 0);
+    let events = stored(tmp.path(), name.as_str(), |b| {
+        eventstore_market::OrderEvent::decode(b).unwrap()
+    });
+    let messages = events
+        .iter()
+        .filter(|e| e.flags & FLAG_ALIGNED == 0)
+        .count();
+    assert_eq!(messages, 20_000, "every message is stored");
+    assert_eq!(rep.streams.get(name.as_str()), Some(&(events.len() as u64)));
+    // Straight through: after each message and the records aligning it.
+    let mut book = Replay::new(BookKind::L3);
+    let mut none = |_, _| {};
+    let mut m = 0; // messages applied
+    let mut checked = 0;
+    // (receive time, message index) of the last message of each time.
+    let mut last_of_time = Vec::new();
+    for (seq, e) in events.iter().enumerate() {
+        book.apply_order(seq as u64, e, &mut none);
+        if e.flags & FLAG_ALIGNED == 0 {
+            m += 1;
+        }
+        let next_is_message = events
+            .get(seq + 1)
+            .is_none_or(|n| n.flags & FLAG_ALIGNED == 0);
+        if m > 0 && next_is_message {
+            assert!(book.is_reliable(), "after message {m}");
+            assert_eq!(
+                top(&book, 10),
+                row_levels(&rows[m - 1]),
+                "after message {m}"
+            );
+            assert!(!book.is_crossed());
+            checked += 1;
+            if events.get(seq + 1).is_none_or(|n| n.local_ts > e.local_ts) {
+                last_of_time.push((e.local_ts, m - 1));
+            }
+        }
+    }
+    assert_eq!(checked, 20_000);
+    eprintln!(
+        "{} records aligned; anomalies {:?}",
+        rep.aligned,
+        book.anomalies()
+    );
+    // Through book_at: the book after every message before T is the row of
+    // the last message before T.
+    let info = eventstore_log::stream_info(&name.dir(tmp.path())).unwrap();
+    assert!(info.files.len() >= 3, "{} files", info.files.len());
+    let mut times: Vec<(i64, usize)> = last_of_time.iter().step_by(97).copied().collect();
+    for f in &info.files {
+        let start = f.min_ts.unwrap();
+        if let Some(&(ts, i)) = last_of_time.iter().rev().find(|(ts, _)| *ts < start) {
+            times.push((ts, i));
+        }
+    }
+    for (ts, i) in times {
+        let at = r.book_at(ts + 1).unwrap();
+        assert!(at.replay.is_reliable(), "at {ts}");
+        assert_eq!(
+            top(&at.replay, 10),
+            row_levels(&rows[i]),
+            "after message {}",
+            i + 1
+        );
+    }
+}
+
+/// LOBSTER files as users have them: header rows, Windows line endings,
+/// a level-1 orderbook file, times printed from a float with too many
+/// digits (`34397.878728270996`). Made from the real sample; each message
+/// is stored as from the clean file, and the book is the published level
+/// after every message.
+#[test]
+fn lobster_files_with_headers_crlf_float_times_and_one_level_import_exactly() {
+    use eventstore_market::import::lobster::FLAG_ALIGNED;
+    let Some(data) = market_data() else { return };
+    let (msg, ob) = (
+        data.join("lobster/AMZN_message_20k.csv.gz"),
+        data.join("lobster/AMZN_orderbook_20k.csv.gz"),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (msg2, ob2) = (
+        tmp.path().join("AMZN_message_1.csv"),
+        tmp.path().join("AMZN_orderbook_1.csv"),
+    );
+    let mut m = String::from("Time,Type,OrderID,Size,Price,Direction\r\n");
+    let mut floats = 0;
+    eventstore_market::import::input::for_each_line(&msg, |no, line| {
+        let line = line.unwrap();
+        let (t, rest) = line.split_once(',').unwrap();
+        // Every 7th time as a float printed with 12 decimals.
+        let t = if no % 7 == 0 {
+            let f: f64 = t.parse().unwrap();
+            let s = format!("{f:.12}");
+            if s.trim_end_matches('0').len() > t.len() {
+                floats += 1;
+            }
+            s
+        } else {
+            t.to_string()
+        };
+        m.push_str(&format!("{t},{rest}\r\n"));
+        Ok(())
+    })
+    .unwrap();
+    assert!(floats > 1000, "{floats} times with float digits");
+    std::fs::write(&msg2, m).unwrap();
+    let mut b = String::from("AskPrice1,AskSize1,BidPrice1,BidSize1\r\n");
+    for row in lobster_rows(&ob) {
+        let r: Vec<String> = row[..4].iter().map(|v| v.to_string()).collect();
+        b.push_str(&format!("{}\r\n", r.join(",")));
+    }
+    std::fs::write(&ob2, b).unwrap();
+    let rows = lobster_rows(&ob);
+    let (clean, _) = lobster_with_book(&msg, &ob);
+    let (quirky, _) = lobster_with_book(&msg2, &ob2);
+    let decode = |b: &[u8]| eventstore_market::OrderEvent::decode(b).unwrap();
+    let messages = |root: &Path| -> Vec<_> {
+        stored(root, "nasdaq/amzn/orders", decode)
+            .into_iter()
+            .filter(|e| e.flags & FLAG_ALIGNED == 0)
+            .collect()
+    };
+    assert_eq!(messages(quirky.path()), messages(clean.path()));
+    let name = StreamName::new("nasdaq/amzn/orders").unwrap();
+    assert_eq!(
+        OrderStreamReader::open(quirky.path(), &name)
+            .unwrap()
+            .meta()
+            .depth,
+        Some(1)
+    );
+    let events = stored(quirky.path(), name.as_str(), decode);
+    let mut book = Replay::new(BookKind::L3);
+    let mut none = |_, _| {};
+    let mut n = 0;
+    for (seq, e) in events.iter().enumerate() {
+        book.apply_order(seq as u64, e, &mut none);
+        n += usize::from(e.flags & FLAG_ALIGNED == 0);
+        if events
+            .get(seq + 1)
+            .is_none_or(|x| x.flags & FLAG_ALIGNED == 0)
+        {
+            let (bids, asks) = row_levels(&rows[n - 1][..4]);
+            assert_eq!(top(&book, 1), (bids, asks), "after message {n}");
+        }
+    }
+    assert_eq!(n, 20_000);
 }

@@ -64,6 +64,7 @@ async fn an_order_stream_subscription_starts_with_the_book_then_history_then_liv
         price_scale: 2,
         size_scale: 0,
         style: DecimalStyle::Fixed,
+        depth: None,
     }
     .store(&sdir)
     .unwrap();
