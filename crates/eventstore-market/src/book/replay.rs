@@ -77,7 +77,64 @@ pub(crate) enum Decision {
     ApplyAndKeep = 2,
 }
 
-/// A break in the venue's update ids.
+/// Why a book is not known to be right: the cause of a [`Gap`], or of a
+/// book not reliable yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// No snapshot yet: the book was never known whole.
+    NoSnapshot = 0,
+    /// An update id that does not follow the one before.
+    MissingUpdate = 1,
+    /// The book after an update does not give the venue's checksum.
+    ChecksumMismatch = 2,
+    /// The best bid reached the best ask after a whole exchange event.
+    CrossedBook = 3,
+    /// A snapshot run ended without its last record.
+    SnapshotCutShort = 4,
+    /// The snapshot was of a book already known to be wrong
+    /// ([`FLAG_UNRELIABLE`]).
+    UnreliableSnapshot = 5,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::NoSnapshot => "no snapshot yet",
+            Cause::MissingUpdate => "missing update",
+            Cause::ChecksumMismatch => "checksum mismatch",
+            Cause::CrossedBook => "crossed book",
+            Cause::SnapshotCutShort => "snapshot cut short",
+            Cause::UnreliableSnapshot => "snapshot of an unreliable book",
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<Cause> {
+        Some(match v {
+            0 => Cause::NoSnapshot,
+            1 => Cause::MissingUpdate,
+            2 => Cause::ChecksumMismatch,
+            3 => Cause::CrossedBook,
+            4 => Cause::SnapshotCutShort,
+            5 => Cause::UnreliableSnapshot,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether a book is known to be right, since when, and why not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookState {
+    pub reliable: bool,
+    /// Receive time of the record that made the book reliable or not
+    /// (0: from the start of the stream).
+    pub since: i64,
+    /// Why it is not reliable (meaningless while it is).
+    pub cause: Cause,
+}
+
+/// A point from which the book is not known to be right: a break in the
+/// venue's update ids, a checksum that does not match, a crossed book, a
+/// snapshot cut short.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gap {
     /// Sequence number of the record where the break was seen.
@@ -90,6 +147,7 @@ pub struct Gap {
     pub first_update_id: u64,
     pub last_update_id: u64,
     pub prev_update_id: u64,
+    pub cause: Cause,
 }
 
 /// One thing the book applied.
@@ -125,6 +183,9 @@ pub struct Replay {
     pub(crate) gaps: u64,
     /// Receive time of the last record seen (0 before any).
     pub(crate) last_ts: i64,
+    /// When `reliable` last changed, and why the book is not reliable.
+    pub(crate) since: i64,
+    pub(crate) cause: Cause,
 }
 
 impl Replay {
@@ -146,7 +207,65 @@ impl Replay {
             pending: VecDeque::new(),
             gaps: 0,
             last_ts: 0,
+            since: 0,
+            cause: Cause::NoSnapshot,
         }
+    }
+
+    /// Whether the book is known to be right, since when, and why not.
+    pub fn state(&self) -> BookState {
+        BookState {
+            reliable: self.reliable,
+            since: self.since,
+            cause: self.cause,
+        }
+    }
+
+    /// The book is (not) known to be right from the record received at `ts`.
+    fn mark(&mut self, reliable: bool, cause: Cause, ts: i64) {
+        if reliable != self.reliable {
+            self.since = ts;
+        }
+        self.reliable = reliable;
+        if !reliable {
+            self.cause = cause;
+        }
+    }
+
+    /// The end of a snapshot run (at its last record, or at `ts`, the record
+    /// after it): reliable unless it was of an unreliable book.
+    fn snapshot_done(&mut self, ts: i64) {
+        self.in_snapshot = false;
+        let ok = !self.snapshot_unreliable;
+        self.mark(ok, Cause::UnreliableSnapshot, ts);
+    }
+
+    /// The book is wrong from record `seq`: counted, reported, and the
+    /// sequencer waits for the next snapshot.
+    fn broken(
+        &mut self,
+        seq: u64,
+        ts: i64,
+        cause: Cause,
+        ids: (u64, u64, u64),
+        expected: u64,
+        emit: &mut impl FnMut(u64, Applied),
+    ) {
+        self.gaps += 1;
+        self.mark(false, cause, ts);
+        self.phase = Phase::AwaitSnapshot;
+        emit(
+            seq,
+            Applied::Gap(Gap {
+                seq,
+                local_ts: ts,
+                expected,
+                first_update_id: ids.0,
+                last_update_id: ids.1,
+                prev_update_id: ids.2,
+                cause,
+            }),
+        );
     }
 
     pub fn kind(&self) -> BookKind {
@@ -292,14 +411,23 @@ impl Replay {
             }
             emit(seq, Applied::Level(*l));
             if l.flags & FLAG_LAST != 0 {
-                self.end_snapshot(emit);
+                self.end_snapshot(l.local_ts, emit);
             }
             return;
         }
         if self.in_snapshot {
-            self.end_snapshot(emit);
+            // The run ended without its last record: cut short.
+            self.in_snapshot = false;
+            self.pending.clear();
+            let ids = (l.first_update_id, l.last_update_id, l.prev_update_id);
+            self.broken(seq, l.local_ts, Cause::SnapshotCutShort, ids, 0, emit);
         }
         self.diff(seq, l, emit);
+        // A whole exchange event that leaves the book crossed.
+        if l.flags & FLAG_LAST != 0 && self.reliable && self.is_crossed() {
+            let ids = (l.first_update_id, l.last_update_id, l.prev_update_id);
+            self.broken(seq, l.local_ts, Cause::CrossedBook, ids, 0, emit);
+        }
     }
 
     fn diff(&mut self, seq: u64, l: &BookLevel, emit: &mut impl FnMut(u64, Applied)) {
@@ -379,27 +507,20 @@ impl Replay {
                 }
             }
         };
-        self.gaps += 1;
-        self.reliable = false;
-        self.phase = Phase::AwaitSnapshot;
-        self.last_id = last;
-        emit(
+        self.broken(
             seq,
-            Applied::Gap(Gap {
-                seq,
-                local_ts: l.local_ts,
-                expected,
-                first_update_id: first,
-                last_update_id: last,
-                prev_update_id: prev,
-            }),
+            l.local_ts,
+            Cause::MissingUpdate,
+            (first, last, prev),
+            expected,
+            emit,
         );
+        self.last_id = last;
         Decision::ApplyAndKeep
     }
 
-    fn end_snapshot(&mut self, emit: &mut impl FnMut(u64, Applied)) {
-        self.in_snapshot = false;
-        self.reliable = !self.snapshot_unreliable;
+    fn end_snapshot(&mut self, ts: i64, emit: &mut impl FnMut(u64, Applied)) {
+        self.snapshot_done(ts);
         let pending = std::mem::take(&mut self.pending);
         if self.snapshot_id == 0 || self.snapshot_unreliable {
             if self.snapshot_unreliable {
@@ -438,22 +559,28 @@ impl Replay {
             }
             emit(seq, Applied::Order(*e));
             if e.flags & FLAG_LAST != 0 {
-                self.in_snapshot = false;
-                self.reliable = !self.snapshot_unreliable;
+                self.snapshot_done(e.local_ts);
             }
             return;
         }
         if self.in_snapshot {
+            // The run ended without its last record: cut short.
             self.in_snapshot = false;
-            self.reliable = !self.snapshot_unreliable;
+            let ids = (e.sequence, e.sequence, 0);
+            self.broken(seq, e.local_ts, Cause::SnapshotCutShort, ids, 0, emit);
         }
         if e.action == Action::Clear {
-            self.reliable = true;
+            self.mark(true, Cause::NoSnapshot, e.local_ts);
         }
         if let Some(b) = self.l3_mut() {
             b.apply(e);
         }
         emit(seq, Applied::Order(*e));
+        // A whole exchange event that leaves the book crossed.
+        if e.flags & FLAG_LAST != 0 && self.reliable && self.is_crossed() {
+            let ids = (e.sequence, e.sequence, 0);
+            self.broken(seq, e.local_ts, Cause::CrossedBook, ids, 0, emit);
+        }
     }
 
     /// The whole book as one snapshot batch, as of `ts`: a clear, then every
@@ -611,7 +738,9 @@ mod tests {
             first_update_id: 15,
             last_update_id: 16,
             prev_update_id: 0,
+            cause: Cause::MissingUpdate,
         })));
+        assert_eq!(r.state().cause, Cause::MissingUpdate);
         assert_eq!(r.l2().unwrap().size_at(BookSide::Bid, 99), 0);
         let (r, _) = run(&[
             diff((10, 10, 0), 50, FLAG_SNAPSHOT),
@@ -649,5 +778,65 @@ mod tests {
         assert!(out
             .iter()
             .any(|a| matches!(a, Applied::Gap(g) if g.expected == 12)));
+    }
+
+    fn level(side: BookSide, price: i64, flags: u8, ts: i64) -> BookLevel {
+        BookLevel {
+            exchange_ts: ts,
+            local_ts: ts,
+            side,
+            flags,
+            price,
+            size: 1,
+            first_update_id: 0,
+            last_update_id: 0,
+            prev_update_id: 0,
+        }
+    }
+
+    #[test]
+    fn a_crossed_book_and_a_snapshot_cut_short_are_gaps_with_their_cause() {
+        let mut gaps = Vec::new();
+        let mut r = Replay::new(BookKind::L2);
+        assert_eq!(r.state().cause, Cause::NoSnapshot);
+        let mut emit = |_, a| {
+            if let Applied::Gap(g) = a {
+                gaps.push(g.cause);
+            }
+        };
+        r.apply_level(0, &level(BookSide::Bid, 100, FLAG_SNAPSHOT, 5), &mut emit);
+        r.apply_level(
+            1,
+            &level(BookSide::Ask, 101, FLAG_SNAPSHOT | FLAG_LAST, 5),
+            &mut emit,
+        );
+        assert_eq!(
+            r.state(),
+            BookState {
+                reliable: true,
+                since: 5,
+                cause: Cause::NoSnapshot
+            }
+        );
+        // A bid above the best ask, at the end of an event.
+        r.apply_level(2, &level(BookSide::Bid, 102, FLAG_LAST, 7), &mut emit);
+        assert!(!r.is_reliable());
+        assert_eq!((r.state().since, r.state().cause), (7, Cause::CrossedBook));
+        // A new snapshot heals it; one cut short (no last record) does not.
+        r.apply_level(3, &level(BookSide::Bid, 100, FLAG_SNAPSHOT, 8), &mut emit);
+        r.apply_level(
+            4,
+            &level(BookSide::Ask, 101, FLAG_SNAPSHOT | FLAG_LAST, 8),
+            &mut emit,
+        );
+        assert!(r.is_reliable());
+        r.apply_level(5, &level(BookSide::Bid, 99, FLAG_SNAPSHOT, 9), &mut emit);
+        r.apply_level(6, &level(BookSide::Bid, 98, FLAG_LAST, 10), &mut emit);
+        assert_eq!(
+            (r.is_reliable(), r.state().cause),
+            (false, Cause::SnapshotCutShort)
+        );
+        assert_eq!(r.gaps(), 2);
+        assert_eq!(gaps, [Cause::CrossedBook, Cause::SnapshotCutShort]);
     }
 }

@@ -8,7 +8,7 @@
 //! written by [`crate::read::orders`].
 
 use crate::book::l3::Order;
-use crate::book::replay::{Book, BookKind, Decision, Phase, Replay};
+use crate::book::replay::{Book, BookKind, Cause, Decision, Phase, Replay};
 use crate::records::level::{BookLevel, BookSide, BOOK_RECORD_LEN};
 use std::path::{Path, PathBuf};
 
@@ -18,9 +18,13 @@ pub const NEXT_BOOK: &str = "book.next";
 /// Suffix of a file's book snapshot, after the file's name.
 pub const BOOK_SUFFIX: &str = ".book";
 
-const MAGIC: &[u8; 8] = b"ESBOOK01";
+const MAGIC: &[u8; 8] = b"ESBOOK02";
+/// The first version, without the book's reliability time and cause
+/// (still read: both come out as "from the start", "no snapshot yet").
+const MAGIC_V1: &[u8; 8] = b"ESBOOK01";
 /// Length of the fixed header.
-pub const HEADER_LEN: usize = 96;
+pub const HEADER_LEN: usize = 104;
+const HEADER_LEN_V1: usize = 96;
 
 /// Where the snapshot of the file at `file` (`<stem>.log` or
 /// `<stem>.log.open`) lives: `<stem>.log.book` for both, so the snapshot
@@ -36,10 +40,11 @@ fn put(b: &mut Vec<u8>, v: u64) {
 }
 
 /// Encode `r`, the state before the record `first_seq`.
-// Format: {magic 8 | kind u8 | state u8 | phase u8 | decision u8 | 0 u32 |
-// first_seq u64 | last_ts i64 | last_id u64 | snapshot_id u64 | gaps u64 |
-// unknown u64 | over u64 | dup u64 | body_len u32 | raw_len u32 |
-// body_crc u32 | header_crc u32} then the zstd body (docs/format.md).
+// Format: {magic 8 | kind u8 | state u8 | phase u8 | decision u8 | cause u8 |
+// 0 u8 x3 | first_seq u64 | last_ts i64 | last_id u64 | snapshot_id u64 |
+// gaps u64 | unknown u64 | over u64 | dup u64 | since i64 | body_len u32 |
+// raw_len u32 | body_crc u32 | header_crc u32} then the zstd body
+// (docs/format.md).
 pub fn encode(r: &Replay, first_seq: u64) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::new();
     let mut counts = [0u32; 4];
@@ -104,7 +109,8 @@ pub fn encode(r: &Replay, first_seq: u64) -> std::io::Result<Vec<u8>> {
     );
     h.push(r.phase as u8);
     h.push(r.decision as u8);
-    h.extend_from_slice(&[0; 4]);
+    h.push(r.cause as u8);
+    h.extend_from_slice(&[0; 3]);
     let a = r.anomalies();
     for v in [
         first_seq,
@@ -115,6 +121,7 @@ pub fn encode(r: &Replay, first_seq: u64) -> std::io::Result<Vec<u8>> {
         a.unknown_order,
         a.over_cancel,
         a.duplicate_add,
+        r.since as u64,
     ] {
         put(&mut h, v);
     }
@@ -145,25 +152,30 @@ pub fn first_seq(b: &[u8]) -> Result<u64, String> {
     Ok(u64_at(b, 16))
 }
 
-fn check_header(b: &[u8]) -> Result<(), String> {
-    if b.len() < HEADER_LEN {
+/// Checks the header; returns its length (that of its version).
+fn check_header(b: &[u8]) -> Result<usize, String> {
+    let len = match b.get(..8) {
+        Some(m) if m == MAGIC => HEADER_LEN,
+        Some(m) if m == MAGIC_V1 => HEADER_LEN_V1,
+        _ => return Err("not a book snapshot (its header has no ESBOOK magic)".into()),
+    };
+    if b.len() < len {
         return Err(format!(
-            "{} bytes, shorter than the {HEADER_LEN}-byte header",
+            "{} bytes, shorter than the {len}-byte header",
             b.len()
         ));
     }
-    if &b[..8] != MAGIC {
-        return Err("not a book snapshot (bad magic)".into());
-    }
-    if crc32c::crc32c(&b[..92]) != u32_at(b, 92) {
+    if crc32c::crc32c(&b[..len - 4]) != u32_at(b, len - 4) {
         return Err("header checksum mismatch".into());
     }
-    Ok(())
+    Ok(len)
 }
 
 /// Decode a snapshot: the state and the first sequence number it applies to.
 pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
-    check_header(b)?;
+    let header = check_header(b)?;
+    // Where the lengths and checksums start (after `since` in version 2).
+    let tail = header - 16;
     let kind = match b[8] {
         2 => BookKind::L2,
         4 => BookKind::L3,
@@ -182,14 +194,14 @@ pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
         2 => Decision::ApplyAndKeep,
         d => return Err(format!("decision {d} is not 0, 1 or 2")),
     };
-    let (body_len, raw_len) = (u32_at(b, 80) as usize, u32_at(b, 84) as usize);
-    let Some(body) = b.get(HEADER_LEN..HEADER_LEN + body_len) else {
+    let (body_len, raw_len) = (u32_at(b, tail) as usize, u32_at(b, tail + 4) as usize);
+    let Some(body) = b.get(header..header + body_len) else {
         return Err(format!(
             "the body of {body_len} bytes is cut short at {}",
             b.len()
         ));
     };
-    if crc32c::crc32c(body) != u32_at(b, 88) {
+    if crc32c::crc32c(body) != u32_at(b, tail + 8) {
         return Err("body checksum mismatch".into());
     }
     let body = zstd::bulk::decompress(body, raw_len).map_err(|e| format!("body: {e}"))?;
@@ -215,6 +227,10 @@ pub fn decode(b: &[u8]) -> Result<(Replay, u64), String> {
     r.last_id = u64_at(b, 32);
     r.snapshot_id = u64_at(b, 40);
     r.gaps = u64_at(b, 48);
+    if header == HEADER_LEN {
+        r.cause = Cause::from_u8(b[12]).ok_or_else(|| format!("cause {} is not 0 to 5", b[12]))?;
+        r.since = u64_at(b, 80) as i64;
+    }
     let mut at = 16;
     for (side, count) in [(BookSide::Bid, nb), (BookSide::Ask, na)] {
         for _ in 0..count {
@@ -323,6 +339,23 @@ mod tests {
             )
         );
         assert_eq!(d.gaps, 1);
+        assert_eq!(d.state(), r.state());
+        assert_eq!(d.state().cause, Cause::MissingUpdate);
+        assert_eq!(d.state().since, 2);
+        // A first-version snapshot (no `since`, no cause) still decodes.
+        let mut v1 = b.clone();
+        v1.drain(80..88);
+        v1[..8].copy_from_slice(MAGIC_V1);
+        v1[12] = 0;
+        let crc = crc32c::crc32c(&v1[..92]);
+        v1[92..96].copy_from_slice(&crc.to_le_bytes());
+        let (old, first) = decode(&v1).unwrap();
+        assert_eq!(first, 5);
+        assert_eq!(old.l2().unwrap(), r.l2().unwrap());
+        assert_eq!(
+            (old.state().since, old.state().cause),
+            (0, Cause::NoSnapshot)
+        );
         for cut in [0, 10, HEADER_LEN, b.len() - 1] {
             assert!(decode(&b[..cut]).is_err(), "{cut}");
         }
