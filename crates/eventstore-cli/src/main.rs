@@ -49,6 +49,8 @@ enum Command {
     Book(cmd::book::Args),
     /// Print an order stream's book at a time, then every update after it.
     Orders(cmd::orders::Args),
+    /// Print an order stream's ledger: gaps and their causes, recoveries, anomalies, checksums.
+    Audit(cmd::audit::Args),
     /// Host the streams of a folder over gRPC: appends and subscriptions from other machines.
     Serve(cmd::serve::Args),
     /// Append standard input's lines (or frames) to a stream on a server.
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
         Command::Trades(a) => cmd::trades::run(a),
         Command::Book(a) => cmd::book::run(a),
         Command::Orders(a) => cmd::orders::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Publish(a) => cmd::publish::run(a),
         Command::Subscribe(a) => cmd::subscribe::run(a),

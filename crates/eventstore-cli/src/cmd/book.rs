@@ -103,10 +103,18 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 m.symbol,
                 m.venue,
                 format_utc(t),
-                if b.is_reliable() {
-                    "reliable"
-                } else {
-                    "UNRELIABLE (no snapshot yet, or a gap since the last one)"
+                {
+                    let st = b.state();
+                    let since = if st.since == 0 {
+                        "the start".to_string()
+                    } else {
+                        format_utc(st.since)
+                    };
+                    if st.reliable {
+                        format!("reliable since {since}")
+                    } else {
+                        format!("UNRELIABLE since {since}: {}", st.cause.as_str())
+                    }
                 },
                 b.gaps(),
                 if b.is_crossed() { ", CROSSED" } else { "" }

@@ -1,5 +1,6 @@
 //! One file per command.
 
+pub mod audit;
 pub mod book;
 pub mod client_args;
 pub mod demo;

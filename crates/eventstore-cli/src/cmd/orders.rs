@@ -18,8 +18,10 @@ use std::process::ExitCode;
 pub enum Format {
     /// One update per line.
     Text,
-    /// seq,local_ts,exchange_ts,type,action,side,price,size,order_id,flags,first_update_id,last_update_id
-    /// (seq empty for the opening snapshot; flags: s snapshot, l last, u unreliable).
+    /// seq,local_ts,exchange_ts,type,action,side,price,size,order_id,flags,first_update_id,last_update_id,expected_update_id
+    /// (seq empty for the opening snapshot; flags: s snapshot, l last, u the book is unreliable
+    /// after this row, from a gap until the next snapshot; a gap row has type gap, its cause as
+    /// action, the ids that came and the one expected).
     Csv,
 }
 
@@ -49,7 +51,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     if a.format == Format::Csv {
-        writeln!(out, "seq,local_ts,exchange_ts,type,action,side,price,size,order_id,flags,first_update_id,last_update_id")?;
+        writeln!(out, "seq,local_ts,exchange_ts,type,action,side,price,size,order_id,flags,first_update_id,last_update_id,expected_update_id")?;
     }
     while let Some(u) = s.try_next()? {
         writeln!(out, "{}", line(&u, &m, a.format))?;
@@ -84,6 +86,7 @@ fn line(u: &Update, m: &StreamMeta, format: Format) -> String {
     let p = |v: i64| decimal::format(v, m.price_scale, m.style);
     let q = |v: i64| decimal::format(v, m.size_scale, m.style);
     let seq = u.seq.map(|s| s.to_string()).unwrap_or_default();
+    let unreliable = if u.reliable { 0 } else { FLAG_UNRELIABLE };
     // (local, exchange, type, action, side, price, size, order id, flags, ids)
     let f = match u.applied {
         Applied::Level(l) => (
@@ -99,7 +102,7 @@ fn line(u: &Update, m: &StreamMeta, format: Format) -> String {
             p(l.price),
             q(l.size),
             String::new(),
-            flags(l.flags),
+            flags(l.flags | unreliable),
             (l.first_update_id, l.last_update_id),
         ),
         Applied::Order(o) => (
@@ -111,25 +114,25 @@ fn line(u: &Update, m: &StreamMeta, format: Format) -> String {
             p(o.price),
             q(o.size),
             o.order_id.to_string(),
-            flags(o.flags),
+            flags(o.flags | unreliable),
             (o.sequence, o.sequence),
         ),
         Applied::Gap(g) => (
             g.local_ts,
             g.local_ts,
             "gap",
-            format!("expected {}", g.expected),
+            g.cause.as_str().to_string(),
             "-",
             String::new(),
             String::new(),
             String::new(),
-            String::new(),
+            flags(FLAG_UNRELIABLE),
             (g.first_update_id, g.last_update_id),
         ),
     };
     match format {
         Format::Csv => format!(
-            "{seq},{},{},{},{},{},{},{},{},{},{},{}",
+            "{seq},{},{},{},{},{},{},{},{},{},{},{},{}",
             f.0,
             f.1,
             f.2,
@@ -140,14 +143,19 @@ fn line(u: &Update, m: &StreamMeta, format: Format) -> String {
             f.7,
             f.8,
             f.9 .0,
-            f.9 .1
+            f.9 .1,
+            match u.applied {
+                Applied::Gap(g) if g.expected != 0 => g.expected.to_string(),
+                _ => String::new(),
+            }
         ),
         Format::Text => {
             let seq = if seq.is_empty() { "book".into() } else { seq };
             match u.applied {
                 Applied::Gap(g) => format!(
-                    "{} {seq} GAP: expected update {}, got {}..{}; the book is unreliable until the next snapshot",
+                    "{} {seq} GAP ({}): expected update {}, got {}..{}; the book is unreliable until the next snapshot",
                     format_utc(f.0),
+                    g.cause.as_str(),
                     g.expected,
                     g.first_update_id,
                     g.last_update_id

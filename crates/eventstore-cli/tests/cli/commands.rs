@@ -1129,6 +1129,109 @@ fn seconds_ns(s: &str) -> i64 {
     i.parse::<i64>().unwrap() * 1_000_000_000 + format!("{f:0<9}")[..9].parse::<i64>().unwrap()
 }
 
+/// The ledger of the real Binance depth stream with one diff taken out:
+/// `audit` shows the gap with its cause and ids (text, CSV, JSON), `orders
+/// --format csv` flags every row from the gap on as unreliable, and `book
+/// --at` says since when and why.
+#[test]
+fn audit_orders_and_book_show_a_gap_and_its_cause() {
+    let Some(data) = market_data() else { return };
+    let gz = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut gunzip(&gz), &mut text).unwrap();
+    let mut diffs = 0;
+    let mut expected = 0u64;
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            if l.contains("\"depthUpdate\"") {
+                diffs += 1;
+                if diffs == 1500 {
+                    let u = l.split("\"U\":").nth(1).unwrap();
+                    expected = u.split(',').next().unwrap().parse().unwrap();
+                    return false;
+                }
+            }
+            true
+        })
+        .collect();
+    let input = r.join("gap.txt");
+    std::fs::write(&input, kept.join("\n")).unwrap();
+    ok(&run(
+        &["import", "binance", input.to_str().unwrap(), "--roll", "1m"],
+        r,
+        b"",
+    ));
+    let stream = "binance/btcusdt/depth";
+    let csv = ok(&run(&["audit", stream, "--format", "csv"], r, b""));
+    let gaps: Vec<&str> = csv.lines().filter(|l| l.contains(",gap,")).collect();
+    assert_eq!(gaps.len(), 1, "{csv}");
+    let g: Vec<&str> = gaps[0].split(',').collect();
+    assert_eq!(
+        (g[4], g[5]),
+        ("missing_update", expected.to_string().as_str()),
+        "{csv}"
+    );
+    let gap_ts: i64 = g[3].parse().unwrap();
+    assert!(
+        csv.lines().filter(|l| l.contains(",file,")).count() >= 6,
+        "{csv}"
+    );
+    assert_eq!(
+        csv.lines().filter(|l| l.contains(",reliable,")).count(),
+        1,
+        "{csv}"
+    );
+    let json = ok(&run(&["audit", stream, "--format", "json"], r, b""));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["gaps"], 1);
+    let entries: Vec<&serde_json::Value> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["entries"].as_array().unwrap())
+        .collect();
+    assert_eq!(entries[1]["cause"], "missing update");
+    assert_eq!(entries[1]["expected_update_id"], expected);
+    let txt = ok(&run(&["audit", stream], r, b""));
+    assert!(
+        txt.contains("GAP, missing update (expected update"),
+        "{txt}"
+    );
+    // orders: every row from the gap on carries u, none between sync and gap.
+    let orders = ok(&run(
+        &["orders", stream, "--from", "0", "--format", "csv"],
+        r,
+        b"",
+    ));
+    let rows: Vec<Vec<&str>> = orders
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let at = rows.iter().position(|f| f[3] == "gap").unwrap();
+    assert_eq!(rows[at][4], "missing_update");
+    assert_eq!(rows[at][12], expected.to_string());
+    assert!(rows[at..].iter().all(|f| f[9].contains('u')));
+    let synced = rows.iter().position(|f| !f[9].contains('u')).unwrap();
+    assert!(rows[synced..at].iter().all(|f| !f[9].contains('u')));
+    let book = ok(&run(
+        &["book", stream, "--at", &(gap_ts + 1).to_string()],
+        r,
+        b"",
+    ));
+    assert!(book.contains("UNRELIABLE since 2024-08-08T"), "{book}");
+    assert!(book.contains(": missing update"), "{book}");
+    let book = ok(&run(
+        &["book", stream, "--at", &(gap_ts - 1).to_string()],
+        r,
+        b"",
+    ));
+    assert!(book.contains(" reliable since 2024-08-08T"), "{book}");
+}
+
 /// `book` and `orders` on the real Binance depth stream, rolled by minute.
 #[test]
 fn order_book_commands_on_the_real_binance_recording() {

@@ -186,6 +186,8 @@ pub struct Replay {
     /// When `reliable` last changed, and why the book is not reliable.
     pub(crate) since: i64,
     pub(crate) cause: Cause,
+    /// Venue checksums verified so far: (matched, failed).
+    pub(crate) checksums: (u64, u64),
 }
 
 impl Replay {
@@ -209,7 +211,14 @@ impl Replay {
             last_ts: 0,
             since: 0,
             cause: Cause::NoSnapshot,
+            checksums: (0, 0),
         }
+    }
+
+    /// Venue checksums verified since this replay started: (matched,
+    /// failed).
+    pub fn checksums(&self) -> (u64, u64) {
+        self.checksums
     }
 
     /// Whether the book is known to be right, since when, and why not.

@@ -183,6 +183,48 @@ fn a_gap_injected_into_the_binance_recording_is_detected_and_flagged() {
         assert!(!snap.is_reliable());
         assert_eq!(snap.gaps(), 1);
     }
+    // Every update from the gap on says the book is unreliable; none
+    // between the snapshot and the gap does.
+    let gap_at = ups
+        .iter()
+        .position(|u| matches!(u.applied, Applied::Gap(_)))
+        .unwrap();
+    assert!(ups[gap_at..].iter().all(|u| !u.reliable));
+    let synced = ups.iter().position(|u| u.reliable).unwrap();
+    assert!(synced < gap_at && ups[synced..gap_at].iter().all(|u| u.reliable));
+    // The ledger: the book reliable from the snapshot, then the gap with
+    // its cause and ids, in the file that holds it; the files after it
+    // start and end unreliable, for that cause.
+    use eventstore_market::book::replay::Cause;
+    use eventstore_market::read::orders::Entry;
+    let ledger = r.ledger(i64::MIN, None).unwrap();
+    assert_eq!(ledger.files.len(), info.files.len());
+    let entries: Vec<Entry> = ledger.entries().copied().collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(matches!(entries[0], Entry::Reliable { .. }));
+    assert_eq!(entries[1], Entry::Gap(gaps[0]));
+    assert_eq!(gaps[0].cause, Cause::MissingUpdate);
+    let k = ledger
+        .files
+        .iter()
+        .position(|f| f.entries.iter().any(|e| matches!(e, Entry::Gap(_))))
+        .unwrap();
+    assert!(ledger.files[k].seqs.contains(&gaps[0].seq));
+    for f in &ledger.files[k + 1..] {
+        assert!(!f.start.reliable && !f.end.reliable);
+        assert_eq!(f.start.cause, Cause::MissingUpdate);
+        assert_eq!(f.start.since, gaps[0].local_ts);
+    }
+    let records: u64 = ledger.files.iter().map(|f| f.seqs.end - f.seqs.start).sum();
+    assert_eq!(records, info.records());
+    // A range: only the files it touches, from the book as of its start.
+    let f = &info.files[k + 1];
+    let part = r
+        .ledger(f.min_ts.unwrap(), f.max_ts.map(|t| t + 1))
+        .unwrap();
+    assert_eq!(part.files.len(), 1);
+    assert_eq!(part.files[0].seqs, f.first_seq..f.first_seq + f.records);
+    assert!(part.entries().next().is_none());
 }
 
 /// LOBSTER orderbook rows: (ask price, ask size, bid price, bid size) x 10 levels.

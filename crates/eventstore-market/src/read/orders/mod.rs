@@ -8,11 +8,13 @@
 //! the log's index, loads the snapshot of the file holding it, and replays
 //! that file's records before it: never more than one file.
 
+mod ledger;
 mod periodic;
 mod snapshots;
 mod stream;
 
 pub use crate::book::snapshot::NEXT_BOOK;
+pub use ledger::{Entry, FileLedger, Ledger};
 pub use periodic::{book_columns, BookRow, Periodic};
 pub use stream::{OrderStream, Update};
 
@@ -216,10 +218,12 @@ impl OrderStreamReader {
     pub fn stream(&self, from: i64, to: Option<i64>) -> Result<OrderStream> {
         let at = self.book_at(from)?;
         let mut queue = VecDeque::new();
+        let reliable = at.replay.is_reliable();
         at.replay.snapshot_batch(from, |a| {
             queue.push_back(Update {
                 seq: None,
                 applied: a,
+                reliable,
             })
         });
         let mut opts = ReadOptions::from(StartAt::Seq(at.next_seq));

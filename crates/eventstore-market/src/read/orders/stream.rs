@@ -13,6 +13,9 @@ pub struct Update {
     /// opening snapshot batch (the book as of the start time).
     pub seq: Option<u64>,
     pub applied: Applied,
+    /// The book is known to be right after the record this update came
+    /// from (false from a gap until the next snapshot).
+    pub reliable: bool,
 }
 
 /// The updates of [`OrderStreamReader::stream`](crate::OrderStreamReader::stream).
@@ -39,11 +42,13 @@ impl OrderStream {
                 return Ok(None);
             };
             let q = &mut self.queue;
+            let before = q.len();
             self.replay
                 .apply_payload(rec.seq, rec.payload, &mut |seq, applied| {
                     q.push_back(Update {
                         seq: Some(seq),
                         applied,
+                        reliable: false,
                     })
                 })
                 .map_err(|reason| Error::BadRecord {
@@ -51,6 +56,10 @@ impl OrderStream {
                     seq: rec.seq,
                     reason,
                 })?;
+            let reliable = self.replay.is_reliable();
+            for u in self.queue.iter_mut().skip(before) {
+                u.reliable = reliable;
+            }
         }
     }
 }
