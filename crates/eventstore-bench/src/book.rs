@@ -114,6 +114,7 @@ fn updates(n: usize, span_ns: i64) -> Vec<BookLevel> {
         first_update_id: 1,
         last_update_id: 1,
         prev_update_id: 0,
+        checksum: 0,
     });
     for e in MarketSim::new(cfg) {
         if let SynthEvent::Level {
@@ -138,6 +139,7 @@ fn updates(n: usize, span_ns: i64) -> Vec<BookLevel> {
                 first_update_id: update_id,
                 last_update_id: update_id,
                 prev_update_id: 0,
+                checksum: 0,
             });
             if out.len() > n {
                 break;
@@ -158,6 +160,7 @@ fn write_day(root: &Path, name: &StreamName, n: usize, roll: RollInterval) -> f6
         size_scale: 5,
         style: eventstore_market::records::decimal::DecimalStyle::Fixed,
         depth: None,
+        checksum: None,
     };
     let t0 = Instant::now();
     let opts = WriterOptions::default()

@@ -130,6 +130,7 @@ fn write_day(root: &Path, name: &StreamName, n: u64, roll: RollInterval) -> u64 
         size_scale: 8,
         style: eventstore_market::records::decimal::DecimalStyle::Fixed,
         depth: None,
+        checksum: None,
     };
     meta.store(&name.dir(root)).expect("meta");
     let step = 86_400 * SEC / n as i64;

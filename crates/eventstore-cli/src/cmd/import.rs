@@ -63,7 +63,16 @@ pub fn run(a: Args) -> Result<ExitCode> {
         println!("{s}: {n} records");
     }
     if r.other > 0 {
-        println!("{} messages of kinds not imported (klines, ...)", r.other);
+        let kinds: Vec<String> = r
+            .other_kinds
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        println!(
+            "{} messages of kinds not imported: {}",
+            r.other,
+            kinds.join(", ")
+        );
     }
     if r.snapshot_runs_closed > 0 {
         println!(

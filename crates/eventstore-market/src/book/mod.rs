@@ -2,6 +2,7 @@
 //! the replay of a feed (gaps and snapshots included), and the codec of the
 //! `.book` snapshots kept beside each file.
 
+pub mod checksum;
 pub mod l2;
 pub mod l3;
 pub mod replay;

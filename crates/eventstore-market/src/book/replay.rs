@@ -23,9 +23,10 @@
 //! `emit(seq, Applied)` callback: the stored records the book took (not
 //! dropped duplicates), buffered diffs again after their snapshot, and gaps.
 
+use crate::book::checksum::Checksummer;
 use crate::book::l2::{L2Book, Level};
 use crate::book::l3::{Anomalies, L3Book};
-use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::level::{BookLevel, BookSide, FLAG_CHECKSUM, FLAG_LAST, FLAG_SNAPSHOT};
 use crate::records::order::{Action, OrderEvent};
 use std::collections::VecDeque;
 
@@ -188,6 +189,8 @@ pub struct Replay {
     pub(crate) cause: Cause,
     /// Venue checksums verified so far: (matched, failed).
     pub(crate) checksums: (u64, u64),
+    /// How to verify the venue's checksums, for streams that carry them.
+    pub(crate) checksummer: Option<Checksummer>,
 }
 
 impl Replay {
@@ -212,6 +215,32 @@ impl Replay {
             since: 0,
             cause: Cause::NoSnapshot,
             checksums: (0, 0),
+            checksummer: None,
+        }
+    }
+
+    /// Verify the venue checksums that records carry ([`FLAG_CHECKSUM`]):
+    /// after the event a record ends, while the book is reliable, the book
+    /// must give the venue's number, or the book is wrong from there (a
+    /// gap of cause [`Cause::ChecksumMismatch`]) until the next snapshot.
+    pub fn verify_checksums(&mut self, c: Checksummer) {
+        self.checksummer = Some(c);
+    }
+
+    /// Check the checksum `l` carries against the book.
+    fn check(&mut self, seq: u64, l: &BookLevel, emit: &mut impl FnMut(u64, Applied)) {
+        let (Some(c), Book::L2(book)) = (&self.checksummer, &self.book) else {
+            return;
+        };
+        if l.flags & FLAG_CHECKSUM == 0 || !self.reliable {
+            return;
+        }
+        if c.of(book) == l.checksum {
+            self.checksums.0 += 1;
+        } else {
+            self.checksums.1 += 1;
+            let ids = (l.first_update_id, l.last_update_id, l.prev_update_id);
+            self.broken(seq, l.local_ts, Cause::ChecksumMismatch, ids, 0, emit);
         }
     }
 
@@ -421,6 +450,7 @@ impl Replay {
             emit(seq, Applied::Level(*l));
             if l.flags & FLAG_LAST != 0 {
                 self.end_snapshot(l.local_ts, emit);
+                self.check(seq, l, emit);
             }
             return;
         }
@@ -432,6 +462,9 @@ impl Replay {
             self.broken(seq, l.local_ts, Cause::SnapshotCutShort, ids, 0, emit);
         }
         self.diff(seq, l, emit);
+        if l.flags & FLAG_LAST != 0 && self.decision == Decision::Apply {
+            self.check(seq, l, emit);
+        }
         // A whole exchange event that leaves the book crossed.
         if l.flags & FLAG_LAST != 0 && self.reliable && self.is_crossed() {
             let ids = (l.first_update_id, l.last_update_id, l.prev_update_id);
@@ -617,6 +650,7 @@ impl Replay {
                     first_update_id: id,
                     last_update_id: id,
                     prev_update_id: 0,
+                    checksum: 0,
                 };
                 let all: Vec<(BookSide, Level)> = book
                     .bids()
@@ -697,6 +731,7 @@ mod tests {
             first_update_id: ids.0,
             last_update_id: ids.1,
             prev_update_id: ids.2,
+            checksum: 0,
         }
     }
 
@@ -800,6 +835,7 @@ mod tests {
             first_update_id: 0,
             last_update_id: 0,
             prev_update_id: 0,
+            checksum: 0,
         }
     }
 

@@ -294,6 +294,7 @@ mod tests {
             first_update_id: ids.0,
             last_update_id: ids.1,
             prev_update_id: 0,
+            checksum: 0,
         }
     }
 

@@ -18,43 +18,19 @@ use crate::records::level::{BookLevel, BookSide, Quote, FLAG_LAST, FLAG_SNAPSHOT
 use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade};
 
-/// `"1633998512.0633569"` (seconds, up to 9 decimals) as ns.
-fn seconds_to_ns(s: &str) -> Option<i64> {
-    decimal::parse(s, 9).ok()
-}
-
 /// Parse one line; `Ok(None)` for an empty line or a capture header.
 pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<ParsedLine>, String> {
-    let mut line = line.trim();
-    if line.is_empty() || line.contains(" <-> ") {
+    let Some(crate::import::capture::CaptureLine { local, url, json }) =
+        crate::import::capture::split(line)?
+    else {
         return Ok(None);
-    }
-    // cryptofeed's REST answers: `<url> -> <ts>: <json>`; the url names the symbol.
-    let mut url_symbol = None;
-    if let Some((url, rest)) = line.split_once(" -> ") {
-        url_symbol = url
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix("symbol="))
-            .map(String::from);
-        line = rest;
-    }
-    let (local, json) = match line.split_once(' ') {
-        Some((ns, rest)) if !ns.is_empty() && ns.bytes().all(|b| b.is_ascii_digit()) => (
-            Some(
-                ns.parse::<i64>()
-                    .map_err(|_| format!("receive time {ns:?} is not a number of ns"))?,
-            ),
-            rest,
-        ),
-        Some((secs, rest)) if secs.ends_with(':') && !line.starts_with('{') => (
-            Some(
-                seconds_to_ns(&secs[..secs.len() - 1])
-                    .ok_or_else(|| format!("receive time {secs:?} is not seconds"))?,
-            ),
-            rest,
-        ),
-        _ => (None, line),
     };
+    // cryptofeed's REST answers: the url names the symbol.
+    let url_symbol = url.and_then(|u| {
+        u.split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("symbol="))
+            .map(String::from)
+    });
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
     let msg = v.get("data").unwrap_or(&v);
@@ -64,14 +40,14 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<ParsedLine>, 
         Some("depthUpdate") => depth_update(msg, local),
         // USD-M and COIN-M futures name their book tickers; spot does not.
         Some("bookTicker") => book_ticker(msg, local),
-        Some(_) => Ok(Some(ParsedLine::Other)),
+        Some(e) => Ok(Some(ParsedLine::Other(e.to_string()))),
         None if msg.get("lastUpdateId").is_some() && msg.get("bids").is_some() => {
             snapshot(msg, local, url_symbol)
         }
         None if msg.get("u").is_some() && msg.get("B").is_some() && msg.get("A").is_some() => {
             book_ticker(msg, local)
         }
-        None => Ok(Some(ParsedLine::Other)),
+        None => Ok(Some(ParsedLine::Other("unknown".into()))),
     }
 }
 
@@ -188,6 +164,7 @@ fn level_rows(
         first_update_id: ids.0,
         last_update_id: ids.1,
         prev_update_id: ids.2,
+        checksum: 0,
     };
     let mut recs = Vec::with_capacity(all.len().max(1));
     for (i, (side, p, q)) in all.iter().enumerate() {

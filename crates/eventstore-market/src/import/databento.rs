@@ -259,7 +259,10 @@ pub(crate) fn for_each_row(
                 })],
             })
         } else {
-            Some(ParsedLine::Other)
+            Some(ParsedLine::Other(format!(
+                "dbn rtype 0x{:02x}",
+                rec.header().rtype
+            )))
         };
         f(n, Ok(row))?;
     }

@@ -2,9 +2,11 @@
 //! input, learn each symbol's scales, then write each symbol's stream.
 
 pub mod binance;
+mod capture;
 pub mod databento;
 pub mod input;
 pub mod lobster;
+pub mod okx;
 pub mod rows;
 pub mod tardis;
 
@@ -31,17 +33,20 @@ pub enum Format {
     Lobster,
     /// Databento DBN (`.dbn.zst`): MBO and trades.
     Databento,
+    /// OKX v5 websocket recordings: books with their checksums, bbo, trades.
+    Okx,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Binance,
         Format::TardisTrades,
         Format::TardisBookSnapshot,
         Format::TardisL2,
         Format::Lobster,
         Format::Databento,
+        Format::Okx,
     ];
 
     /// Its name on the command line (`binance`, `tardis-trades`, ...).
@@ -53,6 +58,7 @@ impl Format {
             Format::TardisL2 => "tardis-l2",
             Format::Lobster => "lobster",
             Format::Databento => "databento",
+            Format::Okx => "okx",
         }
     }
 
@@ -65,6 +71,7 @@ impl Format {
             Format::TardisL2 => "Tardis.dev `incremental_book_L2` CSV",
             Format::Lobster => "LOBSTER message file (order level); needs --date and --symbol",
             Format::Databento => "Databento DBN (.dbn.zst): MBO records as order events, trades as trades",
+            Format::Okx => "OKX v5 websocket captures: books (checksums verified), books5, bbo-tbt, trades",
         }
     }
 
@@ -77,14 +84,23 @@ impl Format {
     pub fn default_venue(self) -> &'static str {
         match self {
             Format::Lobster => "nasdaq",
+            Format::Okx => "okx",
             _ => "binance",
+        }
+    }
+
+    /// The venue checksum the records of `stream` carry.
+    fn checksum(self, stream: &str) -> Option<crate::book::checksum::ChecksumKind> {
+        match (self, stream) {
+            (Format::Okx, "depth") => Some(crate::book::checksum::ChecksumKind::Okx),
+            _ => None,
         }
     }
 
     fn style(self) -> DecimalStyle {
         match self {
             Format::Binance | Format::Lobster | Format::Databento => DecimalStyle::Fixed,
-            Format::TardisTrades | Format::TardisBookSnapshot | Format::TardisL2 => {
+            Format::TardisTrades | Format::TardisBookSnapshot | Format::TardisL2 | Format::Okx => {
                 DecimalStyle::Trimmed
             }
         }
@@ -130,6 +146,8 @@ pub struct ImportReport {
     pub skipped_examples: Vec<String>,
     /// Messages of kinds this importer does not store yet.
     pub other: u64,
+    /// Those messages by kind (`kline`, `tickers`, ...).
+    pub other_kinds: BTreeMap<String, u64>,
     /// Snapshot runs whose last record did not carry the last flag, ended
     /// by the next record of their stream (which is not part of them) and
     /// stored with the flag on their last record.
@@ -158,6 +176,7 @@ fn parse(
         Format::TardisTrades => crate::import::tardis::parse_trade_line(no, line),
         Format::TardisBookSnapshot => crate::import::tardis::parse_book_snapshot_line(no, line),
         Format::TardisL2 => crate::import::tardis::parse_l2_line(no, line),
+        Format::Okx => crate::import::okx::parse_line(line),
     }
 }
 
@@ -190,7 +209,7 @@ impl TextRows<'_> {
                     Some(MarketRecord::Level(l)) => Some((l.exchange_ts, l.local_ts)),
                     _ => None,
                 },
-                ParsedLine::Other => None,
+                ParsedLine::Other(_) => None,
             }
         }
         fn mark_last(r: &mut ParsedLine) {
@@ -812,6 +831,7 @@ fn plan(
                 .depth
                 .filter(|_| s.kind == StreamKind::OrdersL3)
                 .map(|d| d as u32),
+            checksum: format.checksum(&key.stream),
         };
         if let Some(m) = StreamMeta::load(&name.dir(root))? {
             if m != meta {
@@ -1003,7 +1023,10 @@ fn write(
                     }
                 }
             }
-            Ok(Some(ParsedLine::Other)) => report.other += 1,
+            Ok(Some(ParsedLine::Other(kind))) => {
+                report.other += 1;
+                *report.other_kinds.entry(kind).or_insert(0) += 1;
+            }
             Ok(None) => {}
             Err(reason) => {
                 return Err(bad(format!("{reason} (the input changed while importing)")))

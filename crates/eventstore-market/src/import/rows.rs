@@ -148,8 +148,9 @@ pub enum ParsedLine {
         size_places: usize,
         recs: Vec<MarketRecord>,
     },
-    /// A message this importer does not store (yet).
-    Other,
+    /// A message this importer does not store (yet), by its kind's name
+    /// (`kline`, `tickers`, ...).
+    Other(String),
 }
 
 impl ParsedLine {
@@ -157,7 +158,7 @@ impl ParsedLine {
     pub(crate) fn local_ts(&self) -> Option<i64> {
         match self {
             ParsedLine::Records { recs, .. } => recs.first().map(MarketRecord::local_ts),
-            ParsedLine::Other => None,
+            ParsedLine::Other(_) => None,
         }
     }
 }

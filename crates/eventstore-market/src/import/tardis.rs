@@ -130,6 +130,7 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Par
             first_update_id: 0,
             last_update_id: 0,
             prev_update_id: 0,
+            checksum: 0,
         }));
     }
     if recs.is_empty() {
@@ -143,6 +144,7 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Par
             first_update_id: 0,
             last_update_id: 0,
             prev_update_id: 0,
+            checksum: 0,
         }));
     }
     Ok(Some(ParsedLine::Records {
@@ -206,6 +208,7 @@ pub(crate) fn parse_l2_line(no: u64, line: &str) -> Result<Option<ParsedLine>, S
             first_update_id: 0,
             last_update_id: 0,
             prev_update_id: 0,
+            checksum: 0,
         })],
     }))
 }

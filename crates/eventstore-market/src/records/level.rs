@@ -7,6 +7,9 @@ pub const FLAG_SNAPSHOT: u8 = 1;
 /// `BookLevel::flags`: the last record of one exchange event (one depth
 /// message, or the end of a snapshot).
 pub const FLAG_LAST: u8 = 2;
+/// `BookLevel::flags`: the record carries the venue's checksum of the book
+/// after its event (bytes 4..8).
+pub const FLAG_CHECKSUM: u8 = 16;
 
 /// Record kind byte of a level update.
 pub const KIND_LEVEL: u8 = 2;
@@ -39,6 +42,10 @@ pub struct BookLevel {
     pub last_update_id: u64,
     /// The previous event's last update id (Binance futures `pu`; 0 otherwise).
     pub prev_update_id: u64,
+    /// The venue's checksum of the book after this exchange event (OKX,
+    /// Kraken), on the event's last record, with [`FLAG_CHECKSUM`]; 0
+    /// otherwise.
+    pub checksum: i32,
 }
 
 /// Best bid and offer.
@@ -74,13 +81,15 @@ fn record(b: &[u8], kind: u8, what: &str) -> Result<[u8; BOOK_RECORD_LEN], Strin
 }
 
 impl BookLevel {
-    /// `kind u8 | side u8 | flags u8 | 5 zero bytes | exchange_ts | local_ts |
-    /// price | size | first_update_id | last_update_id | prev_update_id`, little-endian.
+    /// `kind u8 | side u8 | flags u8 | zero u8 | checksum i32 | exchange_ts |
+    /// local_ts | price | size | first_update_id | last_update_id |
+    /// prev_update_id`, little-endian.
     pub fn encode(&self) -> [u8; BOOK_RECORD_LEN] {
         let mut b = [0u8; BOOK_RECORD_LEN];
         b[0] = KIND_LEVEL;
         b[1] = self.side as u8;
         b[2] = self.flags;
+        b[4..8].copy_from_slice(&self.checksum.to_le_bytes());
         for (o, v) in [
             (8, self.exchange_ts),
             (16, self.local_ts),
@@ -113,6 +122,7 @@ impl BookLevel {
             first_update_id: i64_at(&b, 40) as u64,
             last_update_id: i64_at(&b, 48) as u64,
             prev_update_id: i64_at(&b, 56) as u64,
+            checksum: i32::from_le_bytes([b[4], b[5], b[6], b[7]]),
         })
     }
 }
@@ -167,6 +177,7 @@ mod tests {
             first_update_id: 10,
             last_update_id: 12,
             prev_update_id: 9,
+            checksum: -1_431_042_442,
         };
         assert_eq!(BookLevel::decode(&l.encode()), Ok(l));
         let q = Quote {

@@ -69,9 +69,23 @@ pub struct StreamMeta {
     /// Levels a side the venue publishes, where it publishes only so many
     /// (LOBSTER's orderbook file): deeper levels are not known.
     pub depth: Option<u32>,
+    /// The venue's book checksum its records carry (OKX, Kraken), verified
+    /// by every reader.
+    pub checksum: Option<crate::book::checksum::ChecksumKind>,
 }
 
 impl StreamMeta {
+    /// How a reader verifies this stream's checksums, if it carries any.
+    pub fn checksummer(&self) -> Option<crate::book::checksum::Checksummer> {
+        self.checksum
+            .map(|kind| crate::book::checksum::Checksummer {
+                kind,
+                price_scale: self.price_scale,
+                size_scale: self.size_scale,
+                style: self.style,
+            })
+    }
+
     pub fn to_json(&self) -> String {
         let mut v = serde_json::json!({
             "format": "eventstore.market/1",
@@ -84,6 +98,9 @@ impl StreamMeta {
         });
         if let Some(d) = self.depth {
             v["depth"] = serde_json::json!(d);
+        }
+        if let Some(c) = self.checksum {
+            v["checksum"] = serde_json::json!(c.as_str());
         }
         v.to_string()
     }
@@ -133,6 +150,14 @@ impl StreamMeta {
                         .filter(|d| (1..=u64::from(u32::MAX)).contains(d))
                         .map(|d| d as u32)
                         .ok_or_else(|| bad("\"depth\" is not a number of levels".into()))?,
+                ),
+            },
+            checksum: match v.get("checksum") {
+                None => None,
+                Some(c) => Some(
+                    c.as_str()
+                        .and_then(crate::book::checksum::ChecksumKind::parse)
+                        .ok_or_else(|| bad(format!("unknown checksum {c} (okx or kraken)")))?,
                 ),
             },
         })

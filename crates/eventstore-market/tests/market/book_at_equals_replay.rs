@@ -40,6 +40,7 @@ fn write(root: &Path, name: &str, kind: &str, recs: &[(i64, [u8; 64])]) -> Strea
         size_scale: 3,
         style: DecimalStyle::Fixed,
         depth: None,
+        checksum: None,
     }
     .store(&dir)
     .unwrap();
@@ -70,6 +71,7 @@ fn l2_stream(seed: u64, events: usize) -> Vec<(i64, [u8; 64])> {
             first_update_id: ids.0,
             last_update_id: ids.1,
             prev_update_id: 0,
+            checksum: 0,
         };
         if e % 300 == 150 {
             // A snapshot of the true book (its id may lag the diffs'; diffs

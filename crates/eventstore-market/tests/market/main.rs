@@ -4,3 +4,4 @@ mod book_at_equals_replay;
 mod common;
 mod order_books;
 mod trades_import;
+mod venues;

@@ -44,6 +44,7 @@ fn diffs(rng: &mut Rng, mut id: u64, mut ts: i64, events: usize) -> (Vec<BookLev
                 first_update_id: first,
                 last_update_id: id,
                 prev_update_id: 0,
+                checksum: 0,
             });
         }
     }
@@ -65,6 +66,7 @@ async fn an_order_stream_subscription_starts_with_the_book_then_history_then_liv
         size_scale: 0,
         style: DecimalStyle::Fixed,
         depth: None,
+        checksum: None,
     }
     .store(&sdir)
     .unwrap();
@@ -80,6 +82,7 @@ async fn an_order_stream_subscription_starts_with_the_book_then_history_then_liv
         first_update_id: 100,
         last_update_id: 100,
         prev_update_id: 0,
+        checksum: 0,
     };
     let (hist, last_id) = diffs(&mut rng, 100, T0, 24_000);
     {

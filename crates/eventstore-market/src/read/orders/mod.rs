@@ -188,8 +188,12 @@ impl OrderStreamReader {
     pub fn book_at(&self, t: i64) -> Result<BookAt> {
         let files = self.files()?;
         if files.len() == 0 {
+            let mut replay = Replay::new(self.kind);
+            if let Some(c) = self.meta.checksummer() {
+                replay.verify_checksums(c);
+            }
             return Ok(BookAt {
-                replay: Replay::new(self.kind),
+                replay,
                 next_seq: 0,
                 replayed: 0,
                 file: PathBuf::new(),

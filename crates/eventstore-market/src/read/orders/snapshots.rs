@@ -110,6 +110,10 @@ impl OrderStreamReader {
             }
             j -= 1;
         };
+        // Snapshots do not keep how to verify checksums: the stream says.
+        if let Some(c) = self.meta.checksummer() {
+            start.verify_checksums(c);
+        }
         if j == k {
             return Ok(start);
         }

@@ -1,0 +1,313 @@
+//! The venues of the cryptofeed captures in `../shared/data/market/
+//! cryptofeed/`: each imported into normalized records with its venue's
+//! sequencing and checks, every message kind imported or counted by name,
+//! and each book equal, after every message, to a replay of the messages
+//! done here directly from the JSON.
+
+use crate::common::{market_data, stored};
+use eventstore_log::{RollInterval, StreamName};
+use eventstore_market::book::replay::{Applied, BookKind, Cause, Replay};
+use eventstore_market::import::{import_all, Format, ImportOptions, ImportReport};
+use eventstore_market::read::orders::OrderStreamReader;
+use eventstore_market::records::decimal;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn minutely() -> ImportOptions {
+    ImportOptions {
+        roll: RollInterval::MINUTELY,
+        ..ImportOptions::default()
+    }
+}
+
+/// A book's levels: (bids best first, asks best first).
+type Depth = (Vec<(i64, i64)>, Vec<(i64, i64)>);
+
+/// A book as the messages print it: price -> size, strings parsed exactly.
+#[derive(Default, Clone, Debug)]
+struct Direct {
+    bids: BTreeMap<i64, i64>,
+    asks: BTreeMap<i64, i64>,
+}
+
+impl Direct {
+    fn set(&mut self, bid: bool, p: i64, q: i64) {
+        let side = if bid { &mut self.bids } else { &mut self.asks };
+        if q == 0 {
+            side.remove(&p);
+        } else {
+            side.insert(p, q);
+        }
+    }
+
+    /// (bids best first, asks best first)
+    fn depth(&self) -> Depth {
+        (
+            self.bids.iter().rev().map(|(p, q)| (*p, *q)).collect(),
+            self.asks.iter().map(|(p, q)| (*p, *q)).collect(),
+        )
+    }
+}
+
+/// Every stored update of an order stream, replayed record by record:
+/// the depth after each record flagged last (an exchange event's end),
+/// the gaps seen, and whether the book ever crossed while reliable.
+fn replayed(root: &Path, name: &str) -> (Vec<Depth>, Vec<Cause>, bool) {
+    let r = OrderStreamReader::open(root, &StreamName::new(name).unwrap()).unwrap();
+    let mut book = Replay::new(BookKind::L2);
+    if let Some(c) = r.meta().checksummer() {
+        book.verify_checksums(c);
+    }
+    let mut out = Vec::new();
+    let mut gaps = Vec::new();
+    let mut crossed = false;
+    let levels = stored(root, name, |b| {
+        eventstore_market::BookLevel::decode(b).unwrap()
+    });
+    for (seq, l) in levels.iter().enumerate() {
+        book.apply_level(seq as u64, l, &mut |_, a| {
+            if let Applied::Gap(g) = a {
+                gaps.push(g.cause);
+            }
+        });
+        if l.flags & eventstore_market::records::level::FLAG_LAST != 0 {
+            out.push(book.depth(usize::MAX));
+            crossed |= book.is_reliable() && book.is_crossed();
+        }
+    }
+    (out, gaps, crossed)
+}
+
+fn okx_files(data: &Path) -> Vec<PathBuf> {
+    vec![
+        data.join("cryptofeed/OKEX.ws.1.0"),
+        data.join("cryptofeed/OKEX.0"),
+    ]
+}
+
+/// The OKX book messages of the capture, per instrument: (receive line,
+/// snapshot?, bids, asks as strings, checksum).
+type OkxBook = (bool, Vec<(String, String)>, Vec<(String, String)>, i64);
+
+fn okx_books(path: &Path) -> BTreeMap<String, Vec<OkxBook>> {
+    let mut out: BTreeMap<String, Vec<OkxBook>> = BTreeMap::new();
+    eventstore_market::import::input::for_each_line(path, |_, line| {
+        let line = line.unwrap();
+        let Some((_, json)) = line.split_once(": ") else {
+            return Ok(());
+        };
+        if line.contains(" <- ") {
+            return Ok(());
+        }
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        if v["arg"]["channel"] != "books-l2-tbt" || v.get("data").is_none() {
+            return Ok(());
+        }
+        let d = &v["data"][0];
+        let side = |k: &str| {
+            d[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|l| {
+                    (
+                        l[0].as_str().unwrap().to_string(),
+                        l[1].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        out.entry(v["arg"]["instId"].as_str().unwrap().to_ascii_lowercase())
+            .or_default()
+            .push((
+                v["action"] == "snapshot",
+                side("bids"),
+                side("asks"),
+                d["checksum"].as_i64().unwrap(),
+            ));
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+/// All 1,504 OKX checksums verified through stored streams rolled
+/// minutely, each file from its own snapshot; every book equal to a direct
+/// replay of the messages after every message, never crossed; every
+/// message kind imported or counted by name.
+#[test]
+fn okx_books_pass_every_venue_checksum_and_equal_a_direct_replay() {
+    let Some(data) = market_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let rep: ImportReport =
+        import_all(Format::Okx, &okx_files(&data), tmp.path(), &minutely()).unwrap();
+    let books = okx_books(&data.join("cryptofeed/OKEX.ws.1.0"));
+    assert_eq!(books.len(), 10);
+    let (mut ok, mut files) = (0, 0);
+    for (inst, msgs) in &books {
+        let name = format!("okx/{inst}/depth");
+        let r = OrderStreamReader::open(tmp.path(), &StreamName::new(&name).unwrap()).unwrap();
+        let meta = r.meta().clone();
+        // File by file, each from its own snapshot.
+        let info =
+            eventstore_log::stream_info(&StreamName::new(&name).unwrap().dir(tmp.path())).unwrap();
+        for f in &info.files {
+            let l = r
+                .ledger(f.min_ts.unwrap(), f.max_ts.map(|t| t + 1))
+                .unwrap();
+            assert_eq!(l.files.len(), 1);
+            let (good, bad) = l.checksums();
+            assert_eq!(bad, 0, "{name}");
+            assert_eq!(l.gaps(), 0, "{name}");
+            ok += good;
+            files += 1;
+        }
+        // Straight through, against the messages applied here.
+        let (depths, gaps, crossed) = replayed(tmp.path(), &name);
+        assert!(gaps.is_empty() && !crossed, "{name}");
+        assert_eq!(depths.len(), msgs.len(), "{name}: one event per message");
+        let mut direct = Direct::default();
+        let p = |s: &str| decimal::parse(s, meta.price_scale).unwrap();
+        let q = |s: &str| decimal::parse(s, meta.size_scale).unwrap();
+        for (i, (snapshot, bids, asks, _)) in msgs.iter().enumerate() {
+            if *snapshot {
+                direct = Direct::default();
+            }
+            for (pr, sz) in bids {
+                direct.set(true, p(pr), q(sz));
+            }
+            for (pr, sz) in asks {
+                direct.set(false, p(pr), q(sz));
+            }
+            assert_eq!(depths[i], direct.depth(), "{name} after message {}", i + 1);
+        }
+    }
+    assert_eq!(ok, 1_504, "checksums verified");
+    assert!(files > 10, "{files} files: the streams rolled minutely");
+    // Trades, with the venue's ids; everything else counted by name.
+    assert!(rep.streams.keys().any(|k| k.ends_with("/trades")));
+    // 46 ticker messages (the other 20 mentions are subscriptions).
+    assert_eq!(rep.other_kinds.get("tickers"), Some(&46), "{rep:?}");
+    assert!(rep.other_kinds.contains_key("event subscribe"), "{rep:?}");
+    assert!(rep.other_kinds.contains_key("rest answer"), "{rep:?}");
+    let imported: u64 = rep.streams.values().sum();
+    assert!(imported > 5_000, "{rep:?}");
+}
+
+/// A size changed in one real update: its checksum fails, the ledger
+/// records the failure as a gap of that cause, and the book is unreliable
+/// from there until the next snapshot (here a snapshot of the true book,
+/// as a resubscription would bring, inserted later in the capture).
+#[test]
+fn an_okx_checksum_failure_is_detected_recorded_and_flags_the_book_until_the_next_snapshot() {
+    let Some(data) = market_data() else { return };
+    let src = data.join("cryptofeed/OKEX.ws.1.0");
+    let inst = "ONT-USDT";
+    let mut lines: Vec<String> = std::fs::read_to_string(&src)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let updates: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains(&format!("\"instId\":\"{inst}\"}},\"action\":\"update\"")))
+        .collect();
+    // Damage the 100th update: its first bid's size plus one.
+    let at = updates[100];
+    let (ts, json) = lines[at]
+        .clone()
+        .split_once(": ")
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap();
+    let ts = ts.as_str();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let d = &mut v["data"][0];
+    let side = if d["bids"].as_array().unwrap().is_empty() {
+        "asks"
+    } else {
+        "bids"
+    };
+    let size: f64 = d[side][0][1].as_str().unwrap().parse().unwrap();
+    d[side][0][1] = serde_json::json!(format!("{}", size + 1.0));
+    lines[at] = format!("{ts}: {v}");
+    // 200 updates later, the true book as a snapshot (from a clean import).
+    let clean = tempfile::tempdir().unwrap();
+    import_all(
+        Format::Okx,
+        std::slice::from_ref(&src),
+        clean.path(),
+        &minutely(),
+    )
+    .unwrap();
+    let name = StreamName::new("okx/ont-usdt/depth").unwrap();
+    let later = updates[300];
+    let (later_ts, later_json) = lines[later]
+        .clone()
+        .split_once(": ")
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap();
+    let later_ts = later_ts.as_str();
+    let lv: serde_json::Value = serde_json::from_str(&later_json).unwrap();
+    let recv = decimal::parse(later_ts, 9).unwrap();
+    let r = OrderStreamReader::open(clean.path(), &name).unwrap();
+    let m = r.meta().clone();
+    let truth = r.book_at(recv + 1).unwrap();
+    let (bids, asks) = truth.replay.depth(usize::MAX);
+    let fmt = |v: &[(i64, i64)]| -> Vec<serde_json::Value> {
+        v.iter()
+            .map(|(p, q)| {
+                serde_json::json!([
+                    decimal::format(*p, m.price_scale, m.style),
+                    decimal::format(*q, m.size_scale, m.style),
+                    "0",
+                    "1"
+                ])
+            })
+            .collect()
+    };
+    let snap = serde_json::json!({
+        "arg": {"channel": "books-l2-tbt", "instId": inst},
+        "action": "snapshot",
+        "data": [{"asks": fmt(&asks), "bids": fmt(&bids), "ts": lv["data"][0]["ts"], "checksum": lv["data"][0]["checksum"]}],
+    });
+    lines.insert(later + 1, format!("{later_ts}: {snap}"));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("OKEX.ws.damaged");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let root = dir.path().join("root");
+    import_all(Format::Okx, &[bad], &root, &minutely()).unwrap();
+    let r = OrderStreamReader::open(&root, &name).unwrap();
+    let ledger = r.ledger(i64::MIN, None).unwrap();
+    let (good, failed) = ledger.checksums();
+    assert_eq!(failed, 1, "one checksum fails");
+    assert_eq!(
+        good,
+        561 - 1 - 200 + 1,
+        "none checked while unreliable, the snapshot's again"
+    );
+    let entries: Vec<_> = ledger.entries().copied().collect();
+    use eventstore_market::read::orders::Entry;
+    let gap = entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::Gap(g) => Some(*g),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(gap.cause, Cause::ChecksumMismatch);
+    assert_eq!(gap.local_ts, decimal::parse(ts, 9).unwrap());
+    let healed = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Reliable { local_ts, .. } => Some(*local_ts),
+            _ => None,
+        })
+        .next_back()
+        .unwrap();
+    assert_eq!(healed, recv, "reliable again at the inserted snapshot");
+    let mid = r.book_at((gap.local_ts + recv) / 2).unwrap().replay.state();
+    assert!(!mid.reliable);
+    assert_eq!(
+        (mid.cause, mid.since),
+        (Cause::ChecksumMismatch, gap.local_ts)
+    );
+    assert!(r.book_at(recv + 1).unwrap().replay.is_reliable());
+}
