@@ -2,7 +2,9 @@
 //! input, learn each symbol's scales, then write each symbol's stream.
 
 pub mod binance;
+pub mod bybit;
 mod capture;
+pub mod coinbase;
 pub mod databento;
 pub mod input;
 pub mod lobster;
@@ -35,11 +37,15 @@ pub enum Format {
     Databento,
     /// OKX v5 websocket recordings: books with their checksums, bbo, trades.
     Okx,
+    /// Coinbase websocket recordings: level2 books and matches.
+    Coinbase,
+    /// Bybit v2 websocket recordings: orderBookL2 books and trades.
+    Bybit,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 9] = [
         Format::Binance,
         Format::TardisTrades,
         Format::TardisBookSnapshot,
@@ -47,6 +53,8 @@ impl Format {
         Format::Lobster,
         Format::Databento,
         Format::Okx,
+        Format::Coinbase,
+        Format::Bybit,
     ];
 
     /// Its name on the command line (`binance`, `tardis-trades`, ...).
@@ -59,6 +67,8 @@ impl Format {
             Format::Lobster => "lobster",
             Format::Databento => "databento",
             Format::Okx => "okx",
+            Format::Coinbase => "coinbase",
+            Format::Bybit => "bybit",
         }
     }
 
@@ -72,6 +82,8 @@ impl Format {
             Format::Lobster => "LOBSTER message file (order level); needs --date and --symbol",
             Format::Databento => "Databento DBN (.dbn.zst): MBO records as order events, trades as trades",
             Format::Okx => "OKX v5 websocket captures: books (checksums verified), books5, bbo-tbt, trades",
+            Format::Coinbase => "Coinbase websocket captures: level2 (snapshot, l2update) books, match trades",
+            Format::Bybit => "Bybit v2 websocket captures: orderBookL2 (snapshot, delta) books, trades",
         }
     }
 
@@ -85,6 +97,8 @@ impl Format {
         match self {
             Format::Lobster => "nasdaq",
             Format::Okx => "okx",
+            Format::Coinbase => "coinbase",
+            Format::Bybit => "bybit",
             _ => "binance",
         }
     }
@@ -100,9 +114,12 @@ impl Format {
     fn style(self) -> DecimalStyle {
         match self {
             Format::Binance | Format::Lobster | Format::Databento => DecimalStyle::Fixed,
-            Format::TardisTrades | Format::TardisBookSnapshot | Format::TardisL2 | Format::Okx => {
-                DecimalStyle::Trimmed
-            }
+            Format::TardisTrades
+            | Format::TardisBookSnapshot
+            | Format::TardisL2
+            | Format::Okx
+            | Format::Coinbase
+            | Format::Bybit => DecimalStyle::Trimmed,
         }
     }
 }
@@ -177,6 +194,8 @@ fn parse(
         Format::TardisBookSnapshot => crate::import::tardis::parse_book_snapshot_line(no, line),
         Format::TardisL2 => crate::import::tardis::parse_l2_line(no, line),
         Format::Okx => crate::import::okx::parse_line(line),
+        Format::Coinbase => crate::import::coinbase::parse_line(line),
+        Format::Bybit => crate::import::bybit::parse_line(line),
     }
 }
 

@@ -311,3 +311,214 @@ fn an_okx_checksum_failure_is_detected_recorded_and_flags_the_book_until_the_nex
     );
     assert!(r.book_at(recv + 1).unwrap().replay.is_reliable());
 }
+
+/// A venue's book messages, applied directly: per stream, for each
+/// message, (snapshot?, [(bid?, price, size)]) as printed.
+type Messages = BTreeMap<String, Vec<(bool, Vec<(bool, String, String)>)>>;
+
+/// Check every depth stream of `root` against `msgs`: one event per
+/// message, the book equal to the messages applied directly after each,
+/// never a gap, never crossed.
+fn books_equal_direct_replay(root: &Path, venue: &str, msgs: &Messages) -> usize {
+    let mut checked = 0;
+    for (symbol, list) in msgs {
+        let name = format!("{venue}/{symbol}/depth");
+        let r = OrderStreamReader::open(root, &StreamName::new(&name).unwrap()).unwrap();
+        let m = r.meta().clone();
+        let (depths, gaps, crossed) = replayed(root, &name);
+        assert!(gaps.is_empty(), "{name}: {gaps:?}");
+        assert!(!crossed, "{name} crossed");
+        assert_eq!(depths.len(), list.len(), "{name}: one event per message");
+        let mut direct = Direct::default();
+        for (i, (snapshot, levels)) in list.iter().enumerate() {
+            if *snapshot {
+                direct = Direct::default();
+            }
+            for (bid, p, q) in levels {
+                direct.set(
+                    *bid,
+                    decimal::parse(p, m.price_scale).unwrap(),
+                    decimal::parse(q, m.size_scale).unwrap(),
+                );
+            }
+            assert_eq!(depths[i], direct.depth(), "{name} after message {}", i + 1);
+            checked += 1;
+        }
+        assert!(r.book_at(i64::MAX).unwrap().replay.is_reliable(), "{name}");
+    }
+    checked
+}
+
+/// The JSON messages of a cryptofeed capture (what the venue sent).
+fn messages(path: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    eventstore_market::import::input::for_each_line(path, |_, line| {
+        let line = line.unwrap();
+        if line.contains(" <- ") || line.contains(" <-> ") {
+            return Ok(());
+        }
+        if let Some((_, json)) = line.split_once(": ") {
+            out.push(serde_json::from_str(json).unwrap());
+        }
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn coinbase_level2_books_equal_a_direct_replay_and_matches_are_trades() {
+    let Some(data) = market_data() else { return };
+    let ws = data.join("cryptofeed/COINBASE.ws.28.0");
+    let tmp = tempfile::tempdir().unwrap();
+    let rep = import_all(
+        Format::Coinbase,
+        &[ws.clone(), data.join("cryptofeed/COINBASE.0")],
+        tmp.path(),
+        &minutely(),
+    )
+    .unwrap();
+    let mut msgs: Messages = BTreeMap::new();
+    let mut matches: BTreeMap<String, Vec<(i64, String, String, String)>> = BTreeMap::new();
+    for v in messages(&ws) {
+        let product = v["product_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let s = |l: &serde_json::Value, i: usize| l[i].as_str().unwrap().to_string();
+        match v["type"].as_str().unwrap() {
+            "snapshot" => {
+                let mut levels = Vec::new();
+                for (key, bid) in [("bids", true), ("asks", false)] {
+                    for l in v[key].as_array().unwrap() {
+                        levels.push((bid, s(l, 0), s(l, 1)));
+                    }
+                }
+                msgs.entry(product).or_default().push((true, levels));
+            }
+            "l2update" => {
+                let levels = v["changes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| (s(c, 0) == "buy", s(c, 1), s(c, 2)))
+                    .collect();
+                msgs.entry(product).or_default().push((false, levels));
+            }
+            "match" | "last_match" => matches.entry(product).or_default().push((
+                v["trade_id"].as_i64().unwrap(),
+                v["price"].as_str().unwrap().to_string(),
+                v["size"].as_str().unwrap().to_string(),
+                v["side"].as_str().unwrap().to_string(),
+            )),
+            _ => {}
+        }
+    }
+    assert_eq!(msgs.len(), 10);
+    let checked = books_equal_direct_replay(tmp.path(), "coinbase", &msgs);
+    assert_eq!(checked, 9_719 + 10);
+    // Trades: every match, the aggressor opposite to the maker's side.
+    let mut n = 0;
+    for (product, list) in &matches {
+        let name = StreamName::new(&format!("coinbase/{product}/trades")).unwrap();
+        let mut rd =
+            eventstore_market::TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
+        for (id, _, size, side) in list {
+            let t = rd.try_next().unwrap().unwrap();
+            assert_eq!(t.trade_id, *id as u64);
+            let m = rd.meta().clone();
+            assert_eq!(
+                decimal::parse(size, m.size_scale).unwrap(),
+                t.size,
+                "{product} trade {id}"
+            );
+            assert_eq!(t.side.as_str(), if side == "sell" { "buy" } else { "sell" });
+            n += 1;
+        }
+    }
+    assert_eq!(n, 107);
+    assert_eq!(rep.other_kinds.get("ticker"), Some(&107));
+    assert_eq!(rep.other_kinds.get("subscriptions"), Some(&3));
+    assert_eq!(rep.other, rep.other_kinds.values().sum::<u64>());
+}
+
+#[test]
+fn bybit_order_book_l2_books_equal_a_direct_replay_and_trades_keep_their_ids() {
+    let Some(data) = market_data() else { return };
+    let ws = data.join("cryptofeed/BYBIT.ws.26.0");
+    let tmp = tempfile::tempdir().unwrap();
+    let rep = import_all(
+        Format::Bybit,
+        &[ws.clone(), data.join("cryptofeed/BYBIT.0")],
+        tmp.path(),
+        &minutely(),
+    )
+    .unwrap();
+    let mut msgs: Messages = BTreeMap::new();
+    let mut trades = 0;
+    let mut first_id = None;
+    for v in messages(&ws) {
+        let Some(topic) = v["topic"].as_str() else {
+            continue;
+        };
+        let (channel, symbol) = topic.split_once('.').unwrap();
+        let symbol = symbol.to_ascii_lowercase();
+        let lv = |l: &serde_json::Value, size: Option<&str>| {
+            (
+                l["side"] == "Buy",
+                l["price"].as_str().unwrap().to_string(),
+                size.map(String::from)
+                    .unwrap_or_else(|| l["size"].to_string()),
+            )
+        };
+        if channel == "trade" {
+            trades += v["data"].as_array().unwrap().len();
+            first_id.get_or_insert((
+                symbol,
+                v["data"][0]["trade_id"].as_str().unwrap().to_string(),
+            ));
+            continue;
+        }
+        if v["type"] == "snapshot" {
+            let levels = v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| lv(l, None))
+                .collect();
+            msgs.entry(symbol).or_default().push((true, levels));
+        } else {
+            let mut levels = Vec::new();
+            for key in ["delete", "update", "insert"] {
+                for l in v["data"][key].as_array().unwrap() {
+                    levels.push(lv(l, (key == "delete").then_some("0")));
+                }
+            }
+            msgs.entry(symbol).or_default().push((false, levels));
+        }
+    }
+    assert_eq!(msgs.len(), 2);
+    let checked = books_equal_direct_replay(tmp.path(), "bybit", &msgs);
+    assert_eq!(checked, 1_018);
+    let stored: u64 = rep
+        .streams
+        .iter()
+        .filter(|(k, _)| k.ends_with("/trades"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(stored, trades as u64);
+    let (symbol, id) = first_id.unwrap();
+    let name = StreamName::new(&format!("bybit/{symbol}/trades")).unwrap();
+    let t = eventstore_market::TradeStreamReader::open(tmp.path(), &name, None, None)
+        .unwrap()
+        .try_next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.trade_id.to_string(), id);
+    assert_eq!(
+        rep.other_kinds.get("subscription answer"),
+        Some(&4),
+        "{rep:?}"
+    );
+    assert_eq!(rep.other, rep.other_kinds.values().sum::<u64>());
+}

@@ -1,0 +1,176 @@
+//! Coinbase (Exchange, formerly Pro) websocket recordings (cryptofeed
+//! captures, or JSON lines), into `coinbase/<product>/...`:
+//!
+//! - `level2`: a `snapshot` (every level of both sides) then `l2update`s
+//!   whose `changes` are `[side, price, size]`: the size replaces the
+//!   level's, 0 removes it; into `depth`. The channel has no sequence
+//!   numbers: the book is right from its snapshot as long as the
+//!   connection lost nothing.
+//! - `match` and `last_match` (the last trade before the subscription):
+//!   trades in `trades`. Coinbase's `side` is the maker's: the aggressor is
+//!   the other side.
+//!
+//! `ticker`, `subscriptions`, REST answers and other kinds are counted by
+//! name.
+
+use crate::import::capture;
+use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::records::decimal;
+use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::meta::StreamKind;
+use crate::records::trade::{Side, Trade, TradeId};
+use serde_json::Value;
+
+pub(crate) fn parse_line(line: &str) -> Result<Option<ParsedLine>, String> {
+    let Some(capture::CaptureLine { local, url, json }) = capture::split(line)? else {
+        return Ok(None);
+    };
+    if url.is_some() {
+        return Ok(Some(ParsedLine::Other("rest answer".into())));
+    }
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("a Coinbase message without \"type\"")?;
+    match kind {
+        "snapshot" | "l2update" => book(&v, kind == "snapshot", local),
+        "match" | "last_match" => trade(&v, local),
+        other => Ok(Some(ParsedLine::Other(other.to_string()))),
+    }
+}
+
+fn str_of<'a>(v: &'a Value, k: &str, what: &str) -> Result<&'a str, String> {
+    v.get(k)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{what} without string field {k:?}"))
+}
+
+/// `"2021-04-17T16:43:37.075687Z"` as ns.
+fn time(v: &Value, what: &str) -> Result<Option<i64>, String> {
+    match v.get("time").and_then(Value::as_str) {
+        None => Ok(None),
+        Some(t) => eventstore_log::time::parse_time(t)
+            .map(Some)
+            .map_err(|e| format!("{what} time {t:?}: {e}")),
+    }
+}
+
+/// Entry `i` of a JSON array, as a string.
+fn pair(l: &Value, i: usize) -> Option<&str> {
+    l.get(i).and_then(Value::as_str)
+}
+
+fn book(v: &Value, snapshot: bool, local: Option<i64>) -> Result<Option<ParsedLine>, String> {
+    let what = if snapshot { "snapshot" } else { "l2update" };
+    let product = str_of(v, "product_id", what)?;
+    let mut rows: Vec<(BookSide, &str, &str)> = Vec::new();
+    if snapshot {
+        for (key, side) in [("bids", BookSide::Bid), ("asks", BookSide::Ask)] {
+            let arr = v
+                .get(key)
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("a snapshot without array {key:?}"))?;
+            for l in arr {
+                let (Some(p), Some(q)) = (pair(l, 0), pair(l, 1)) else {
+                    return Err(format!("a level of {key:?} is not [\"price\", \"size\"]"));
+                };
+                rows.push((side, p, q));
+            }
+        }
+    } else {
+        let arr = v
+            .get("changes")
+            .and_then(Value::as_array)
+            .ok_or("an l2update without array \"changes\"")?;
+        for c in arr {
+            let (Some(s), Some(p), Some(q)) = (pair(c, 0), pair(c, 1), pair(c, 2)) else {
+                return Err("a change is not [\"side\", \"price\", \"size\"]".into());
+            };
+            let side = match s {
+                "buy" => BookSide::Bid,
+                "sell" => BookSide::Ask,
+                s => return Err(format!("change side {s:?} is not buy or sell")),
+            };
+            rows.push((side, p, q));
+        }
+    }
+    let local_ts = match (local, time(v, what)?) {
+        (Some(l), _) => l,
+        (None, Some(t)) => t,
+        (None, None) => return Err(format!("a {what} without a receive or event time")),
+    };
+    let exchange_ts = time(v, what)?.unwrap_or(0);
+    let pp = rows.iter().map(|r| decimal::places(r.1)).max().unwrap_or(0);
+    let sp = rows.iter().map(|r| decimal::places(r.2)).max().unwrap_or(0);
+    let flags = if snapshot { FLAG_SNAPSHOT } else { 0 };
+    let level = |side, price, size, flags| BookLevel {
+        exchange_ts,
+        local_ts,
+        side,
+        flags,
+        price,
+        size,
+        first_update_id: 0,
+        last_update_id: 0,
+        prev_update_id: 0,
+        checksum: 0,
+    };
+    let mut recs = Vec::with_capacity(rows.len().max(1));
+    for (side, p, q) in rows {
+        recs.push(level(
+            side,
+            decimal::parse(p, pp as u8)?,
+            decimal::parse_size(q, sp as u8)?,
+            flags,
+        ));
+    }
+    if recs.is_empty() {
+        recs.push(level(BookSide::None, 0, 0, flags));
+    }
+    if let Some(l) = recs.last_mut() {
+        l.flags |= FLAG_LAST;
+    }
+    Ok(Some(ParsedLine::Records {
+        venue: Some("coinbase".into()),
+        symbol: Some(product.to_string()),
+        stream: "depth".into(),
+        kind: StreamKind::BookL2,
+        price_places: pp,
+        size_places: sp,
+        recs: recs.into_iter().map(MarketRecord::Level).collect(),
+    }))
+}
+
+fn trade(v: &Value, local: Option<i64>) -> Result<Option<ParsedLine>, String> {
+    let what = "match";
+    let (p, q) = (str_of(v, "price", what)?, str_of(v, "size", what)?);
+    let (pp, sp) = (decimal::places(p), decimal::places(q));
+    let exchange_ts = time(v, what)?.ok_or("a match without \"time\"")?;
+    let id = match v.get("trade_id") {
+        Some(Value::Number(n)) => TradeId::parse(&n.to_string())?,
+        Some(Value::String(s)) => TradeId::parse(s)?,
+        _ => return Err("a match without \"trade_id\"".into()),
+    };
+    Ok(Some(ParsedLine::Records {
+        venue: Some("coinbase".into()),
+        symbol: Some(str_of(v, "product_id", what)?.to_string()),
+        stream: "trades".into(),
+        kind: StreamKind::Trades,
+        price_places: pp,
+        size_places: sp,
+        recs: vec![MarketRecord::Trade(Trade {
+            exchange_ts,
+            local_ts: local.unwrap_or(exchange_ts),
+            price: decimal::parse(p, pp as u8)?,
+            size: decimal::parse_size(q, sp as u8)?,
+            // The maker's side: a sell maker was hit by a buyer.
+            side: match str_of(v, "side", what)? {
+                "sell" => Side::Buy,
+                "buy" => Side::Sell,
+                s => return Err(format!("match side {s:?} is not buy or sell")),
+            },
+            trade_id: id,
+        })],
+    }))
+}
