@@ -117,6 +117,26 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 mod tests {
     use super::*;
 
+    /// Kraken's documented formatting: `"0.05000"` with volume
+    /// `"0.00000304"` is `"5000304"`; `"45285.2"` with `"0.00100000"` is
+    /// `"452852100000"`.
+    #[test]
+    fn kraken_prints_levels_as_documented() {
+        let c = |price, size, ps, ss| {
+            let mut book = L2Book::new();
+            book.set(crate::records::level::BookSide::Ask, price, size);
+            let k = Checksummer {
+                kind: ChecksumKind::Kraken,
+                price_scale: ps,
+                size_scale: ss,
+                style: DecimalStyle::Fixed,
+            };
+            k.of(&book)
+        };
+        assert_eq!(c(5000, 304, 5, 8), crc32(b"5000304") as i32);
+        assert_eq!(c(452852, 100000, 1, 8), crc32(b"452852100000") as i32);
+    }
+
     #[test]
     fn crc32_is_zlibs() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);

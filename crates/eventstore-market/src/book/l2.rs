@@ -151,6 +151,16 @@ impl Ladder {
         self.len = 0;
     }
 
+    /// Keep the best `n` levels only.
+    fn truncate(&mut self, n: usize) {
+        while self.len > n {
+            let Some(key) = self.blocks.first().map(|b| b.keys[0]) else {
+                return;
+            };
+            self.set(key, 0);
+        }
+    }
+
     /// (key, size) from the best level down.
     fn iter(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.blocks.iter().rev().flat_map(|b| {
@@ -187,6 +197,13 @@ impl L2Book {
             BookSide::Ask => self.asks.set(price.wrapping_neg(), size),
             BookSide::None => {}
         }
+    }
+
+    /// Keep the best `n` levels of each side (a venue that publishes only
+    /// so many, and sends no removal for levels that fall out of them).
+    pub fn truncate(&mut self, n: usize) {
+        self.bids.truncate(n);
+        self.asks.truncate(n);
     }
 
     /// The size at `price` on `side` (0 if there is no level).

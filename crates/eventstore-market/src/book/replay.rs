@@ -191,6 +191,9 @@ pub struct Replay {
     pub(crate) checksums: (u64, u64),
     /// How to verify the venue's checksums, for streams that carry them.
     pub(crate) checksummer: Option<Checksummer>,
+    /// Levels a side the venue keeps (price-level books whose venue
+    /// truncates them without removals: Kraken).
+    pub(crate) truncate: Option<usize>,
 }
 
 impl Replay {
@@ -216,6 +219,21 @@ impl Replay {
             cause: Cause::NoSnapshot,
             checksums: (0, 0),
             checksummer: None,
+            truncate: None,
+        }
+    }
+
+    /// Keep a price-level book to the best `n` levels a side after every
+    /// exchange event, as a venue that publishes only `n` and sends no
+    /// removal for the levels that fall out (Kraken's `book-N`).
+    pub fn truncate_to(&mut self, n: usize) {
+        self.truncate = Some(n);
+    }
+
+    /// The end of an exchange event: truncate to the venue's depth.
+    fn event_end(&mut self) {
+        if let (Some(n), Book::L2(b)) = (self.truncate, &mut self.book) {
+            b.truncate(n);
         }
     }
 
@@ -450,6 +468,7 @@ impl Replay {
             emit(seq, Applied::Level(*l));
             if l.flags & FLAG_LAST != 0 {
                 self.end_snapshot(l.local_ts, emit);
+                self.event_end();
                 self.check(seq, l, emit);
             }
             return;
@@ -462,8 +481,11 @@ impl Replay {
             self.broken(seq, l.local_ts, Cause::SnapshotCutShort, ids, 0, emit);
         }
         self.diff(seq, l, emit);
-        if l.flags & FLAG_LAST != 0 && self.decision == Decision::Apply {
-            self.check(seq, l, emit);
+        if l.flags & FLAG_LAST != 0 {
+            self.event_end();
+            if self.decision == Decision::Apply {
+                self.check(seq, l, emit);
+            }
         }
         // A whole exchange event that leaves the book crossed.
         if l.flags & FLAG_LAST != 0 && self.reliable && self.is_crossed() {

@@ -7,6 +7,7 @@ mod capture;
 pub mod coinbase;
 pub mod databento;
 pub mod input;
+pub mod kraken;
 pub mod lobster;
 pub mod okx;
 pub mod rows;
@@ -41,11 +42,13 @@ pub enum Format {
     Coinbase,
     /// Bybit v2 websocket recordings: orderBookL2 books and trades.
     Bybit,
+    /// Kraken websocket v1 recordings: book-N with their checksums, trades.
+    Kraken,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 10] = [
         Format::Binance,
         Format::TardisTrades,
         Format::TardisBookSnapshot,
@@ -55,6 +58,7 @@ impl Format {
         Format::Okx,
         Format::Coinbase,
         Format::Bybit,
+        Format::Kraken,
     ];
 
     /// Its name on the command line (`binance`, `tardis-trades`, ...).
@@ -69,6 +73,7 @@ impl Format {
             Format::Okx => "okx",
             Format::Coinbase => "coinbase",
             Format::Bybit => "bybit",
+            Format::Kraken => "kraken",
         }
     }
 
@@ -84,6 +89,7 @@ impl Format {
             Format::Okx => "OKX v5 websocket captures: books (checksums verified), books5, bbo-tbt, trades",
             Format::Coinbase => "Coinbase websocket captures: level2 (snapshot, l2update) books, match trades",
             Format::Bybit => "Bybit v2 websocket captures: orderBookL2 (snapshot, delta) books, trades",
+            Format::Kraken => "Kraken websocket v1 captures: book-N (checksums verified, truncated to N), trades",
         }
     }
 
@@ -99,6 +105,7 @@ impl Format {
             Format::Okx => "okx",
             Format::Coinbase => "coinbase",
             Format::Bybit => "bybit",
+            Format::Kraken => "kraken",
             _ => "binance",
         }
     }
@@ -107,13 +114,27 @@ impl Format {
     fn checksum(self, stream: &str) -> Option<crate::book::checksum::ChecksumKind> {
         match (self, stream) {
             (Format::Okx, "depth") => Some(crate::book::checksum::ChecksumKind::Okx),
+            (Format::Kraken, s) if s.starts_with("book-") => {
+                Some(crate::book::checksum::ChecksumKind::Kraken)
+            }
+            _ => None,
+        }
+    }
+
+    /// The levels a side the venue publishes in `stream`, where it says
+    /// (Kraken's `book-N`).
+    fn published_depth(self, stream: &str) -> Option<u32> {
+        match self {
+            Format::Kraken => stream.strip_prefix("book-").and_then(|n| n.parse().ok()),
             _ => None,
         }
     }
 
     fn style(self) -> DecimalStyle {
         match self {
-            Format::Binance | Format::Lobster | Format::Databento => DecimalStyle::Fixed,
+            Format::Binance | Format::Lobster | Format::Databento | Format::Kraken => {
+                DecimalStyle::Fixed
+            }
             Format::TardisTrades
             | Format::TardisBookSnapshot
             | Format::TardisL2
@@ -196,6 +217,7 @@ fn parse(
         Format::Okx => crate::import::okx::parse_line(line),
         Format::Coinbase => crate::import::coinbase::parse_line(line),
         Format::Bybit => crate::import::bybit::parse_line(line),
+        Format::Kraken => crate::import::kraken::parse_line(line),
     }
 }
 
@@ -849,7 +871,8 @@ fn plan(
             depth: pass
                 .depth
                 .filter(|_| s.kind == StreamKind::OrdersL3)
-                .map(|d| d as u32),
+                .map(|d| d as u32)
+                .or(format.published_depth(&key.stream)),
             checksum: format.checksum(&key.stream),
         };
         if let Some(m) = StreamMeta::load(&name.dir(root))? {

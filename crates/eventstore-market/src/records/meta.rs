@@ -75,6 +75,17 @@ pub struct StreamMeta {
 }
 
 impl StreamMeta {
+    /// Set a replay of this stream up as its venue says: the checksums to
+    /// verify, the depth a price-level book is truncated to.
+    pub fn configure(&self, r: &mut crate::book::replay::Replay) {
+        if let Some(c) = self.checksummer() {
+            r.verify_checksums(c);
+        }
+        if let (Some(d), crate::book::replay::BookKind::L2) = (self.depth, r.kind()) {
+            r.truncate_to(d as usize);
+        }
+    }
+
     /// How a reader verifies this stream's checksums, if it carries any.
     pub fn checksummer(&self) -> Option<crate::book::checksum::Checksummer> {
         self.checksum

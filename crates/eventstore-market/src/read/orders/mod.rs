@@ -189,9 +189,7 @@ impl OrderStreamReader {
         let files = self.files()?;
         if files.len() == 0 {
             let mut replay = Replay::new(self.kind);
-            if let Some(c) = self.meta.checksummer() {
-                replay.verify_checksums(c);
-            }
+            self.meta.configure(&mut replay);
             return Ok(BookAt {
                 replay,
                 next_seq: 0,

@@ -110,10 +110,9 @@ impl OrderStreamReader {
             }
             j -= 1;
         };
-        // Snapshots do not keep how to verify checksums: the stream says.
-        if let Some(c) = self.meta.checksummer() {
-            start.verify_checksums(c);
-        }
+        // Snapshots do not keep how the venue checks and truncates its
+        // book: the stream says.
+        self.meta.configure(&mut start);
         if j == k {
             return Ok(start);
         }

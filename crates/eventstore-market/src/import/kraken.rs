@@ -1,0 +1,208 @@
+//! Kraken websocket v1 recordings (cryptofeed captures, or JSON lines),
+//! into `kraken/<pair>/...` (`XBT/USD` becomes `xbt-usd`):
+//!
+//! - `book-N` (N = 10 to 1000): a snapshot (`as`, `bs`) then updates (`a`
+//!   and/or `b`, in one object or two, `[price, volume, timestamp]`, a
+//!   fourth entry `"r"` for a republished level; a volume of 0 removes the
+//!   level), into the stream `book-N` as level updates. Kraken sends no
+//!   sequence numbers; each update carries the CRC-32 of the best 10 asks
+//!   and bids (`c`), kept on the message's last record and verified by
+//!   every reader. The venue truncates its book to N levels a side without
+//!   sending removals for the levels that fall out: the stream's
+//!   `market.json` says N (`depth`), and readers truncate the same way.
+//! - `trade`: trades (`[price, volume, time, side, type, misc]`; Kraken v1
+//!   gives no trade id: 0).
+//!
+//! Events (`heartbeat`, `systemStatus`, `subscriptionStatus`), REST
+//! answers and other channels are counted by name.
+
+use crate::import::capture;
+use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::records::decimal;
+use crate::records::level::{BookLevel, BookSide, FLAG_CHECKSUM, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::meta::StreamKind;
+use crate::records::trade::{Side, Trade, TradeId};
+use serde_json::Value;
+
+pub(crate) fn parse_line(line: &str) -> Result<Option<ParsedLine>, String> {
+    let Some(capture::CaptureLine { local, url, json }) = capture::split(line)? else {
+        return Ok(None);
+    };
+    if url.is_some() {
+        return Ok(Some(ParsedLine::Other("rest answer".into())));
+    }
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
+    if let Some(e) = v.get("event").and_then(Value::as_str) {
+        return Ok(Some(ParsedLine::Other(e.to_string())));
+    }
+    let Some(msg) = v.as_array() else {
+        return Err("a Kraken message is an event object or an array".into());
+    };
+    let n = msg.len();
+    let (Some(channel), Some(pair)) = (
+        msg.get(n.wrapping_sub(2)).and_then(Value::as_str),
+        msg.get(n.wrapping_sub(1)).and_then(Value::as_str),
+    ) else {
+        return Err("a Kraken array message ends with its channel name and pair".into());
+    };
+    let symbol = pair.replace('/', "-");
+    let body = &msg[1..n - 2];
+    if channel.starts_with("book-") {
+        book(body, channel, &symbol, local)
+    } else if channel == "trade" {
+        trades(body, &symbol, local)
+    } else {
+        Ok(Some(ParsedLine::Other(channel.to_string())))
+    }
+}
+
+/// `"1534614057.321597"` (seconds) as ns.
+fn seconds(s: &str) -> Result<i64, String> {
+    decimal::parse(s, 9).map_err(|e| format!("time {s:?}: {e}"))
+}
+
+fn book(
+    body: &[Value],
+    channel: &str,
+    symbol: &str,
+    local: Option<i64>,
+) -> Result<Option<ParsedLine>, String> {
+    // (side, price, volume, time) as printed.
+    let mut rows: Vec<(BookSide, &str, &str, &str)> = Vec::new();
+    let mut snapshot = false;
+    let mut checksum = None;
+    for part in body {
+        let Some(obj) = part.as_object() else {
+            return Err("a book message part is not an object".into());
+        };
+        for (key, list) in obj {
+            let side = match key.as_str() {
+                "as" | "bs" => {
+                    snapshot = true;
+                    if key == "as" {
+                        BookSide::Ask
+                    } else {
+                        BookSide::Bid
+                    }
+                }
+                "a" => BookSide::Ask,
+                "b" => BookSide::Bid,
+                "c" => {
+                    let c = list.as_str().ok_or("checksum \"c\" is not a string")?;
+                    let c: u32 = c
+                        .parse()
+                        .map_err(|_| format!("checksum {c:?} is not a 32-bit number"))?;
+                    checksum = Some(c as i32);
+                    continue;
+                }
+                _ => continue,
+            };
+            let entries = list
+                .as_array()
+                .ok_or_else(|| format!("book side {key:?} is not a list"))?;
+            for e in entries {
+                let s = |i: usize| e.get(i).and_then(Value::as_str);
+                let (Some(p), Some(q), Some(t)) = (s(0), s(1), s(2)) else {
+                    return Err(format!(
+                        "a level of {key:?} is not [price, volume, timestamp]"
+                    ));
+                };
+                rows.push((side, p, q, t));
+            }
+        }
+    }
+    let mut exchange_ts = 0;
+    for r in &rows {
+        exchange_ts = exchange_ts.max(seconds(r.3)?);
+    }
+    let local_ts = local
+        .or((exchange_ts != 0).then_some(exchange_ts))
+        .ok_or("a book message without a receive or level time")?;
+    let pp = rows.iter().map(|r| decimal::places(r.1)).max().unwrap_or(0);
+    let sp = rows.iter().map(|r| decimal::places(r.2)).max().unwrap_or(0);
+    let flags = if snapshot { FLAG_SNAPSHOT } else { 0 };
+    let level = |side, price, size, flags| BookLevel {
+        exchange_ts,
+        local_ts,
+        side,
+        flags,
+        price,
+        size,
+        first_update_id: 0,
+        last_update_id: 0,
+        prev_update_id: 0,
+        checksum: 0,
+    };
+    let mut recs = Vec::with_capacity(rows.len().max(1));
+    for (side, p, q, _) in &rows {
+        recs.push(level(
+            *side,
+            decimal::parse(p, pp as u8)?,
+            decimal::parse_size(q, sp as u8)?,
+            flags,
+        ));
+    }
+    if recs.is_empty() {
+        recs.push(level(BookSide::None, 0, 0, flags));
+    }
+    if let Some(l) = recs.last_mut() {
+        l.flags |= FLAG_LAST;
+        if let Some(c) = checksum {
+            l.flags |= FLAG_CHECKSUM;
+            l.checksum = c;
+        }
+    }
+    Ok(Some(ParsedLine::Records {
+        venue: Some("kraken".into()),
+        symbol: Some(symbol.to_string()),
+        stream: channel.to_string(),
+        kind: StreamKind::BookL2,
+        price_places: pp,
+        size_places: sp,
+        recs: recs.into_iter().map(MarketRecord::Level).collect(),
+    }))
+}
+
+fn trades(body: &[Value], symbol: &str, local: Option<i64>) -> Result<Option<ParsedLine>, String> {
+    let Some(list) = body.first().and_then(Value::as_array) else {
+        return Err("a trade message without a list of trades".into());
+    };
+    let mut rows = Vec::with_capacity(list.len());
+    for t in list {
+        let s = |i: usize| t.get(i).and_then(Value::as_str);
+        let (Some(p), Some(q), Some(ts), Some(side)) = (s(0), s(1), s(2), s(3)) else {
+            return Err("a trade is not [price, volume, time, side, ...]".into());
+        };
+        rows.push((p, q, ts, side));
+    }
+    let pp = rows.iter().map(|r| decimal::places(r.0)).max().unwrap_or(0);
+    let sp = rows.iter().map(|r| decimal::places(r.1)).max().unwrap_or(0);
+    let mut recs = Vec::with_capacity(rows.len());
+    for (p, q, ts, side) in rows {
+        let exchange_ts = seconds(ts)?;
+        recs.push(MarketRecord::Trade(Trade {
+            exchange_ts,
+            local_ts: local.unwrap_or(exchange_ts),
+            price: decimal::parse(p, pp as u8)?,
+            size: decimal::parse_size(q, sp as u8)?,
+            side: match side {
+                "b" => Side::Buy,
+                "s" => Side::Sell,
+                s => return Err(format!("trade side {s:?} is not b or s")),
+            },
+            trade_id: TradeId::Num(0),
+        }));
+    }
+    if recs.is_empty() {
+        return Ok(Some(ParsedLine::Other("trades without data".into())));
+    }
+    Ok(Some(ParsedLine::Records {
+        venue: Some("kraken".into()),
+        symbol: Some(symbol.to_string()),
+        stream: "trades".into(),
+        kind: StreamKind::Trades,
+        price_places: pp,
+        size_places: sp,
+        recs,
+    }))
+}
