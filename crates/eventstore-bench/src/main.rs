@@ -6,7 +6,7 @@
 //! cargo run --release -p eventstore-bench -- all [--dir /path/on/the/disk/to/test]
 //! ```
 //!
-//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `market` (`market-decode`: the hourly decode only), `book` (`book-apply`: its apply rates only), `service`, `all`.
+//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `market` (`market-decode`: the hourly decode only; `market-import`: the imports only), `book` (`book-apply`: its apply rates only), `service`, `all`.
 //! `service` compares with NATS JetStream when built with `--features nats`
 //! and `nats-server` is installed.
 //! `remote` starts a local S3 server with `scripts/s3-server.sh` (or uses
@@ -71,6 +71,8 @@ fn main() {
         market::bench_market(&dir);
     } else if cmd == "market-decode" {
         market::bench_decode(&dir);
+    } else if cmd == "market-import" {
+        market::bench_import(&dir);
     }
     if run("book") {
         book::bench_book(&dir);

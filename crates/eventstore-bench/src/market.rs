@@ -4,7 +4,7 @@
 
 use crate::stats::{median, Table};
 use eventstore_log::*;
-use eventstore_market::import::{import, Format, ImportOptions};
+use eventstore_market::import::{import_all, Format, ImportOptions};
 use eventstore_market::{Side, Trade, TradeStreamReader};
 use std::path::Path;
 use std::sync::Arc;
@@ -40,6 +40,11 @@ pub fn bench_decode(dir: &Path) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// Import only: every format over the real recordings.
+pub fn bench_import(dir: &Path) {
+    import_throughput(dir);
+}
+
 fn import_throughput(dir: &Path) {
     let Some(data) = market_data() else {
         eprintln!("market: no market data (set EVENTSTORE_MARKET_DATA): import throughput skipped");
@@ -47,7 +52,15 @@ fn import_throughput(dir: &Path) {
     };
     let mut t = Table::new(
         "Import of the real recordings (whole pipeline: decompress, check every row, write), median of 5",
-        &["input", "records stored", "input MB (text uncompressed; DBN as stored)", "records/s", "input MB/s"],
+        &[
+            "format and input",
+            "records stored",
+            "input MB (text uncompressed; DBN as stored)",
+            "records/s",
+            "input MB/s",
+            "reading the input alone, MB/s",
+            "import / read",
+        ],
     );
     let lobster = ImportOptions {
         venue: "nasdaq".into(),
@@ -55,41 +68,104 @@ fn import_throughput(dir: &Path) {
         symbol: Some("AMZN".into()),
         ..ImportOptions::default()
     };
-    let inputs = [
+    let one = |rel: &str| vec![rel.to_string()];
+    let inputs: Vec<(Format, Vec<String>, ImportOptions)> = vec![
         (
             Format::Binance,
-            "binance/spot_btcusdt_20240808.hftbacktest.gz",
+            one("binance/spot_btcusdt_20240808.hftbacktest.gz"),
+            ImportOptions::default(),
+        ),
+        (
+            Format::Binance,
+            vec![
+                "binance/BINANCE.ws.1.0".into(),
+                "binance/BINANCE.http.0.0".into(),
+            ],
             ImportOptions::default(),
         ),
         (
             Format::TardisTrades,
-            "tardis/binance-futures_trades_BTCUSDT_2020-02-22.csv.gz",
+            one("tardis/binance-futures_trades_BTCUSDT_2020-02-22.csv.gz"),
+            ImportOptions::default(),
+        ),
+        (
+            Format::TardisTrades,
+            one("tardis/bitmex_trades_XBTUSD.csv"),
             ImportOptions::default(),
         ),
         (
             Format::TardisBookSnapshot,
-            "tardis/binance-futures_book_snapshot_25_BTCUSDT.csv",
+            one("tardis/binance-futures_book_snapshot_25_BTCUSDT.csv"),
             ImportOptions::default(),
         ),
-        (Format::Lobster, "lobster/AMZN_message_20k.csv.gz", lobster),
+        (
+            Format::TardisL2,
+            one("tardis/deribit_incremental_book_L2_BTC-PERPETUAL.csv"),
+            ImportOptions::default(),
+        ),
+        (
+            Format::Lobster,
+            one("lobster/AMZN_message_20k.csv.gz"),
+            lobster.clone(),
+        ),
+        (
+            Format::Lobster,
+            vec![
+                "lobster/AMZN_message_20k.csv.gz".into(),
+                "lobster/AMZN_orderbook_20k.csv.gz".into(),
+            ],
+            lobster,
+        ),
         (
             Format::Databento,
-            "databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst",
+            one("databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst"),
+            ImportOptions::default(),
+        ),
+        (
+            Format::Okx,
+            vec!["cryptofeed/OKEX.ws.1.0".into(), "cryptofeed/OKEX.0".into()],
+            ImportOptions::default(),
+        ),
+        (
+            Format::Coinbase,
+            vec![
+                "cryptofeed/COINBASE.ws.28.0".into(),
+                "cryptofeed/COINBASE.0".into(),
+            ],
+            ImportOptions::default(),
+        ),
+        (
+            Format::Bybit,
+            vec![
+                "cryptofeed/BYBIT.ws.26.0".into(),
+                "cryptofeed/BYBIT.0".into(),
+            ],
             ImportOptions::default(),
         ),
     ];
-    for (format, rel, opts) in inputs {
-        let input = data.join(rel);
-        // Input bytes: uncompressed text, or the DBN file as stored.
+    for (format, rels, opts) in inputs {
+        let inputs: Vec<std::path::PathBuf> = rels.iter().map(|r| data.join(r)).collect();
+        // Input bytes: uncompressed text, or the DBN file as stored; and the
+        // time to read them alone (decompress and split lines), the baseline.
         let mut bytes = 0u64;
-        if format == Format::Databento {
-            bytes = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0);
-        } else {
-            eventstore_market::import::input::for_each_line(&input, |_, l| {
-                bytes += l.map(|l| l.len()).unwrap_or(0) as u64 + 1;
-                Ok(())
-            })
-            .expect("read input");
+        let mut read_secs = Vec::new();
+        for _ in 0..5 {
+            bytes = 0;
+            let t0 = Instant::now();
+            for input in &inputs {
+                if format == Format::Databento {
+                    let mut d = eventstore_market::import::input::open(input).expect("open");
+                    std::io::copy(&mut d, &mut std::io::sink()).expect("read");
+                    bytes += std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+                } else {
+                    eventstore_market::import::input::for_each_line(input, |_, l| {
+                        bytes += l.map(|l| l.len()).unwrap_or(0) as u64 + 1;
+                        Ok(())
+                    })
+                    .expect("read input");
+                }
+            }
+            read_secs.push(t0.elapsed().as_secs_f64());
         }
         let mut secs = Vec::new();
         let mut imported = 0;
@@ -97,18 +173,21 @@ fn import_throughput(dir: &Path) {
             let root = dir.join(format!("import-{run}"));
             let _ = std::fs::remove_dir_all(&root);
             let t0 = Instant::now();
-            let r = import(format, &input, &root, &opts).expect("import");
+            let r = import_all(format, &inputs, &root, &opts).expect("import");
             secs.push(t0.elapsed().as_secs_f64());
             imported = r.streams.values().sum::<u64>();
             let _ = std::fs::remove_dir_all(&root);
         }
         let s = median(&mut secs);
+        let read = median(&mut read_secs);
         t.row(vec![
-            rel.to_string(),
+            format!("{} {}", format.name(), rels.join(" + ")),
             imported.to_string(),
             format!("{:.2}", bytes as f64 / 1e6),
             format!("{:.2} M/s", imported as f64 / s / 1e6),
             format!("{:.0}", bytes as f64 / s / 1e6),
+            format!("{:.0}", bytes as f64 / read / 1e6),
+            format!("{:.1}x", s / read),
         ]);
     }
     t.print();
