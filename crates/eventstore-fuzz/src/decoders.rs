@@ -169,13 +169,19 @@ pub(crate) fn book_snapshot_seeds() -> Vec<Vec<u8>> {
 
 /// The importers, by the first byte of an input, and the name their
 /// input file gets.
-const FORMATS: [(Format, &str); 6] = [
+const FORMATS: [(Format, &str); 11] = [
     (Format::Binance, "input.txt"),
     (Format::TardisTrades, "input.csv"),
     (Format::TardisL2, "input.csv"),
     (Format::TardisBookSnapshot, "input.csv"),
     (Format::Lobster, "input.csv"),
     (Format::Databento, "input.dbn"),
+    (Format::Okx, "input.txt"),
+    (Format::Coinbase, "input.txt"),
+    (Format::Bybit, "input.txt"),
+    (Format::Kraken, "input.txt"),
+    // LOBSTER's message file and orderbook file, split at the first NUL.
+    (Format::Lobster, "message.csv"),
 ];
 
 /// One importer (picked by the first byte) on a file of the rest of the
@@ -187,7 +193,17 @@ pub(crate) fn import(data: &[u8]) {
     let (format, name) = FORMATS[pick as usize % FORMATS.len()];
     let dir = crate::fresh_dir("import");
     let input = dir.join(name);
-    std::fs::write(&input, body).expect("write a fuzz import input");
+    let mut inputs = vec![input.clone()];
+    if name == "message.csv" {
+        let at = body.iter().position(|&b| b == 0).unwrap_or(body.len());
+        std::fs::write(&input, &body[..at]).expect("write a fuzz import input");
+        let book = dir.join("orderbook.csv");
+        std::fs::write(&book, body.get(at + 1..).unwrap_or_default())
+            .expect("write a fuzz import input");
+        inputs.push(book);
+    } else {
+        std::fs::write(&input, body).expect("write a fuzz import input");
+    }
     for skip_bad in [false, true] {
         let opts = ImportOptions {
             skip_bad,
@@ -195,7 +211,7 @@ pub(crate) fn import(data: &[u8]) {
             date: Some("2012-06-21T04:00:00Z".into()),
             ..ImportOptions::default()
         };
-        let _ = eventstore_market::import::import(format, &input, &dir.join("root"), &opts);
+        let _ = eventstore_market::import::import_all(format, &inputs, &dir.join("root"), &opts);
         let _ = std::fs::remove_dir_all(dir.join("root"));
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -207,7 +223,7 @@ pub(crate) fn import_seeds() -> Vec<Vec<u8>> {
     let Some(data) = eventstore_testkit::market_data() else {
         return Vec::new();
     };
-    let text: [(u8, PathBuf); 5] = [
+    let text: [(u8, PathBuf); 9] = [
         (0, data.join("binance/spot_btcusdt_20240808.hftbacktest.gz")),
         (1, data.join("tardis/bitmex_trades_XBTUSD.csv")),
         (
@@ -219,6 +235,10 @@ pub(crate) fn import_seeds() -> Vec<Vec<u8>> {
             data.join("tardis/binance-futures_book_snapshot_5_BTCUSDT.csv"),
         ),
         (4, data.join("lobster/AMZN_message_20k.csv.gz")),
+        (6, data.join("cryptofeed/OKEX.ws.1.0")),
+        (7, data.join("cryptofeed/COINBASE.ws.28.0")),
+        (8, data.join("cryptofeed/BYBIT.ws.26.0")),
+        (0, data.join("binance/BINANCE.ws.1.0")),
     ];
     let mut seeds = Vec::new();
     for (pick, path) in text {
@@ -238,6 +258,23 @@ pub(crate) fn import_seeds() -> Vec<Vec<u8>> {
             seeds.push(v);
         }
     }
+    // LOBSTER's two files, their first rows.
+    let first = |p: &str| {
+        let mut lines = Vec::new();
+        eventstore_market::import::input::for_each_line(&data.join(p), |_, l| {
+            if let (Ok(l), true) = (l, lines.len() < 30) {
+                lines.push(l.to_string());
+            }
+            Ok(())
+        })
+        .expect("read a real recording");
+        lines.join("\n")
+    };
+    let mut v = vec![10];
+    v.extend_from_slice(first("lobster/AMZN_message_20k.csv.gz").as_bytes());
+    v.push(0);
+    v.extend_from_slice(first("lobster/AMZN_orderbook_20k.csv.gz").as_bytes());
+    seeds.push(v);
     for (file, keep) in [
         (
             "databento/futures_trades_2024-07-01T23-58_2024-07-02T00-02.dbn.zst",
