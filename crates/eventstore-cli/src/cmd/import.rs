@@ -60,7 +60,20 @@ pub fn run(a: Args) -> Result<ExitCode> {
     };
     let r = import_all(a.format, &a.inputs, &a.root.root, &opts)?;
     for (s, n) in &r.streams {
-        println!("{s}: {n} records");
+        match r.books.get(s) {
+            Some(b) => println!(
+                "{s}: {n} records; book {} at the end, {} gaps, checksums {} ok, {} failed",
+                if b.reliable_at_end {
+                    "reliable"
+                } else {
+                    "UNRELIABLE"
+                },
+                b.gaps,
+                b.checksums_ok,
+                b.checksums_failed
+            ),
+            None => println!("{s}: {n} records"),
+        }
     }
     if r.other > 0 {
         let kinds: Vec<String> = r

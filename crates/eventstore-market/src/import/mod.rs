@@ -193,6 +193,20 @@ pub struct ImportReport {
     /// Records made to align a book with the levels the venue published
     /// (LOBSTER's orderbook file), the seed snapshot included.
     pub aligned: u64,
+    /// The checks run on each order stream written, once its records are
+    /// stored: the venue's sequencing, checksums, crossed books (see
+    /// [`crate::read::orders::Ledger`]).
+    pub books: BTreeMap<String, BookCheck>,
+}
+
+/// What replaying an imported order stream found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BookCheck {
+    pub gaps: u64,
+    pub checksums_ok: u64,
+    pub checksums_failed: u64,
+    /// The book at the end of the stream is known to be right.
+    pub reliable_at_end: bool,
 }
 
 /// What a format needs besides the line.
@@ -1085,6 +1099,19 @@ fn write(
         // Summarise the trade files sealed by the import, give every file
         // of an order stream its book snapshot.
         crate::build_sidecars(&dir)?;
+        if crate::book::replay::BookKind::of_stream(out.meta.kind).is_some() {
+            let l = crate::OrderStreamReader::open_dir(&dir)?.ledger(i64::MIN, None)?;
+            let (ok, failed) = l.checksums();
+            report.books.insert(
+                out.name.clone(),
+                BookCheck {
+                    gaps: l.gaps() as u64,
+                    checksums_ok: ok,
+                    checksums_failed: failed,
+                    reliable_at_end: l.files.last().is_some_and(|f| f.end.reliable),
+                },
+            );
+        }
         report.streams.insert(out.name, out.records);
     }
     Ok(report)

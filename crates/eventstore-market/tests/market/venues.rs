@@ -182,6 +182,13 @@ fn okx_books_pass_every_venue_checksum_and_equal_a_direct_replay() {
         }
     }
     assert_eq!(ok, 1_504, "checksums verified");
+    // The import ran the same checks and said so.
+    let at_import: u64 = rep.books.values().map(|b| b.checksums_ok).sum();
+    assert_eq!(at_import, 1_504);
+    assert!(rep
+        .books
+        .values()
+        .all(|b| b.checksums_failed == 0 && b.gaps == 0 && b.reliable_at_end));
     assert!(files > 10, "{files} files: the streams rolled minutely");
     // Trades, with the venue's ids; everything else counted by name.
     assert!(rep.streams.keys().any(|k| k.ends_with("/trades")));
@@ -273,11 +280,16 @@ fn an_okx_checksum_failure_is_detected_recorded_and_flags_the_book_until_the_nex
     let bad = dir.path().join("OKEX.ws.damaged");
     std::fs::write(&bad, lines.join("\n")).unwrap();
     let root = dir.path().join("root");
-    import_all(Format::Okx, &[bad], &root, &minutely()).unwrap();
+    let rep_bad = import_all(Format::Okx, &[bad], &root, &minutely()).unwrap();
     let r = OrderStreamReader::open(&root, &name).unwrap();
     let ledger = r.ledger(i64::MIN, None).unwrap();
     let (good, failed) = ledger.checksums();
     assert_eq!(failed, 1, "one checksum fails");
+    assert_eq!(
+        rep_bad.books[name.as_str()].checksums_failed,
+        1,
+        "found at import"
+    );
     assert_eq!(
         good,
         561 - 1 - 200 + 1,
