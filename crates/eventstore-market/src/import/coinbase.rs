@@ -14,9 +14,9 @@
 //! name.
 
 use crate::import::capture;
-use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::import::rows::{LevelEvent, MarketRecord, ParsedLine};
 use crate::records::decimal;
-use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::level::BookSide;
 use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade, TradeId};
 use serde_json::Value;
@@ -100,46 +100,18 @@ fn book(v: &Value, snapshot: bool, local: Option<i64>) -> Result<Option<ParsedLi
         (None, Some(t)) => t,
         (None, None) => return Err(format!("a {what} without a receive or event time")),
     };
-    let exchange_ts = time(v, what)?.unwrap_or(0);
-    let pp = rows.iter().map(|r| decimal::places(r.1)).max().unwrap_or(0);
-    let sp = rows.iter().map(|r| decimal::places(r.2)).max().unwrap_or(0);
-    let flags = if snapshot { FLAG_SNAPSHOT } else { 0 };
-    let level = |side, price, size, flags| BookLevel {
-        exchange_ts,
+    LevelEvent {
+        venue: "coinbase",
+        symbol: product,
+        stream: "depth",
+        exchange_ts: time(v, what)?.unwrap_or(0),
         local_ts,
-        side,
-        flags,
-        price,
-        size,
-        first_update_id: 0,
-        last_update_id: 0,
-        prev_update_id: 0,
-        checksum: 0,
-    };
-    let mut recs = Vec::with_capacity(rows.len().max(1));
-    for (side, p, q) in rows {
-        recs.push(level(
-            side,
-            decimal::parse(p, pp as u8)?,
-            decimal::parse_size(q, sp as u8)?,
-            flags,
-        ));
+        snapshot,
+        ids: (0, 0, 0),
+        checksum: None,
     }
-    if recs.is_empty() {
-        recs.push(level(BookSide::None, 0, 0, flags));
-    }
-    if let Some(l) = recs.last_mut() {
-        l.flags |= FLAG_LAST;
-    }
-    Ok(Some(ParsedLine::Records {
-        venue: Some("coinbase".into()),
-        symbol: Some(product.to_string()),
-        stream: "depth".into(),
-        kind: StreamKind::BookL2,
-        price_places: pp,
-        size_places: sp,
-        recs: recs.into_iter().map(MarketRecord::Level).collect(),
-    }))
+    .records(&rows)
+    .map(Some)
 }
 
 fn trade(v: &Value, local: Option<i64>) -> Result<Option<ParsedLine>, String> {

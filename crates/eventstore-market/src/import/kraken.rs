@@ -17,9 +17,9 @@
 //! answers and other channels are counted by name.
 
 use crate::import::capture;
-use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::import::rows::{LevelEvent, MarketRecord, ParsedLine};
 use crate::records::decimal;
-use crate::records::level::{BookLevel, BookSide, FLAG_CHECKSUM, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::level::BookSide;
 use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade, TradeId};
 use serde_json::Value;
@@ -118,49 +118,19 @@ fn book(
     let local_ts = local
         .or((exchange_ts != 0).then_some(exchange_ts))
         .ok_or("a book message without a receive or level time")?;
-    let pp = rows.iter().map(|r| decimal::places(r.1)).max().unwrap_or(0);
-    let sp = rows.iter().map(|r| decimal::places(r.2)).max().unwrap_or(0);
-    let flags = if snapshot { FLAG_SNAPSHOT } else { 0 };
-    let level = |side, price, size, flags| BookLevel {
+    let levels: Vec<(BookSide, &str, &str)> = rows.iter().map(|r| (r.0, r.1, r.2)).collect();
+    LevelEvent {
+        venue: "kraken",
+        symbol,
+        stream: channel,
         exchange_ts,
         local_ts,
-        side,
-        flags,
-        price,
-        size,
-        first_update_id: 0,
-        last_update_id: 0,
-        prev_update_id: 0,
-        checksum: 0,
-    };
-    let mut recs = Vec::with_capacity(rows.len().max(1));
-    for (side, p, q, _) in &rows {
-        recs.push(level(
-            *side,
-            decimal::parse(p, pp as u8)?,
-            decimal::parse_size(q, sp as u8)?,
-            flags,
-        ));
+        snapshot,
+        ids: (0, 0, 0),
+        checksum,
     }
-    if recs.is_empty() {
-        recs.push(level(BookSide::None, 0, 0, flags));
-    }
-    if let Some(l) = recs.last_mut() {
-        l.flags |= FLAG_LAST;
-        if let Some(c) = checksum {
-            l.flags |= FLAG_CHECKSUM;
-            l.checksum = c;
-        }
-    }
-    Ok(Some(ParsedLine::Records {
-        venue: Some("kraken".into()),
-        symbol: Some(symbol.to_string()),
-        stream: channel.to_string(),
-        kind: StreamKind::BookL2,
-        price_places: pp,
-        size_places: sp,
-        recs: recs.into_iter().map(MarketRecord::Level).collect(),
-    }))
+    .records(&levels)
+    .map(Some)
 }
 
 fn trades(body: &[Value], symbol: &str, local: Option<i64>) -> Result<Option<ParsedLine>, String> {

@@ -18,9 +18,9 @@
 //! (trimmed: `"0.342"`, `"5"`), which the checksum needs.
 
 use crate::import::capture;
-use crate::import::rows::{MarketRecord, ParsedLine};
+use crate::import::rows::{LevelEvent, MarketRecord, ParsedLine};
 use crate::records::decimal;
-use crate::records::level::{BookLevel, BookSide, Quote, FLAG_CHECKSUM, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::level::{BookSide, Quote};
 use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade, TradeId};
 use serde_json::Value;
@@ -129,8 +129,6 @@ fn book(
         .map(|&(p, q)| (BookSide::Bid, p, q))
         .chain(asks.iter().map(|&(p, q)| (BookSide::Ask, p, q)))
         .collect();
-    let pp = most_places(all.iter().map(|l| l.1));
-    let sp = most_places(all.iter().map(|l| l.2));
     let id = |k: &str| {
         d.get(k)
             .and_then(Value::as_i64)
@@ -144,48 +142,18 @@ fn book(
         }
         _ => None,
     };
-    let base = if snapshot { FLAG_SNAPSHOT } else { 0 };
-    let level = |side, price, size, flags| BookLevel {
+    LevelEvent {
+        venue: "okx",
+        symbol: inst,
+        stream,
         exchange_ts,
         local_ts,
-        side,
-        flags,
-        price,
-        size,
-        first_update_id: seq,
-        last_update_id: seq,
-        prev_update_id: if snapshot { 0 } else { prev },
-        checksum: 0,
-    };
-    let mut recs = Vec::with_capacity(all.len().max(1));
-    for (side, p, q) in &all {
-        recs.push(level(
-            *side,
-            decimal::parse(p, pp as u8)?,
-            decimal::parse_size(q, sp as u8)?,
-            base,
-        ));
+        snapshot,
+        ids: (seq, seq, if snapshot { 0 } else { prev }),
+        checksum: sum,
     }
-    if recs.is_empty() {
-        // An update that changed no level still carries its checksum.
-        recs.push(level(BookSide::None, 0, 0, base));
-    }
-    if let Some(last) = recs.last_mut() {
-        last.flags |= FLAG_LAST;
-        if let Some(c) = sum {
-            last.flags |= FLAG_CHECKSUM;
-            last.checksum = c;
-        }
-    }
-    Ok(Some(ParsedLine::Records {
-        venue: Some("okx".into()),
-        symbol: Some(inst.to_string()),
-        stream: stream.to_string(),
-        kind: StreamKind::BookL2,
-        price_places: pp,
-        size_places: sp,
-        recs: recs.into_iter().map(MarketRecord::Level).collect(),
-    }))
+    .records(&all)
+    .map(Some)
 }
 
 fn bbo(inst: &str, data: &[Value], local: Option<i64>) -> Result<Option<ParsedLine>, String> {

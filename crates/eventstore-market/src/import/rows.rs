@@ -173,3 +173,83 @@ pub(crate) fn rescale(v: i64, places: usize, scale: u8) -> std::result::Result<i
     }
     Ok(v)
 }
+
+/// One exchange event of price-level updates, as a venue printed it, with
+/// what every level of it shares.
+pub(crate) struct LevelEvent<'a> {
+    pub venue: &'a str,
+    pub symbol: &'a str,
+    pub stream: &'a str,
+    pub exchange_ts: i64,
+    pub local_ts: i64,
+    /// A snapshot of the whole book (each record flagged snapshot).
+    pub snapshot: bool,
+    /// `first_update_id`, `last_update_id`, `prev_update_id` of every record.
+    pub ids: (u64, u64, u64),
+    /// The venue's checksum of the book after the event, kept on its last record.
+    pub checksum: Option<i32>,
+}
+
+impl LevelEvent<'_> {
+    /// The event's records: each `(side, price, size)` at the most decimal
+    /// places any of them has (the stream's style is trimmed), an event
+    /// that changed no level as one record without a side, the last record
+    /// flagged last (and carrying the checksum).
+    pub(crate) fn records<S: AsRef<str>>(
+        self,
+        rows: &[(crate::records::level::BookSide, S, S)],
+    ) -> Result<ParsedLine, String> {
+        use crate::records::decimal;
+        use crate::records::level::{BookSide, FLAG_CHECKSUM, FLAG_LAST, FLAG_SNAPSHOT};
+        let pp = rows
+            .iter()
+            .map(|r| decimal::places(r.1.as_ref()))
+            .max()
+            .unwrap_or(0);
+        let sp = rows
+            .iter()
+            .map(|r| decimal::places(r.2.as_ref()))
+            .max()
+            .unwrap_or(0);
+        let flags = if self.snapshot { FLAG_SNAPSHOT } else { 0 };
+        let level = |side, price, size| BookLevel {
+            exchange_ts: self.exchange_ts,
+            local_ts: self.local_ts,
+            side,
+            flags,
+            price,
+            size,
+            first_update_id: self.ids.0,
+            last_update_id: self.ids.1,
+            prev_update_id: self.ids.2,
+            checksum: 0,
+        };
+        let mut recs = Vec::with_capacity(rows.len().max(1));
+        for (side, p, q) in rows {
+            recs.push(level(
+                *side,
+                decimal::parse(p.as_ref(), pp as u8)?,
+                decimal::parse_size(q.as_ref(), sp as u8)?,
+            ));
+        }
+        if recs.is_empty() {
+            recs.push(level(BookSide::None, 0, 0));
+        }
+        if let Some(last) = recs.last_mut() {
+            last.flags |= FLAG_LAST;
+            if let Some(c) = self.checksum {
+                last.flags |= FLAG_CHECKSUM;
+                last.checksum = c;
+            }
+        }
+        Ok(ParsedLine::Records {
+            venue: Some(self.venue.to_string()),
+            symbol: Some(self.symbol.to_string()),
+            stream: self.stream.to_string(),
+            kind: StreamKind::BookL2,
+            price_places: pp,
+            size_places: sp,
+            recs: recs.into_iter().map(MarketRecord::Level).collect(),
+        })
+    }
+}
