@@ -258,6 +258,22 @@ pub(crate) fn import_seeds() -> Vec<Vec<u8>> {
             seeds.push(v);
         }
     }
+    // Kraken (no recording in the shared data): its documented shapes.
+    let mut v = vec![9];
+    v.extend_from_slice(
+        concat!(
+            r#"1582905486.5: [336,{"as":[["45285.2","0.00100000","1582905486.493008"]],"bs":[["45283.5","0.00200000","1582905486.493008"]]},"book-10","XBT/USD"]"#,
+            "\n",
+            r#"1582905487.0: [336,{"a":[["45286.2","0.00400000","1582905486.493034","r"]]},{"b":[["45283.5","0.00300000","1582905486.493034"]],"c":"974947235"},"book-10","XBT/USD"]"#,
+            "\n",
+            r#"1582905487.5: [337,[["45285.2","0.00100000","1582905487.1","b","l",""]],"trade","XBT/USD"]"#,
+            "\n",
+            r#"{"event":"heartbeat"}"#,
+            "\n"
+        )
+        .as_bytes(),
+    );
+    seeds.push(v);
     // LOBSTER's two files, their first rows.
     let first = |p: &str| {
         let mut lines = Vec::new();

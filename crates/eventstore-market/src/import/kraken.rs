@@ -46,7 +46,7 @@ pub(crate) fn parse_line(line: &str) -> Result<Option<ParsedLine>, String> {
         return Err("a Kraken array message ends with its channel name and pair".into());
     };
     let symbol = pair.replace('/', "-");
-    let body = &msg[1..n - 2];
+    let body = msg.get(1..n - 2).unwrap_or_default();
     if channel.starts_with("book-") {
         book(body, channel, &symbol, local)
     } else if channel == "trade" {
@@ -175,4 +175,31 @@ fn trades(body: &[Value], symbol: &str, local: Option<i64>) -> Result<Option<Par
         size_places: sp,
         recs,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_odd_messages_are_errors_or_counted_never_a_panic() {
+        for line in [
+            r#"["book-10","XBT/USD"]"#,
+            r#"[1]"#,
+            r#"[]"#,
+            r#"[1,{"a":[["1.0"]]},"book-10","XBT/USD"]"#,
+            r#"[1,{"c":"99999999999"},"book-10","XBT/USD"]"#,
+            r#"[1,[["1.0","2.0","3.0","x"]],"trade","XBT/USD"]"#,
+            r#"{"event":"heartbeat"}"#,
+        ] {
+            let _ = parse_line(line);
+        }
+        assert!(parse_line(r#"[1,{"a":[["1.0"]]},"book-10","XBT/USD"]"#).is_err());
+        // Nothing but the channel and pair, and no time: an error.
+        assert!(parse_line(r#"["book-10","XBT/USD"]"#).is_err());
+        assert!(matches!(
+            parse_line(r#"1.5: ["book-10","XBT/USD"]"#),
+            Ok(Some(ParsedLine::Records { .. }))
+        ));
+    }
 }
