@@ -40,9 +40,90 @@ pub fn bench_decode(dir: &Path) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// Import only: every format over the real recordings.
+/// Import only: every format over the real recordings; then the compact
+/// trade blocks of the real trades.
 pub fn bench_import(dir: &Path) {
     import_throughput(dir);
+    compact_trades(dir);
+}
+
+/// Bytes a trade and decode speed of compact trade blocks, against the raw
+/// records (48 B, 64 B framed in a file) and zstd -19 of those records.
+fn compact_trades(dir: &Path) {
+    use eventstore_market::compact::{decode_trades, encode_trades};
+    let Some(data) = market_data() else { return };
+    let mut t = Table::new(
+        "Compact trade blocks of the real trades (one block per input), decode median of 5",
+        &[
+            "input",
+            "trades",
+            "raw file B/trade",
+            "zstd -19 of the raw records, B/trade",
+            "compact (zstd 3), B/trade",
+            "compact (zstd 19), B/trade",
+            "decode compact, M trades/s",
+            "decode raw records, M trades/s",
+        ],
+    );
+    for (format, file, stream) in [
+        (
+            Format::Binance,
+            "binance/spot_btcusdt_20240808.hftbacktest.gz",
+            "binance/btcusdt/trades",
+        ),
+        (
+            Format::TardisTrades,
+            "tardis/binance-futures_trades_BTCUSDT_2020-02-22.csv.gz",
+            "binance-futures/btcusdt/trades",
+        ),
+    ] {
+        let root = dir.join("compact-trades");
+        let _ = std::fs::remove_dir_all(&root);
+        import_all(format, &[data.join(file)], &root, &ImportOptions::default()).expect("import");
+        let name = StreamName::new(stream).expect("name");
+        let mut rd = TradeStreamReader::open(&root, &name, None, None).expect("open");
+        let mut trades = Vec::new();
+        while let Some(tr) = rd.try_next().expect("read") {
+            trades.push(tr);
+        }
+        let file_bytes: u64 = eventstore_log::stream_info(&name.dir(&root))
+            .expect("info")
+            .files
+            .iter()
+            .map(|f| f.bytes)
+            .sum();
+        let raw: Vec<u8> = trades.iter().flat_map(|t| t.encode().to_vec()).collect();
+        let z19 = zstd::bulk::compress(&raw, 19).expect("zstd").len();
+        let c3 = encode_trades(&trades, 3).expect("encode");
+        let c19 = encode_trades(&trades, 19).expect("encode");
+        let n = trades.len() as f64;
+        let (mut dc, mut dr) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            let back = decode_trades(&c3).expect("decode");
+            dc.push(t0.elapsed().as_secs_f64());
+            assert_eq!(back.len(), trades.len());
+            let t0 = Instant::now();
+            let mut k = 0;
+            for rec in raw.chunks(48) {
+                k += Trade::decode(rec).map(|t| t.size as usize & 1).unwrap_or(0);
+            }
+            dr.push(t0.elapsed().as_secs_f64());
+            std::hint::black_box(k);
+        }
+        t.row(vec![
+            file.to_string(),
+            trades.len().to_string(),
+            format!("{:.1}", file_bytes as f64 / n),
+            format!("{:.2}", z19 as f64 / n),
+            format!("{:.2}", c3.len() as f64 / n),
+            format!("{:.2}", c19.len() as f64 / n),
+            format!("{:.0}", n / median(&mut dc) / 1e6),
+            format!("{:.0}", n / median(&mut dr) / 1e6),
+        ]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    t.print();
 }
 
 fn import_throughput(dir: &Path) {

@@ -309,3 +309,44 @@ pub(crate) fn import_seeds() -> Vec<Vec<u8>> {
     }
     seeds
 }
+
+/// A compact trade block: decoded without a panic, and a block that
+/// decodes encodes back to the same trades.
+pub(crate) fn compact_trades(data: &[u8]) {
+    use eventstore_market::compact::{decode_trades, encode_trades};
+    if let Ok(trades) = decode_trades(data) {
+        let again = encode_trades(&trades, 1).expect("encode decoded trades");
+        assert_eq!(
+            decode_trades(&again).as_ref(),
+            Ok(&trades),
+            "a decoded block re-encodes"
+        );
+    }
+}
+
+/// Compact blocks of the real Binance trades: a few, and many.
+pub(crate) fn compact_trades_seeds() -> Vec<Vec<u8>> {
+    let Some(data) = eventstore_testkit::market_data() else {
+        return Vec::new();
+    };
+    let root = crate::fresh_dir("compact-seeds");
+    let input = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+    let opts = ImportOptions::default();
+    eventstore_market::import::import(Format::Binance, &input, &root, &opts)
+        .expect("import the real recording");
+    let name = eventstore_log::StreamName::new("binance/btcusdt/trades").expect("name");
+    let mut r = eventstore_log::StreamReader::open(&root, &name, Default::default())
+        .expect("open the real trades");
+    let mut trades = Vec::new();
+    while let Some(rec) = r.next().expect("read the real trades") {
+        trades.push(eventstore_market::Trade::decode(rec.payload).expect("a real trade"));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    [3, 50, 2_000]
+        .iter()
+        .map(|&n| {
+            eventstore_market::compact::encode_trades(&trades[..n.min(trades.len())], 3)
+                .expect("encode real trades")
+        })
+        .collect()
+}

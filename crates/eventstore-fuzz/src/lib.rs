@@ -1,6 +1,6 @@
 //! The fuzz targets of EventStore: every decoder that reads untrusted
 //! bytes (log files and whole streams, book snapshots, remote manifests,
-//! `market.json`, each importer's input) and the gRPC service's request
+//! `market.json`, each importer's input, compact trade blocks) and the gRPC service's request
 //! handlers, called over a real connection.
 //!
 //! A target takes one input and returns; a bug is a panic (or, for the
@@ -32,6 +32,7 @@ pub const TARGETS: &[&str] = &[
     "market-json",
     "book-snapshot",
     "import",
+    "compact-trades",
     "service",
 ];
 
@@ -44,6 +45,7 @@ pub fn run_one(target: &str, data: &[u8]) {
         "market-json" => decoders::market_json(data),
         "book-snapshot" => decoders::book_snapshot(data),
         "import" => decoders::import(data),
+        "compact-trades" => decoders::compact_trades(data),
         "service" => service::service(data),
         _ => panic!("no fuzz target {target:?} (targets: {TARGETS:?})"),
     }
@@ -60,6 +62,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "market-json" => decoders::market_json_seeds(),
         "book-snapshot" => decoders::book_snapshot_seeds(),
         "import" => decoders::import_seeds(),
+        "compact-trades" => decoders::compact_trades_seeds(),
         "service" => service::seeds(),
         _ => panic!("no fuzz target {target:?} (targets: {TARGETS:?})"),
     }

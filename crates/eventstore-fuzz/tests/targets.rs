@@ -4,7 +4,7 @@
 
 fn run(target: &str, inputs: u64) {
     let tried = eventstore_fuzz::run(target, inputs);
-    let needs_real_data = matches!(target, "book-snapshot" | "import");
+    let needs_real_data = matches!(target, "book-snapshot" | "import" | "compact-trades");
     if !needs_real_data || eventstore_testkit::market_data().is_some() {
         assert!(tried > 0, "{target}: no input was tried");
     }
@@ -33,6 +33,11 @@ fn market_json() {
 #[test]
 fn book_snapshot() {
     run("book-snapshot", 3_000);
+}
+
+#[test]
+fn compact_trades() {
+    run("compact-trades", 5_000);
 }
 
 #[test]

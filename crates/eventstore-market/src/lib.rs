@@ -12,7 +12,10 @@
 //!   ([`read::orders`]), per-file trade summaries ([`read::summary`]) and
 //!   bars ([`read::bars`]).
 //! - [`import`]: the import pipeline and one module per source format
-//!   (Binance, Tardis, LOBSTER, Databento).
+//!   (Binance, Tardis, LOBSTER, Databento, OKX, Coinbase, Bybit, Kraken).
+//!
+//! And [`compact`]: column-wise encodings of blocks of records (trades
+//! first), decoded bit for bit.
 //!
 //! Beside them: `export` (with the `parquet` feature: trades and periodic
 //! books to Parquet) and [`synth`], a seeded generator of realistic
@@ -28,6 +31,7 @@
 #![deny(unsafe_code)]
 
 pub mod book;
+pub mod compact;
 mod error;
 #[cfg(feature = "parquet")]
 pub mod export;

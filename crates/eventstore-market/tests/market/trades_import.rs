@@ -1073,3 +1073,43 @@ fn binance_futures_book_tickers_are_imported_as_quotes() {
         want
     );
 }
+
+/// The real trades of the Binance recording, of Tardis' Binance futures
+/// day and of BitMEX (UUID ids) as compact blocks: decoded back bit for
+/// bit, in a fraction of the 48 bytes a trade takes raw.
+#[test]
+fn real_trades_round_trip_through_compact_blocks() {
+    use eventstore_market::compact::{decode_trades, encode_trades};
+    use eventstore_market::Trade;
+    let Some(data) = market_data() else { return };
+    for (format, file, stream) in [
+        (
+            Format::Binance,
+            "binance/spot_btcusdt_20240808.hftbacktest.gz",
+            "binance/btcusdt/trades",
+        ),
+        (
+            Format::TardisTrades,
+            "tardis/binance-futures_trades_BTCUSDT_2020-02-22.csv.gz",
+            "binance-futures/btcusdt/trades",
+        ),
+        (
+            Format::TardisTrades,
+            "tardis/bitmex_trades_XBTUSD.csv",
+            "bitmex/xbtusd/trades",
+        ),
+    ] {
+        let (tmp, _) = imported(format, &data.join(file), &ImportOptions::default());
+        let trades = stored(tmp.path(), stream, |b| Trade::decode(b).unwrap());
+        let block = encode_trades(&trades, 19).unwrap();
+        assert_eq!(decode_trades(&block).unwrap(), trades, "{file}");
+        let per = block.len() as f64 / trades.len() as f64;
+        eprintln!(
+            "{file}: {} trades, {per:.2} bytes a trade compact (48 raw)",
+            trades.len()
+        );
+        if trades.len() > 1000 {
+            assert!(per < 16.0, "{file}: {per:.2} bytes a trade");
+        }
+    }
+}
