@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-all=(log-file log-stream manifest market-json book-snapshot import service)
+all=(log-file log-stream manifest market-json book-snapshot import compact-trades service)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 if [ "$mode" = generate ]; then
