@@ -4,16 +4,18 @@
 //! block   := "ESCT" | version u8 (1) | count varint | raw_len varint | zstd(body)
 //! body    := six columns, each `len varint | bytes`, in this order:
 //!   local   count x zigzag(local_ts - previous local_ts)   (the first from 0)
-//!   venue   count x zigzag(exchange_ts - local_ts)
-//!   price   count x zigzag(price - previous price)         (the first from 0)
-//!   size    count x zigzag(size)
+//!   venue   unit varint, count x zigzag((exchange_ts - previous exchange_ts) / unit)
+//!   price   unit varint, count x zigzag((price - previous price) / unit)
+//!   size    unit varint, count x zigzag(size / unit)
 //!   flags   count x u8: side (0 unknown, 1 buy, 2 sell) | id form << 2 (0 number, 1 text)
 //!   id      count x (number: zigzag(id - previous numeric id, wrapping) |
 //!                    text: len varint | UTF-8 bytes)
 //! ```
 //!
-//! Differences wrap (two's complement), so every value of every field
-//! round-trips.
+//! A column's unit is the greatest common divisor of its values (1 when
+//! they are all 0): venues print times in milliseconds and prices in
+//! ticks, so what is left is small. Differences wrap (two's complement),
+//! so every value of every field round-trips.
 
 use crate::compact::varint::{self, Reader};
 use crate::records::trade::{Side, TextId, Trade, TradeId};
@@ -24,6 +26,32 @@ const VERSION: u8 = 1;
 /// decoder reserve unbounded memory.
 pub const MAX_TRADES: u64 = 1 << 24;
 
+/// The greatest common divisor of `values` (1 for none, or all zero).
+fn unit(values: impl Iterator<Item = i64>) -> u64 {
+    fn gcd(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+    let g = values.fold(0u64, |g, v| gcd(g, v.unsigned_abs()));
+    // A unit above i64::MAX (only i64::MIN's magnitude) cannot divide back.
+    if g == 0 || g > i64::MAX as u64 {
+        1
+    } else {
+        g
+    }
+}
+
+/// Successive differences of `v`, wrapping, the first from 0.
+fn deltas(v: impl Iterator<Item = i64>) -> impl Iterator<Item = i64> {
+    v.scan(0i64, |prev, x| {
+        let d = x.wrapping_sub(*prev);
+        *prev = x;
+        Some(d)
+    })
+}
+
 /// Encode `trades` as one compact block, zstd at `level`.
 pub fn encode_trades(trades: &[Trade], level: i32) -> std::io::Result<Vec<u8>> {
     let n = trades.len();
@@ -31,14 +59,24 @@ pub fn encode_trades(trades: &[Trade], level: i32) -> std::io::Result<Vec<u8>> {
     for c in cols.iter_mut() {
         c.reserve(n * 2);
     }
-    let (mut local, mut price, mut id) = (0i64, 0i64, 0u64);
+    let units = [
+        unit(deltas(trades.iter().map(|t| t.exchange_ts))),
+        unit(deltas(trades.iter().map(|t| t.price))),
+        unit(trades.iter().map(|t| t.size)),
+    ];
+    for (k, u) in units.iter().enumerate() {
+        varint::put(&mut cols[k + 1], *u);
+    }
+    let [vu, pu, su] = units.map(|u| u as i64);
+    let (mut local, mut venue, mut price, mut id) = (0i64, 0i64, 0i64, 0u64);
     for t in trades {
         varint::put_signed(&mut cols[0], t.local_ts.wrapping_sub(local));
         local = t.local_ts;
-        varint::put_signed(&mut cols[1], t.exchange_ts.wrapping_sub(t.local_ts));
-        varint::put_signed(&mut cols[2], t.price.wrapping_sub(price));
+        varint::put_signed(&mut cols[1], t.exchange_ts.wrapping_sub(venue) / vu);
+        venue = t.exchange_ts;
+        varint::put_signed(&mut cols[2], t.price.wrapping_sub(price) / pu);
         price = t.price;
-        varint::put_signed(&mut cols[3], t.size);
+        varint::put_signed(&mut cols[3], t.size / su);
         match &t.trade_id {
             TradeId::Num(v) => {
                 cols[4].push(t.side as u8);
@@ -108,15 +146,30 @@ pub fn decode_trades(b: &[u8]) -> Result<Vec<Trade>, String> {
         return Err(format!("{} bytes after the last column", body.len() - r.at));
     }
     let n = n as usize;
+    let mut units = [1i64; 3];
+    for (k, u) in units.iter_mut().enumerate() {
+        let v = cols[k + 1]
+            .get()
+            .map_err(|e| format!("column {}: unit: {e}", k + 1))?;
+        *u = i64::try_from(v)
+            .ok()
+            .filter(|u| *u > 0)
+            .ok_or_else(|| format!("column {}: unit {v} is not 1 to 2^63-1", k + 1))?;
+    }
     let mut out = Vec::with_capacity(n);
-    let (mut local, mut price, mut id) = (0i64, 0i64, 0u64);
+    let (mut local, mut venue, mut price, mut id) = (0i64, 0i64, 0i64, 0u64);
     for i in 0..n {
         let bad = |what: &str, e: String| format!("trade {i}: {what}: {e}");
         local = local.wrapping_add(cols[0].get_signed().map_err(|e| bad("receive time", e))?);
-        let exchange_ts =
-            local.wrapping_add(cols[1].get_signed().map_err(|e| bad("venue time", e))?);
-        price = price.wrapping_add(cols[2].get_signed().map_err(|e| bad("price", e))?);
-        let size = cols[3].get_signed().map_err(|e| bad("size", e))?;
+        let v = cols[1].get_signed().map_err(|e| bad("venue time", e))?;
+        venue = venue.wrapping_add(v.wrapping_mul(units[0]));
+        let exchange_ts = venue;
+        let p = cols[2].get_signed().map_err(|e| bad("price", e))?;
+        price = price.wrapping_add(p.wrapping_mul(units[1]));
+        let size = cols[3]
+            .get_signed()
+            .map_err(|e| bad("size", e))?
+            .wrapping_mul(units[2]);
         let flags = *cols[4]
             .bytes(1)
             .map_err(|e| bad("flags", e))?
@@ -186,6 +239,35 @@ mod tests {
     proptest! {
         #[test]
         fn any_trades_round_trip_bit_for_bit(trades in proptest::collection::vec(trade(), 0..300)) {
+            let b = encode_trades(&trades, 3).unwrap();
+            prop_assert_eq!(decode_trades(&b).unwrap(), trades);
+        }
+    }
+
+    proptest! {
+        /// Times, prices and sizes on a grid (milliseconds, ticks, lots),
+        /// as venues print them: the columns' units come into play.
+        #[test]
+        fn values_on_a_grid_round_trip(
+            units in (1i64..2_000_000_000, 1i64..1_000_000, 1i64..100_000),
+            steps in proptest::collection::vec((-50i64..50, -20i64..20, 1i64..1000, 0i64..1000), 1..300),
+        ) {
+            let (mut e, mut p) = (1_723_161_255_000_000_000i64, 6_183_763_000_000i64);
+            let trades: Vec<Trade> = steps
+                .iter()
+                .map(|&(de, dp, k, jitter)| {
+                    e = e.wrapping_add(de * units.0);
+                    p = p.wrapping_add(dp * units.1);
+                    Trade {
+                        exchange_ts: e,
+                        local_ts: e + 1_000_000 + jitter * 7_919,
+                        price: p,
+                        size: k * units.2,
+                        side: Side::Buy,
+                        trade_id: TradeId::Num(k as u64),
+                    }
+                })
+                .collect();
             let b = encode_trades(&trades, 3).unwrap();
             prop_assert_eq!(decode_trades(&b).unwrap(), trades);
         }

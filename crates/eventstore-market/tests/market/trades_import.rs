@@ -1109,7 +1109,10 @@ fn real_trades_round_trip_through_compact_blocks() {
             trades.len()
         );
         if trades.len() > 1000 {
-            assert!(per < 16.0, "{file}: {per:.2} bytes a trade");
+            assert!(per < 8.0, "{file}: {per:.2} bytes a trade");
+        }
+        if file.starts_with("binance/") {
+            assert!(per <= 6.0, "{file}: {per:.2} bytes a trade, the goal is 6");
         }
     }
 }
