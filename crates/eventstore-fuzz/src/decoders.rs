@@ -313,7 +313,7 @@ pub(crate) fn import_seeds() -> Vec<Vec<u8>> {
 /// A compact trade block: decoded without a panic, and a block that
 /// decodes encodes back to the same trades.
 pub(crate) fn compact_trades(data: &[u8]) {
-    use eventstore_market::compact::{decode_trades, encode_trades};
+    use eventstore_market::compact::{decode_levels, decode_trades, encode_levels, encode_trades};
     if let Ok(trades) = decode_trades(data) {
         let again = encode_trades(&trades, 1).expect("encode decoded trades");
         assert_eq!(
@@ -322,9 +322,18 @@ pub(crate) fn compact_trades(data: &[u8]) {
             "a decoded block re-encodes"
         );
     }
+    // The level-update codec shares the target (its blocks are among the seeds).
+    if let Ok(levels) = decode_levels(data) {
+        let again = encode_levels(&levels, 1).expect("encode decoded levels");
+        assert_eq!(
+            decode_levels(&again).as_ref(),
+            Ok(&levels),
+            "a decoded block re-encodes"
+        );
+    }
 }
 
-/// Compact blocks of the real Binance trades: a few, and many.
+/// Compact blocks of the real Binance trades and level updates: a few, and many.
 pub(crate) fn compact_trades_seeds() -> Vec<Vec<u8>> {
     let Some(data) = eventstore_testkit::market_data() else {
         return Vec::new();
@@ -341,12 +350,26 @@ pub(crate) fn compact_trades_seeds() -> Vec<Vec<u8>> {
     while let Some(rec) = r.next().expect("read the real trades") {
         trades.push(eventstore_market::Trade::decode(rec.payload).expect("a real trade"));
     }
+    let name = eventstore_log::StreamName::new("binance/btcusdt/depth").expect("name");
+    let mut r = eventstore_log::StreamReader::open(&root, &name, Default::default())
+        .expect("open the real depth");
+    let mut levels = Vec::new();
+    while let Some(rec) = r.next().expect("read the real depth") {
+        levels.push(eventstore_market::BookLevel::decode(rec.payload).expect("a real level"));
+    }
     let _ = std::fs::remove_dir_all(&root);
-    [3, 50, 2_000]
+    let mut seeds: Vec<Vec<u8>> = [3, 50, 2_000]
         .iter()
         .map(|&n| {
             eventstore_market::compact::encode_trades(&trades[..n.min(trades.len())], 3)
                 .expect("encode real trades")
         })
-        .collect()
+        .collect();
+    for n in [3, 500] {
+        seeds.push(
+            eventstore_market::compact::encode_levels(&levels[..n.min(levels.len())], 3)
+                .expect("encode real levels"),
+        );
+    }
+    seeds
 }

@@ -27,7 +27,7 @@ const VERSION: u8 = 1;
 pub const MAX_TRADES: u64 = 1 << 24;
 
 /// The greatest common divisor of `values` (1 for none, or all zero).
-fn unit(values: impl Iterator<Item = i64>) -> u64 {
+pub(crate) fn unit(values: impl Iterator<Item = i64>) -> u64 {
     fn gcd(mut a: u64, mut b: u64) -> u64 {
         while b != 0 {
             (a, b) = (b, a % b);
@@ -44,7 +44,7 @@ fn unit(values: impl Iterator<Item = i64>) -> u64 {
 }
 
 /// Successive differences of `v`, wrapping, the first from 0.
-fn deltas(v: impl Iterator<Item = i64>) -> impl Iterator<Item = i64> {
+pub(crate) fn deltas(v: impl Iterator<Item = i64>) -> impl Iterator<Item = i64> {
     v.scan(0i64, |prev, x| {
         let d = x.wrapping_sub(*prev);
         *prev = x;
@@ -123,8 +123,9 @@ pub fn decode_trades(b: &[u8]) -> Result<Vec<Trade>, String> {
         return Err(format!("a block of {n} trades, more than {MAX_TRADES}"));
     }
     let raw_len = head.get()?;
-    // Each trade takes at least 6 bytes of body; allow the columns' lengths.
-    if raw_len > n * 80 + 60 {
+    // At most 5 varints of 10 bytes, a flags byte, and a text id's length
+    // and bytes; then the columns' lengths and units.
+    if raw_len > n * (51 + 1 + crate::records::trade::MAX_TEXT_ID as u64) + 100 {
         return Err(format!("a body of {raw_len} bytes for {n} trades"));
     }
     let body = zstd::bulk::decompress(&b[head.at..], raw_len as usize)
