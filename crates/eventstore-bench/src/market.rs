@@ -41,10 +41,84 @@ pub fn bench_decode(dir: &Path) {
 }
 
 /// Import only: every format over the real recordings; then the compact
-/// trade blocks of the real trades.
+/// blocks of the real trades and level updates.
 pub fn bench_import(dir: &Path) {
     import_throughput(dir);
     compact_trades(dir);
+    compact_levels(dir);
+}
+
+/// Bytes a level update and decode speed of compact level blocks, against
+/// the raw records (64 B, 80 B framed) and zstd -19 of those records.
+fn compact_levels(dir: &Path) {
+    use eventstore_market::compact::{decode_levels, encode_levels};
+    use eventstore_market::BookLevel;
+    let Some(data) = market_data() else { return };
+    let mut t = Table::new(
+        "Compact level-update blocks of the real depth streams (one block per stream), decode median of 5",
+        &[
+            "stream",
+            "level updates",
+            "raw file B/update",
+            "zstd -19 of the raw records, B/update",
+            "compact (zstd 3), B/update",
+            "compact (zstd 19), B/update",
+            "decode compact, M updates/s",
+        ],
+    );
+    for (format, file, stream) in [
+        (
+            Format::Binance,
+            "binance/spot_btcusdt_20240808.hftbacktest.gz",
+            "binance/btcusdt/depth",
+        ),
+        (Format::Okx, "cryptofeed/OKEX.ws.1.0", "okx/ont-usdt/depth"),
+        (
+            Format::Coinbase,
+            "cryptofeed/COINBASE.ws.28.0",
+            "coinbase/skl-usd/depth",
+        ),
+    ] {
+        let root = dir.join("compact-levels");
+        let _ = std::fs::remove_dir_all(&root);
+        import_all(format, &[data.join(file)], &root, &ImportOptions::default()).expect("import");
+        let name = StreamName::new(stream).expect("name");
+        let mut r = StreamReader::open(&root, &name, ReadOptions::default()).expect("open");
+        let mut levels = Vec::new();
+        let mut raw = Vec::new();
+        while let Some(rec) = r.next().expect("read") {
+            raw.extend_from_slice(rec.payload);
+            levels.push(BookLevel::decode(rec.payload).expect("a level"));
+        }
+        let file_bytes: u64 = eventstore_log::stream_info(&name.dir(&root))
+            .expect("info")
+            .files
+            .iter()
+            .map(|f| f.bytes)
+            .sum();
+        let z19 = zstd::bulk::compress(&raw, 19).expect("zstd").len();
+        let c3 = encode_levels(&levels, 3).expect("encode");
+        let c19 = encode_levels(&levels, 19).expect("encode");
+        let n = levels.len() as f64;
+        let mut dc = Vec::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            let back = decode_levels(&c3).expect("decode");
+            dc.push(t0.elapsed().as_secs_f64());
+            assert_eq!(back.len(), levels.len());
+        }
+        t.row(vec![
+            stream.to_string(),
+            levels.len().to_string(),
+            format!("{:.1}", file_bytes as f64 / n),
+            format!("{:.2}", z19 as f64 / n),
+            format!("{:.2}", c3.len() as f64 / n),
+            format!("{:.2}", c19.len() as f64 / n),
+            format!("{:.0}", n / median(&mut dc) / 1e6),
+        ]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    t.print();
 }
 
 /// Bytes a trade and decode speed of compact trade blocks, against the raw
