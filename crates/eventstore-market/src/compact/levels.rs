@@ -18,13 +18,19 @@
 //! value of every field round-trips.
 
 use crate::compact::trades::{deltas, unit};
-use crate::compact::varint::{self, Reader};
+use crate::compact::varint;
 use crate::records::level::{BookLevel, BookSide, FLAG_CHECKSUM};
 
-const MAGIC: &[u8; 4] = b"ESCL";
-const VERSION: u8 = 1;
 /// The most records one block may claim.
 pub const MAX_LEVELS: u64 = 1 << 24;
+
+const KIND: crate::compact::Kind = crate::compact::Kind {
+    magic: b"ESCL",
+    what: "level",
+    max_records: MAX_LEVELS,
+    // 7 varints of 10 bytes, side and flags, a 4-byte checksum.
+    max_record_bytes: 76,
+};
 
 fn side_index(s: BookSide) -> usize {
     match s {
@@ -79,62 +85,14 @@ pub fn encode_levels(levels: &[BookLevel], level: i32) -> std::io::Result<Vec<u8
             cols[8].extend_from_slice(&l.checksum.to_le_bytes());
         }
     }
-    let mut body = Vec::with_capacity(cols.iter().map(|c| c.len() + 10).sum());
-    for c in &cols {
-        varint::put(&mut body, c.len() as u64);
-        body.extend_from_slice(c);
-    }
-    let mut out = Vec::with_capacity(body.len() / 2 + 32);
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    varint::put(&mut out, n as u64);
-    varint::put(&mut out, body.len() as u64);
-    out.extend_from_slice(&zstd::bulk::compress(&body, level)?);
-    Ok(out)
+    crate::compact::seal(&KIND, n, &cols, level)
 }
 
 /// Decode a block written by [`encode_levels`]; a damaged block is an
 /// error saying what is wrong, never a panic.
 pub fn decode_levels(b: &[u8]) -> Result<Vec<BookLevel>, String> {
-    if b.len() < 5 || &b[..4] != MAGIC {
-        return Err("not a compact level block (no ESCL magic)".into());
-    }
-    if b[4] != VERSION {
-        return Err(format!(
-            "compact level block version {} is not {VERSION}",
-            b[4]
-        ));
-    }
-    let mut head = Reader { b, at: 5 };
-    let n = head.get()?;
-    if n > MAX_LEVELS {
-        return Err(format!(
-            "a block of {n} level updates, more than {MAX_LEVELS}"
-        ));
-    }
-    let raw_len = head.get()?;
-    // At most 7 varints of 10 bytes, 2 bytes of side and flags, a 4-byte checksum.
-    if raw_len > n * 76 + 100 {
-        return Err(format!("a body of {raw_len} bytes for {n} level updates"));
-    }
-    let body = zstd::bulk::decompress(&b[head.at..], raw_len as usize)
-        .map_err(|e| format!("the block's body: {e}"))?;
-    if body.len() as u64 != raw_len {
-        return Err(format!(
-            "the body is {} bytes, the block says {raw_len}",
-            body.len()
-        ));
-    }
-    let mut r = Reader { b: &body, at: 0 };
-    let mut cols = Vec::with_capacity(9);
-    for i in 0..9 {
-        let len = r.get()? as usize;
-        let c = r.bytes(len).map_err(|e| format!("column {i}: {e}"))?;
-        cols.push(Reader { b: c, at: 0 });
-    }
-    if !r.done() {
-        return Err(format!("{} bytes after the last column", body.len() - r.at));
-    }
+    let (n, body) = crate::compact::open(&KIND, b)?;
+    let mut cols = crate::compact::columns(&body, 9)?;
     let mut units = [1i64; 3];
     for (u, k) in units.iter_mut().zip([1, 3, 4]) {
         let v = cols[k]
@@ -145,7 +103,7 @@ pub fn decode_levels(b: &[u8]) -> Result<Vec<BookLevel>, String> {
             .filter(|u| *u > 0)
             .ok_or_else(|| format!("column {k}: unit {v} is not 1 to 2^63-1"))?;
     }
-    let n = n as usize;
+
     let mut out = Vec::with_capacity(n);
     let mut last_price = [0i64; 3];
     let (mut local, mut venue, mut first, mut prev) = (0i64, 0i64, 0u64, 0u64);

@@ -17,14 +17,20 @@
 //! ticks, so what is left is small. Differences wrap (two's complement),
 //! so every value of every field round-trips.
 
-use crate::compact::varint::{self, Reader};
+use crate::compact::varint;
 use crate::records::trade::{Side, TextId, Trade, TradeId};
 
-const MAGIC: &[u8; 4] = b"ESCT";
-const VERSION: u8 = 1;
 /// The most trades one block may claim: a damaged count cannot make the
 /// decoder reserve unbounded memory.
 pub const MAX_TRADES: u64 = 1 << 24;
+
+const KIND: crate::compact::Kind = crate::compact::Kind {
+    magic: b"ESCT",
+    what: "trade",
+    max_records: MAX_TRADES,
+    // 5 varints of 10 bytes, a flags byte, a text id's length and bytes.
+    max_record_bytes: 51 + 1 + crate::records::trade::MAX_TEXT_ID as u64,
+};
 
 /// The greatest common divisor of `values` (1 for none, or all zero).
 pub(crate) fn unit(values: impl Iterator<Item = i64>) -> u64 {
@@ -91,62 +97,15 @@ pub fn encode_trades(trades: &[Trade], level: i32) -> std::io::Result<Vec<u8>> {
             }
         }
     }
-    let mut body = Vec::with_capacity(cols.iter().map(|c| c.len() + 10).sum());
-    for c in &cols {
-        varint::put(&mut body, c.len() as u64);
-        body.extend_from_slice(c);
-    }
-    let mut out = Vec::with_capacity(body.len() / 2 + 32);
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    varint::put(&mut out, n as u64);
-    varint::put(&mut out, body.len() as u64);
-    out.extend_from_slice(&zstd::bulk::compress(&body, level)?);
-    Ok(out)
+    crate::compact::seal(&KIND, n, &cols, level)
 }
 
 /// Decode a block written by [`encode_trades`]; a damaged block is an
 /// error saying what is wrong, never a panic.
 pub fn decode_trades(b: &[u8]) -> Result<Vec<Trade>, String> {
-    if b.len() < 5 || &b[..4] != MAGIC {
-        return Err("not a compact trade block (no ESCT magic)".into());
-    }
-    if b[4] != VERSION {
-        return Err(format!(
-            "compact trade block version {} is not {VERSION}",
-            b[4]
-        ));
-    }
-    let mut head = Reader { b, at: 5 };
-    let n = head.get()?;
-    if n > MAX_TRADES {
-        return Err(format!("a block of {n} trades, more than {MAX_TRADES}"));
-    }
-    let raw_len = head.get()?;
-    // At most 5 varints of 10 bytes, a flags byte, and a text id's length
-    // and bytes; then the columns' lengths and units.
-    if raw_len > n * (51 + 1 + crate::records::trade::MAX_TEXT_ID as u64) + 100 {
-        return Err(format!("a body of {raw_len} bytes for {n} trades"));
-    }
-    let body = zstd::bulk::decompress(&b[head.at..], raw_len as usize)
-        .map_err(|e| format!("the block's body: {e}"))?;
-    if body.len() as u64 != raw_len {
-        return Err(format!(
-            "the body is {} bytes, the block says {raw_len}",
-            body.len()
-        ));
-    }
-    let mut r = Reader { b: &body, at: 0 };
-    let mut cols = Vec::with_capacity(6);
-    for i in 0..6 {
-        let len = r.get()? as usize;
-        let c = r.bytes(len).map_err(|e| format!("column {i}: {e}"))?;
-        cols.push(Reader { b: c, at: 0 });
-    }
-    if !r.done() {
-        return Err(format!("{} bytes after the last column", body.len() - r.at));
-    }
-    let n = n as usize;
+    let (n, body) = crate::compact::open(&KIND, b)?;
+    let mut cols = crate::compact::columns(&body, 6)?;
+
     let mut units = [1i64; 3];
     for (k, u) in units.iter_mut().enumerate() {
         let v = cols[k + 1]
