@@ -79,23 +79,12 @@ fn compact_levels(dir: &Path) {
             "coinbase/skl-usd/depth",
         ),
     ] {
-        let root = dir.join("compact-levels");
-        let _ = std::fs::remove_dir_all(&root);
-        import_all(format, &[data.join(file)], &root, &ImportOptions::default()).expect("import");
-        let name = StreamName::new(stream).expect("name");
-        let mut r = StreamReader::open(&root, &name, ReadOptions::default()).expect("open");
-        let mut levels = Vec::new();
-        let mut raw = Vec::new();
-        while let Some(rec) = r.next().expect("read") {
-            raw.extend_from_slice(rec.payload);
-            levels.push(BookLevel::decode(rec.payload).expect("a level"));
-        }
-        let file_bytes: u64 = eventstore_log::stream_info(&name.dir(&root))
-            .expect("info")
-            .files
+        let (records, file_bytes) = imported_records(dir, format, &data.join(file), stream);
+        let levels: Vec<BookLevel> = records
             .iter()
-            .map(|f| f.bytes)
-            .sum();
+            .map(|r| BookLevel::decode(r).expect("a level"))
+            .collect();
+        let raw: Vec<u8> = records.concat();
         let z19 = zstd::bulk::compress(&raw, 19).expect("zstd").len();
         let c3 = encode_levels(&levels, 3).expect("encode");
         let c19 = encode_levels(&levels, 19).expect("encode");
@@ -116,9 +105,36 @@ fn compact_levels(dir: &Path) {
             format!("{:.2}", c19.len() as f64 / n),
             format!("{:.0}", n / median(&mut dc) / 1e6),
         ]);
-        let _ = std::fs::remove_dir_all(&root);
     }
     t.print();
+}
+
+/// The records of `stream` once `file` is imported, and the bytes its
+/// stream files take.
+fn imported_records(dir: &Path, format: Format, file: &Path, stream: &str) -> (Vec<Vec<u8>>, u64) {
+    let root = dir.join("compact-input");
+    let _ = std::fs::remove_dir_all(&root);
+    import_all(
+        format,
+        &[file.to_path_buf()],
+        &root,
+        &ImportOptions::default(),
+    )
+    .expect("import");
+    let name = StreamName::new(stream).expect("name");
+    let mut r = StreamReader::open(&root, &name, ReadOptions::default()).expect("open");
+    let mut records = Vec::new();
+    while let Some(rec) = r.next().expect("read") {
+        records.push(rec.payload.to_vec());
+    }
+    let bytes = eventstore_log::stream_info(&name.dir(&root))
+        .expect("info")
+        .files
+        .iter()
+        .map(|f| f.bytes)
+        .sum();
+    let _ = std::fs::remove_dir_all(&root);
+    (records, bytes)
 }
 
 /// Bytes a trade and decode speed of compact trade blocks, against the raw
@@ -151,22 +167,12 @@ fn compact_trades(dir: &Path) {
             "binance-futures/btcusdt/trades",
         ),
     ] {
-        let root = dir.join("compact-trades");
-        let _ = std::fs::remove_dir_all(&root);
-        import_all(format, &[data.join(file)], &root, &ImportOptions::default()).expect("import");
-        let name = StreamName::new(stream).expect("name");
-        let mut rd = TradeStreamReader::open(&root, &name, None, None).expect("open");
-        let mut trades = Vec::new();
-        while let Some(tr) = rd.try_next().expect("read") {
-            trades.push(tr);
-        }
-        let file_bytes: u64 = eventstore_log::stream_info(&name.dir(&root))
-            .expect("info")
-            .files
+        let (records, file_bytes) = imported_records(dir, format, &data.join(file), stream);
+        let trades: Vec<Trade> = records
             .iter()
-            .map(|f| f.bytes)
-            .sum();
-        let raw: Vec<u8> = trades.iter().flat_map(|t| t.encode().to_vec()).collect();
+            .map(|r| Trade::decode(r).expect("a trade"))
+            .collect();
+        let raw: Vec<u8> = records.concat();
         let z19 = zstd::bulk::compress(&raw, 19).expect("zstd").len();
         let c3 = encode_trades(&trades, 3).expect("encode");
         let c19 = encode_trades(&trades, 19).expect("encode");
@@ -195,7 +201,6 @@ fn compact_trades(dir: &Path) {
             format!("{:.0}", n / median(&mut dc) / 1e6),
             format!("{:.0}", n / median(&mut dr) / 1e6),
         ]);
-        let _ = std::fs::remove_dir_all(&root);
     }
     t.print();
 }

@@ -13,10 +13,8 @@
 //! name.
 
 use crate::import::capture;
-use crate::import::rows::{LevelEvent, MarketRecord, ParsedLine};
-use crate::records::decimal;
+use crate::import::rows::{trade_line, LevelEvent, ParsedLine};
 use crate::records::level::BookSide;
-use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade, TradeId};
 use serde_json::Value;
 
@@ -145,47 +143,26 @@ fn trades(v: &Value, symbol: &str, local: Option<i64>) -> Result<Option<ParsedLi
         .ok_or("a trade message without a data array")?;
     let mut rows = Vec::with_capacity(data.len());
     for d in data {
-        rows.push((field(d, "price", what)?, field(d, "size", what)?, d));
-    }
-    let pp = rows
-        .iter()
-        .map(|r| decimal::places(&r.0))
-        .max()
-        .unwrap_or(0);
-    let sp = rows
-        .iter()
-        .map(|r| decimal::places(&r.1))
-        .max()
-        .unwrap_or(0);
-    let mut recs = Vec::with_capacity(rows.len());
-    for (p, q, d) in &rows {
         let exchange_ts = d
             .get("trade_time_ms")
             .and_then(Value::as_i64)
             .and_then(|ms| ms.checked_mul(1_000_000))
             .ok_or("a trade without \"trade_time_ms\"")?;
-        recs.push(MarketRecord::Trade(Trade {
-            exchange_ts,
-            local_ts: local.unwrap_or(exchange_ts),
-            price: decimal::parse(p, pp as u8)?,
-            size: decimal::parse_size(q, sp as u8)?,
-            side: match side_of(d, what)? {
-                BookSide::Bid => Side::Buy,
-                _ => Side::Sell,
+        rows.push((
+            field(d, "price", what)?,
+            field(d, "size", what)?,
+            Trade {
+                exchange_ts,
+                local_ts: local.unwrap_or(exchange_ts),
+                price: 0,
+                size: 0,
+                side: match side_of(d, what)? {
+                    BookSide::Bid => Side::Buy,
+                    _ => Side::Sell,
+                },
+                trade_id: TradeId::parse(&field(d, "trade_id", what)?)?,
             },
-            trade_id: TradeId::parse(&field(d, "trade_id", what)?)?,
-        }));
+        ));
     }
-    if recs.is_empty() {
-        return Ok(Some(ParsedLine::Other("trades without data".into())));
-    }
-    Ok(Some(ParsedLine::Records {
-        venue: Some("bybit".into()),
-        symbol: Some(symbol.to_string()),
-        stream: "trades".into(),
-        kind: StreamKind::Trades,
-        price_places: pp,
-        size_places: sp,
-        recs,
-    }))
+    trade_line("bybit", symbol, rows).map(Some)
 }

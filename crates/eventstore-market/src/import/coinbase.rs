@@ -14,10 +14,8 @@
 //! name.
 
 use crate::import::capture;
-use crate::import::rows::{LevelEvent, MarketRecord, ParsedLine};
-use crate::records::decimal;
+use crate::import::rows::{trade_line, LevelEvent, ParsedLine};
 use crate::records::level::BookSide;
-use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade, TradeId};
 use serde_json::Value;
 
@@ -116,33 +114,25 @@ fn book(v: &Value, snapshot: bool, local: Option<i64>) -> Result<Option<ParsedLi
 
 fn trade(v: &Value, local: Option<i64>) -> Result<Option<ParsedLine>, String> {
     let what = "match";
-    let (p, q) = (str_of(v, "price", what)?, str_of(v, "size", what)?);
-    let (pp, sp) = (decimal::places(p), decimal::places(q));
     let exchange_ts = time(v, what)?.ok_or("a match without \"time\"")?;
-    let id = match v.get("trade_id") {
+    let trade_id = match v.get("trade_id") {
         Some(Value::Number(n)) => TradeId::parse(&n.to_string())?,
         Some(Value::String(s)) => TradeId::parse(s)?,
         _ => return Err("a match without \"trade_id\"".into()),
     };
-    Ok(Some(ParsedLine::Records {
-        venue: Some("coinbase".into()),
-        symbol: Some(str_of(v, "product_id", what)?.to_string()),
-        stream: "trades".into(),
-        kind: StreamKind::Trades,
-        price_places: pp,
-        size_places: sp,
-        recs: vec![MarketRecord::Trade(Trade {
-            exchange_ts,
-            local_ts: local.unwrap_or(exchange_ts),
-            price: decimal::parse(p, pp as u8)?,
-            size: decimal::parse_size(q, sp as u8)?,
-            // The maker's side: a sell maker was hit by a buyer.
-            side: match str_of(v, "side", what)? {
-                "sell" => Side::Buy,
-                "buy" => Side::Sell,
-                s => return Err(format!("match side {s:?} is not buy or sell")),
-            },
-            trade_id: id,
-        })],
-    }))
+    let t = Trade {
+        exchange_ts,
+        local_ts: local.unwrap_or(exchange_ts),
+        price: 0,
+        size: 0,
+        // The maker's side: a sell maker was hit by a buyer.
+        side: match str_of(v, "side", what)? {
+            "sell" => Side::Buy,
+            "buy" => Side::Sell,
+            s => return Err(format!("match side {s:?} is not buy or sell")),
+        },
+        trade_id,
+    };
+    let row = (str_of(v, "price", what)?, str_of(v, "size", what)?, t);
+    trade_line("coinbase", str_of(v, "product_id", what)?, vec![row]).map(Some)
 }

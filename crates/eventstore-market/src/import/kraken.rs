@@ -17,10 +17,9 @@
 //! answers and other channels are counted by name.
 
 use crate::import::capture;
-use crate::import::rows::{LevelEvent, MarketRecord, ParsedLine};
+use crate::import::rows::{trade_line, LevelEvent, ParsedLine};
 use crate::records::decimal;
 use crate::records::level::BookSide;
-use crate::records::meta::StreamKind;
 use crate::records::trade::{Side, Trade, TradeId};
 use serde_json::Value;
 
@@ -143,38 +142,25 @@ fn trades(body: &[Value], symbol: &str, local: Option<i64>) -> Result<Option<Par
         let (Some(p), Some(q), Some(ts), Some(side)) = (s(0), s(1), s(2), s(3)) else {
             return Err("a trade is not [price, volume, time, side, ...]".into());
         };
-        rows.push((p, q, ts, side));
-    }
-    let pp = rows.iter().map(|r| decimal::places(r.0)).max().unwrap_or(0);
-    let sp = rows.iter().map(|r| decimal::places(r.1)).max().unwrap_or(0);
-    let mut recs = Vec::with_capacity(rows.len());
-    for (p, q, ts, side) in rows {
         let exchange_ts = seconds(ts)?;
-        recs.push(MarketRecord::Trade(Trade {
-            exchange_ts,
-            local_ts: local.unwrap_or(exchange_ts),
-            price: decimal::parse(p, pp as u8)?,
-            size: decimal::parse_size(q, sp as u8)?,
-            side: match side {
-                "b" => Side::Buy,
-                "s" => Side::Sell,
-                s => return Err(format!("trade side {s:?} is not b or s")),
+        rows.push((
+            p,
+            q,
+            Trade {
+                exchange_ts,
+                local_ts: local.unwrap_or(exchange_ts),
+                price: 0,
+                size: 0,
+                side: match side {
+                    "b" => Side::Buy,
+                    "s" => Side::Sell,
+                    s => return Err(format!("trade side {s:?} is not b or s")),
+                },
+                trade_id: TradeId::Num(0),
             },
-            trade_id: TradeId::Num(0),
-        }));
+        ));
     }
-    if recs.is_empty() {
-        return Ok(Some(ParsedLine::Other("trades without data".into())));
-    }
-    Ok(Some(ParsedLine::Records {
-        venue: Some("kraken".into()),
-        symbol: Some(symbol.to_string()),
-        stream: "trades".into(),
-        kind: StreamKind::Trades,
-        price_places: pp,
-        size_places: sp,
-        recs,
-    }))
+    trade_line("kraken", symbol, rows).map(Some)
 }
 
 #[cfg(test)]

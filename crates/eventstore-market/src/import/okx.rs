@@ -18,7 +18,7 @@
 //! (trimmed: `"0.342"`, `"5"`), which the checksum needs.
 
 use crate::import::capture;
-use crate::import::rows::{LevelEvent, MarketRecord, ParsedLine};
+use crate::import::rows::{trade_line, LevelEvent, MarketRecord, ParsedLine};
 use crate::records::decimal;
 use crate::records::level::{BookSide, Quote};
 use crate::records::meta::StreamKind;
@@ -193,36 +193,23 @@ fn trades(inst: &str, data: &[Value], local: Option<i64>) -> Result<Option<Parse
     let what = "trade";
     let mut rows = Vec::with_capacity(data.len());
     for d in data {
-        rows.push((str_of(d, "px", what)?, str_of(d, "sz", what)?, d));
-    }
-    let pp = most_places(rows.iter().map(|r| r.0));
-    let sp = most_places(rows.iter().map(|r| r.1));
-    let mut recs = Vec::with_capacity(rows.len());
-    for (px, sz, d) in rows {
         let exchange_ts = ms(d, what)?;
-        recs.push(MarketRecord::Trade(Trade {
-            exchange_ts,
-            local_ts: local.unwrap_or(exchange_ts),
-            price: decimal::parse(px, pp as u8)?,
-            size: decimal::parse_size(sz, sp as u8)?,
-            side: match str_of(d, "side", what)? {
-                "buy" => Side::Buy,
-                "sell" => Side::Sell,
-                s => return Err(format!("trade side {s:?} is not buy or sell")),
+        rows.push((
+            str_of(d, "px", what)?,
+            str_of(d, "sz", what)?,
+            Trade {
+                exchange_ts,
+                local_ts: local.unwrap_or(exchange_ts),
+                price: 0,
+                size: 0,
+                side: match str_of(d, "side", what)? {
+                    "buy" => Side::Buy,
+                    "sell" => Side::Sell,
+                    s => return Err(format!("trade side {s:?} is not buy or sell")),
+                },
+                trade_id: TradeId::parse(str_of(d, "tradeId", what)?)?,
             },
-            trade_id: TradeId::parse(str_of(d, "tradeId", what)?)?,
-        }));
+        ));
     }
-    if recs.is_empty() {
-        return Ok(Some(ParsedLine::Other("trades without data".into())));
-    }
-    Ok(Some(ParsedLine::Records {
-        venue: Some("okx".into()),
-        symbol: Some(inst.to_string()),
-        stream: "trades".into(),
-        kind: StreamKind::Trades,
-        price_places: pp,
-        size_places: sp,
-        recs,
-    }))
+    trade_line("okx", inst, rows).map(Some)
 }

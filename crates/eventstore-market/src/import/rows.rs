@@ -253,3 +253,45 @@ impl LevelEvent<'_> {
         })
     }
 }
+
+/// The trades of one message as a venue printed them, each its price and
+/// size strings and the trade with every other field set: one line of
+/// records at the most decimal places any of them has (the stream's
+/// style is trimmed); a message without trades is counted as other.
+pub(crate) fn trade_line<S: AsRef<str>>(
+    venue: &str,
+    symbol: &str,
+    rows: Vec<(S, S, Trade)>,
+) -> Result<ParsedLine, String> {
+    use crate::records::decimal;
+    if rows.is_empty() {
+        return Ok(ParsedLine::Other("trades without data".into()));
+    }
+    let pp = rows
+        .iter()
+        .map(|r| decimal::places(r.0.as_ref()))
+        .max()
+        .unwrap_or(0);
+    let sp = rows
+        .iter()
+        .map(|r| decimal::places(r.1.as_ref()))
+        .max()
+        .unwrap_or(0);
+    let mut recs = Vec::with_capacity(rows.len());
+    for (p, q, t) in rows {
+        recs.push(MarketRecord::Trade(Trade {
+            price: decimal::parse(p.as_ref(), pp as u8)?,
+            size: decimal::parse_size(q.as_ref(), sp as u8)?,
+            ..t
+        }));
+    }
+    Ok(ParsedLine::Records {
+        venue: Some(venue.to_string()),
+        symbol: Some(symbol.to_string()),
+        stream: "trades".into(),
+        kind: StreamKind::Trades,
+        price_places: pp,
+        size_places: sp,
+        recs,
+    })
+}
