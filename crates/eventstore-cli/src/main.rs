@@ -35,6 +35,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Delete sealed files older than an age or beyond a total size (never the open file).
     Retain(cmd::retain::Args),
+    /// Convert sealed files into compact files: the same records, bit for bit, in blocks encoded by column (a few bytes a market record).
+    Compact(cmd::compact::Args),
     /// Upload every sealed file of a stream or root to object storage (file://, s3:// or az://).
     Upload(cmd::upload::Args),
     /// Download the streams of a remote (or the missing files of them) into a local root.
@@ -85,6 +87,8 @@ pub struct RootArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every command may read compact files of market streams.
+    eventstore_market::compact::install();
     if !cli.cmd.uses_sockets() {
         // Behave like other Unix tools when the reader of our output goes
         // away (`eventstore read ... | head`): end quietly instead of
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Info(a) => cmd::info::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Retain(a) => cmd::retain::run(a),
+        Command::Compact(a) => cmd::compact::run(a),
         Command::Upload(a) => cmd::upload::run(a),
         Command::Poll(a) => cmd::poll::run(a),
         Command::Ls(a) => cmd::ls::run(a),

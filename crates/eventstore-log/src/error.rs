@@ -38,8 +38,8 @@ pub enum Error {
 
     /// A file written by a format version this build does not read.
     #[error(
-        "{file} has format version {version}, this build reads version {}",
-        crate::format::VERSION
+        "{file} has format version {version}, this build reads versions {} (frames) and {} (compact)",
+        crate::format::VERSION, crate::format::VERSION_COMPACT
     )]
     UnsupportedVersion { file: PathBuf, version: u16 },
 

@@ -6,8 +6,12 @@
 
 /// The first eight bytes of every log file.
 pub const MAGIC: [u8; 8] = *b"EVSTRLOG";
-/// The format version this build writes and reads.
+/// The format version of a file of frames (the form every file is
+/// written in).
 pub const VERSION: u16 = 1;
+/// The format version of a compact file: the same header, then blocks of
+/// encoded records and a block index (`crate::compact`).
+pub const VERSION_COMPACT: u16 = 2;
 /// Bytes in the file header; the first frame starts here.
 pub const HEADER_LEN: usize = 64;
 /// Bytes in a frame header (`frame_len`, `crc`, `timestamp`).
@@ -53,6 +57,30 @@ pub struct FileHeader {
     pub prev_max_ts: i64,
     /// The writer's clock when the file was created.
     pub created_ns: i64,
+    /// Frames (as written) or compact blocks (after conversion): the
+    /// header's version field.
+    pub form: Form,
+}
+
+/// How a file holds its records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Form {
+    /// Frames, one per record (version 1): how every file is written.
+    #[default]
+    Framed,
+    /// Blocks of encoded records with a block index (version 2): a sealed
+    /// file converted by `compact`.
+    Compact,
+}
+
+impl Form {
+    /// The name manifests and reports use: `framed` or `compact`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Framed => "framed",
+            Form::Compact => "compact",
+        }
+    }
 }
 
 /// Why a header did not decode.
@@ -72,7 +100,11 @@ impl FileHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
-        b[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        let version = match self.form {
+            Form::Framed => VERSION,
+            Form::Compact => VERSION_COMPACT,
+        };
+        b[8..10].copy_from_slice(&version.to_le_bytes());
         b[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         b[16..20].copy_from_slice(&self.interval_secs.to_le_bytes());
         b[24..32].copy_from_slice(&self.interval_start_ns.to_le_bytes());
@@ -96,9 +128,11 @@ impl FileHeader {
             return Err(HeaderError::TooShort);
         }
         let version = u16_at(b, 8);
-        if version != VERSION {
-            return Err(HeaderError::UnsupportedVersion(version));
-        }
+        let form = match version {
+            VERSION => Form::Framed,
+            VERSION_COMPACT => Form::Compact,
+            v => return Err(HeaderError::UnsupportedVersion(v)),
+        };
         if crc32c::crc32c(&b[..60]) != u32_at(b, 60) {
             return Err(HeaderError::BadChecksum);
         }
@@ -111,6 +145,7 @@ impl FileHeader {
             first_seq: u64_at(b, 32),
             prev_max_ts: i64_at(b, 40),
             created_ns: i64_at(b, 48),
+            form,
         };
         if h.interval_secs == 0 || 86_400 % h.interval_secs != 0 {
             return Err(HeaderError::BadField("interval_secs"));
@@ -434,6 +469,7 @@ mod tests {
             first_seq: 42,
             prev_max_ts: i64::MIN,
             created_ns: 5,
+            form: Form::Framed,
         }
     }
 

@@ -21,6 +21,8 @@ pub struct FileInfo {
     pub max_ts: Option<i64>,
     /// Bytes on disk (for the open file: up to its last record).
     pub bytes: u64,
+    /// Frames or compact blocks.
+    pub form: crate::format::Form,
 }
 
 /// A stream's files, oldest first.
@@ -55,7 +57,9 @@ impl StreamInfo {
     }
 }
 
-fn summarise(f: &FileEntry) -> Result<FileInfo> {
+/// Summarise one file of a stream from its header and footer (scanning
+/// it when it is open), checking that its header names its interval.
+pub fn file_info(f: &FileEntry) -> Result<FileInfo> {
     let seg = Segment::open(&f.path)?;
     let h = seg.header;
     if h.interval_start_ns != f.start_ns {
@@ -77,6 +81,7 @@ fn summarise(f: &FileEntry) -> Result<FileInfo> {
             min_ts: (footer.record_count > 0).then_some(footer.min_ts),
             max_ts: (footer.record_count > 0).then_some(footer.max_ts),
             bytes: seg.bytes().len() as u64,
+            form: h.form,
         });
     }
     let s = segment::scan(seg.bytes(), h.prev_max_ts);
@@ -90,6 +95,7 @@ fn summarise(f: &FileEntry) -> Result<FileInfo> {
         min_ts: s.min_ts,
         max_ts: s.max_ts,
         bytes: s.end as u64,
+        form: h.form,
     })
 }
 
@@ -102,7 +108,7 @@ fn summarise(f: &FileEntry) -> Result<FileInfo> {
 pub fn stream_info(dir: &Path) -> Result<StreamInfo> {
     let files = files::list_files(dir)?
         .iter()
-        .map(summarise)
+        .map(file_info)
         .collect::<Result<Vec<_>>>()?;
     for pair in files.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);

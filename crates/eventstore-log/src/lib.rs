@@ -36,6 +36,7 @@
 
 mod active;
 pub mod clock;
+pub mod compact;
 mod error;
 pub mod files;
 pub mod floor;
@@ -58,9 +59,11 @@ mod watch;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use compact::{compact_file, compact_stream, CompactOptions, Compacted};
 pub use error::{Error, Result};
 pub use files::{list_streams, FileEntry};
-pub use info::{stream_info, FileInfo, StreamInfo};
+pub use format::Form;
+pub use info::{file_info, stream_info, FileInfo, StreamInfo};
 pub use lock::{lock_file, LOCK_FILE};
 pub use name::StreamName;
 pub use reader::{OwnedRecord, ReadOptions, Record, StartAt, StopAt, StreamReader};

@@ -6,8 +6,9 @@
 //! grows it; a record becomes visible when its `frame_len` is published,
 //! which the writer does last.
 
+use crate::compact::file::CompactFile;
 use crate::error::{Error, IoContext, Result};
-use crate::format::{self, FileHeader, Footer, Frame, HeaderError, END_MARKER, HEADER_LEN};
+use crate::format::{self, FileHeader, Footer, Form, Frame, HeaderError, END_MARKER, HEADER_LEN};
 use crate::mmap::ReadMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ pub(crate) struct Segment {
     end: usize,
     /// `is_sealed()`, kept for the hot path.
     sealed: bool,
+    /// The block index and decoded block of a compact file.
+    compact: Option<Box<CompactFile>>,
 }
 
 /// Map pages in ahead of a sequential reader this many bytes at a time.
@@ -106,6 +109,28 @@ impl Segment {
         let map = ReadMap::new(&file, path)?;
         let header = FileHeader::decode(map.bytes()).map_err(|e| header_error(path, e))?;
         let sealed_name = path.extension().is_some_and(|e| e == "log");
+        if header.form == Form::Compact {
+            let c = CompactFile::open(path, map.bytes(), &header)?;
+            let footer = Footer {
+                record_count: c.footer.record_count,
+                min_ts: c.footer.min_ts,
+                max_ts: c.footer.max_ts,
+                index_stride: format::INDEX_STRIDE,
+                index: Vec::new(),
+            };
+            return Ok(Segment {
+                path: path.to_path_buf(),
+                file,
+                header,
+                footer: Some((footer, c.data_end)),
+                sealed_name,
+                populated: 0,
+                end: c.data_end,
+                sealed: true,
+                compact: Some(Box::new(c)),
+                map,
+            });
+        }
         let footer = Footer::decode_from_file_end(map.bytes()).ok();
         #[cfg(target_os = "linux")]
         {
@@ -121,6 +146,7 @@ impl Segment {
             populated: 0,
             end: usize::MAX,
             sealed: false,
+            compact: None,
         }
         .with_cached_state())
     }
@@ -134,7 +160,15 @@ impl Segment {
     /// The payload bytes a [`Step::Record`] points at, without copying.
     #[inline]
     pub fn payload(&self, (at, len): (usize, usize)) -> &[u8] {
-        &self.map.bytes()[at..at + len]
+        match &self.compact {
+            None => &self.map.bytes()[at..at + len],
+            Some(c) => c.payload((at, len)),
+        }
+    }
+
+    /// How the file holds its records.
+    pub fn form(&self) -> Form {
+        self.header.form
     }
 
     fn with_cached_state(mut self) -> Segment {
@@ -200,6 +234,9 @@ impl Segment {
     /// Hot path of every read: inline checks of one frame.
     #[inline]
     pub fn at(&mut self, pos: usize) -> Result<Step> {
+        if let Some(c) = &mut self.compact {
+            return c.at(self.map.bytes(), &self.path, pos);
+        }
         // Hot path: a whole, valid record inside what is mapped.
         if pos < self.end
             && pos + format::FRAME_HEADER_LEN <= self.map.len()
@@ -300,6 +337,9 @@ impl Segment {
     /// when the file holds fewer records so far.
     pub fn seek_seq(&mut self, seq: u64) -> Result<(usize, u64)> {
         let first = self.header.first_seq;
+        if let Some(c) = &self.compact {
+            return Ok(c.seek_seq(first, seq));
+        }
         let (mut pos, mut cur) = (HEADER_LEN, first);
         if seq <= first {
             return Ok((pos, first));
@@ -328,6 +368,9 @@ impl Segment {
     /// binary search on the footer index, then at most one stride of hops.
     pub fn seek_time(&mut self, t: i64) -> Result<(usize, u64)> {
         let first = self.header.first_seq;
+        if let Some(c) = &mut self.compact {
+            return c.seek_time(self.map.bytes(), &self.path, first, t);
+        }
         let (mut pos, mut cur) = (HEADER_LEN, first);
         if let Some((f, _)) = &self.footer {
             let pp = f.index.partition_point(|e| e.max_ts_before < t);

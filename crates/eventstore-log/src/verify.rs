@@ -90,6 +90,10 @@ pub fn verify_bytes(path: &Path, map: &[u8], sealed: bool) -> FileReport {
         }
     };
     rep.first_seq = Some(header.first_seq);
+    if header.form == crate::format::Form::Compact {
+        verify_compact(map, &header, &mut rep);
+        return rep;
+    }
     let s = segment::scan(map, header.prev_max_ts);
     rep.records = s.records;
     rep.min_ts = s.min_ts;
@@ -156,6 +160,72 @@ pub fn verify_bytes(path: &Path, map: &[u8], sealed: bool) -> FileReport {
         );
     }
     rep
+}
+
+/// A compact file: the footer and its block index, then every block (its
+/// checksum, its records decoded), the blocks back to back, the index's
+/// running maxima, counts and time span against the records.
+fn verify_compact(map: &[u8], header: &crate::format::FileHeader, rep: &mut FileReport) {
+    use crate::compact::format::CompactFooter;
+    let mut bad = |offset: u64, reason: String| {
+        rep.status = FileStatus::Corrupted { offset, reason };
+    };
+    let (footer, end) = match CompactFooter::decode(map, header.first_seq) {
+        Ok(f) => f,
+        Err(r) => return bad(map.len().saturating_sub(16) as u64, r.to_string()),
+    };
+    let mut decoded = crate::compact::Decoded::default();
+    let (mut at, mut running, mut records) = (crate::format::HEADER_LEN, header.prev_max_ts, 0u64);
+    let (mut min, mut max) = (None::<i64>, None::<i64>);
+    for e in &footer.blocks {
+        if e.offset as usize != at {
+            return bad(
+                at as u64,
+                "the next block does not start where the last one ends".into(),
+            );
+        }
+        if e.max_ts_before != running {
+            return bad(
+                e.offset,
+                "the block index's running maximum does not match the records".into(),
+            );
+        }
+        let h = match crate::compact::file::decode_block(map, e, &mut decoded) {
+            Ok(h) => h,
+            Err((o, r)) => return bad(o, r),
+        };
+        let body_end = at + crate::compact::format::BLOCK_HEADER_LEN + h.body_len as usize;
+        at = h.end(at);
+        if map
+            .get(body_end..at)
+            .is_none_or(|p| p.iter().any(|&b| b != 0))
+        {
+            return bad(body_end as u64, "nonzero padding after a block".into());
+        }
+        running = running.max(h.max_ts);
+        records += h.count as u64;
+        rep.records = records;
+        let lo = decoded.ts.iter().copied().min();
+        min = match (min, lo) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        max = max.max(Some(h.max_ts));
+        rep.min_ts = min;
+        rep.max_ts = max;
+    }
+    if at != end {
+        return bad(
+            at as u64,
+            "bytes between the last block and the footer".into(),
+        );
+    }
+    if records > 0 && (Some(footer.min_ts) != min || Some(footer.max_ts) != max) {
+        bad(
+            end as u64,
+            "footer time span does not match the records".into(),
+        );
+    }
 }
 
 /// Verify every file of the stream in `dir`, and that sequence numbers

@@ -310,6 +310,7 @@ impl StreamWriter {
             first_seq: self.next_seq,
             prev_max_ts: self.running_max,
             created_ns: now,
+            form: crate::format::Form::Framed,
         };
         let roll_at = iv.floor(start) + iv.ns();
         // The interval syncer fsyncs only the file: it needs the folder

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod book;
 pub mod client_args;
+pub mod compact;
 pub mod demo;
 pub mod import;
 pub mod info;

@@ -1,6 +1,7 @@
 //! The log's integration tests, in one binary (one link instead of ten).
 
 mod common;
+mod compact;
 mod corruption;
 mod disk_full;
 mod failed_sync_poisons_writer;

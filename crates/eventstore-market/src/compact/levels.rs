@@ -18,8 +18,8 @@
 //! value of every field round-trips.
 
 use crate::compact::trades::{deltas, unit};
-use crate::compact::varint;
 use crate::records::level::{BookLevel, BookSide, FLAG_CHECKSUM};
+use eventstore_log::compact::varint;
 
 /// The most records one block may claim.
 pub const MAX_LEVELS: u64 = 1 << 24;
@@ -95,13 +95,7 @@ pub fn decode_levels(b: &[u8]) -> Result<Vec<BookLevel>, String> {
     let mut cols = crate::compact::columns(&body, 9)?;
     let mut units = [1i64; 3];
     for (u, k) in units.iter_mut().zip([1, 3, 4]) {
-        let v = cols[k]
-            .get()
-            .map_err(|e| format!("column {k}: unit: {e}"))?;
-        *u = i64::try_from(v)
-            .ok()
-            .filter(|u| *u > 0)
-            .ok_or_else(|| format!("column {k}: unit {v} is not 1 to 2^63-1"))?;
+        *u = crate::compact::read_unit(&mut cols[k], k)?;
     }
 
     let mut out = Vec::with_capacity(n);

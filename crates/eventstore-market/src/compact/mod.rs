@@ -7,14 +7,19 @@
 //! Pure codecs over bytes, for trades and price-level updates; sealed
 //! files will hold such blocks.
 
+mod codecs;
 pub mod levels;
+pub mod orders;
+pub mod quotes;
 pub mod trades;
-mod varint;
 
+pub use codecs::{install, LEVELS, ORDERS, QUOTES, TRADES};
 pub use levels::{decode_levels, encode_levels};
+pub use orders::{decode_orders, encode_orders};
+pub use quotes::{decode_quotes, encode_quotes};
 pub use trades::{decode_trades, encode_trades};
 
-use varint::Reader;
+use eventstore_log::compact::varint::{self, Reader};
 
 /// What a kind of block is: its magic, the name its errors use, the most
 /// records it may hold and the most body bytes one record may take.
@@ -87,6 +92,22 @@ pub(crate) fn open(kind: &Kind, b: &[u8]) -> Result<(usize, Vec<u8>), String> {
         ));
     }
     Ok((n as usize, body))
+}
+
+/// The record count a block claims (after its magic and version), or
+/// `None` when it does not say.
+pub(crate) fn claimed_count(b: &[u8]) -> Option<u64> {
+    let mut r = Reader { b, at: 5 };
+    r.get().ok()
+}
+
+/// A column's unit: 1 to 2^63-1.
+pub(crate) fn read_unit(col: &mut Reader<'_>, k: usize) -> Result<i64, String> {
+    let v = col.get().map_err(|e| format!("column {k}: unit: {e}"))?;
+    i64::try_from(v)
+        .ok()
+        .filter(|u| *u > 0)
+        .ok_or_else(|| format!("column {k}: unit {v} is not 1 to 2^63-1"))
 }
 
 /// The `k` columns of a body, each read from its start.

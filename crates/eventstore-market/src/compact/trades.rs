@@ -17,8 +17,8 @@
 //! ticks, so what is left is small. Differences wrap (two's complement),
 //! so every value of every field round-trips.
 
-use crate::compact::varint;
 use crate::records::trade::{Side, TextId, Trade, TradeId};
+use eventstore_log::compact::varint;
 
 /// The most trades one block may claim: a damaged count cannot make the
 /// decoder reserve unbounded memory.
@@ -108,13 +108,7 @@ pub fn decode_trades(b: &[u8]) -> Result<Vec<Trade>, String> {
 
     let mut units = [1i64; 3];
     for (k, u) in units.iter_mut().enumerate() {
-        let v = cols[k + 1]
-            .get()
-            .map_err(|e| format!("column {}: unit: {e}", k + 1))?;
-        *u = i64::try_from(v)
-            .ok()
-            .filter(|u| *u > 0)
-            .ok_or_else(|| format!("column {}: unit {v} is not 1 to 2^63-1", k + 1))?;
+        *u = crate::compact::read_unit(&mut cols[k + 1], k + 1)?;
     }
     let mut out = Vec::with_capacity(n);
     let (mut local, mut venue, mut price, mut id) = (0i64, 0i64, 0i64, 0u64);

@@ -100,6 +100,7 @@ pub fn summary_path(file: &Path) -> PathBuf {
 fn compute(dir: &Path, info: &eventstore_log::FileInfo, file_bytes: u64) -> Result<FileSummary> {
     let opts = ReadOptions::from(StartAt::Seq(info.first_seq))
         .stop(StopAt::Seq(info.first_seq + info.records));
+    crate::compact::install();
     let mut r = StreamReader::open_dir(dir, opts)?;
     let mut s = FileSummary {
         file_bytes,
@@ -143,10 +144,24 @@ pub fn summaries(dir: &Path) -> Result<Vec<(FileEntry, FileSummary)>> {
             })?
             .len();
         let side = summary_path(&f.path);
-        let cached = std::fs::read_to_string(&side)
+        let mut cached = std::fs::read_to_string(&side)
             .ok()
-            .and_then(|t| FileSummary::from_json(&t).ok())
-            .filter(|s| s.file_bytes == bytes);
+            .and_then(|t| FileSummary::from_json(&t).ok());
+        if let Some(s) = cached.as_mut().filter(|s| s.file_bytes != bytes) {
+            // The file may have become compact since: the same records
+            // (the same first sequence number and count) in fewer bytes.
+            let same = eventstore_log::file_info(&f)
+                .is_ok_and(|i| i.sealed && i.first_seq == s.first_seq && i.records == s.trades);
+            if same {
+                s.file_bytes = bytes;
+                let tmp = side.with_extension("json.tmp");
+                if std::fs::write(&tmp, s.to_json()).is_ok() {
+                    let _ = std::fs::rename(&tmp, &side);
+                }
+            } else {
+                cached = None;
+            }
+        }
         let s = match cached {
             Some(s) => s,
             None => {

@@ -176,6 +176,8 @@ impl StreamMeta {
 
     /// The metadata of the stream in `dir`, if it has any.
     pub fn load(dir: &Path) -> Result<Option<StreamMeta>> {
+        // Whoever reads a market stream may meet its compact blocks.
+        crate::compact::install();
         let path = dir.join(META_FILE);
         match std::fs::read_to_string(&path) {
             Ok(t) => Self::from_json(&t, &path).map(Some),

@@ -2,6 +2,7 @@
 
 mod book_at_equals_replay;
 mod common;
+mod compact_files;
 mod order_books;
 mod trades_import;
 mod venues;

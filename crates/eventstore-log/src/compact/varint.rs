@@ -3,7 +3,7 @@
 
 /// Append `v` as an unsigned LEB128 varint (1 to 10 bytes).
 #[inline]
-pub(crate) fn put(out: &mut Vec<u8>, mut v: u64) {
+pub fn put(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -13,19 +13,19 @@ pub(crate) fn put(out: &mut Vec<u8>, mut v: u64) {
 
 /// Append a signed `v`, zigzag-coded (small magnitudes take few bytes).
 #[inline]
-pub(crate) fn put_signed(out: &mut Vec<u8>, v: i64) {
+pub fn put_signed(out: &mut Vec<u8>, v: i64) {
     put(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
 /// Reads varints from a column.
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     pub b: &'a [u8],
     pub at: usize,
 }
 
 impl<'a> Reader<'a> {
     #[inline]
-    pub(crate) fn get(&mut self) -> Result<u64, String> {
+    pub fn get(&mut self) -> Result<u64, String> {
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
             let Some(&byte) = self.b.get(self.at) else {
@@ -47,13 +47,13 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub(crate) fn get_signed(&mut self) -> Result<i64, String> {
+    pub fn get_signed(&mut self) -> Result<i64, String> {
         let z = self.get()?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
     /// The next `n` bytes.
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
         let Some(end) = end else {
             return Err(format!(
@@ -68,7 +68,7 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    pub(crate) fn done(&self) -> bool {
+    pub fn done(&self) -> bool {
         self.at == self.b.len()
     }
 }

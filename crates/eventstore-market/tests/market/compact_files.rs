@@ -1,0 +1,175 @@
+//! Every real recording imported, then its sealed files made compact:
+//! the same records bit for bit, read by every market reader with the
+//! same answers, each kind stored by its own codec in a few bytes.
+
+use crate::common::*;
+use eventstore_log::{compact_stream, files, list_streams, CompactOptions, Form, StreamReader};
+use eventstore_market::import::{Format, ImportOptions};
+use eventstore_market::{OrderStreamReader, TradeStreamReader};
+use std::path::Path;
+
+fn copy_root(from: &Path, to: &Path) {
+    for e in walk(from) {
+        let rel = e.strip_prefix(from).unwrap();
+        let dst = to.join(rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &dst).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn records(dir: &Path) -> Vec<eventstore_log::OwnedRecord> {
+    let mut r = StreamReader::open_dir(dir, Default::default()).unwrap();
+    let mut v = Vec::new();
+    while let Some(x) = r.next().unwrap() {
+        v.push(x.to_owned());
+    }
+    v
+}
+
+/// A book's state and levels, as the readers report them.
+fn book(dir: &Path, t: i64) -> String {
+    let at = OrderStreamReader::open_dir(dir)
+        .unwrap()
+        .book_at(t)
+        .unwrap();
+    format!(
+        "{:?} {:?} {} {:?}",
+        at.replay.state(),
+        at.replay.depth(50),
+        at.next_seq,
+        at.replay.checksums()
+    )
+}
+
+#[test]
+fn real_recordings_read_the_same_after_compaction() {
+    let Some(data) = market_data() else { return };
+    let minutely = ImportOptions {
+        roll: eventstore_log::RollInterval::MINUTELY,
+        ..ImportOptions::default()
+    };
+    let lobster = ImportOptions {
+        venue: "nasdaq".into(),
+        date: Some("2012-06-21T04:00:00Z".into()),
+        symbol: Some("AMZN".into()),
+        roll: eventstore_log::RollInterval::MINUTELY,
+        ..ImportOptions::default()
+    };
+    let inputs: Vec<(Format, &str, &ImportOptions)> = vec![
+        (
+            Format::Binance,
+            "binance/spot_btcusdt_20240808.hftbacktest.gz",
+            &minutely,
+        ),
+        (
+            Format::Databento,
+            "databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst",
+            &minutely,
+        ),
+        (Format::Lobster, "lobster/AMZN_message_20k.csv.gz", &lobster),
+        (Format::Okx, "cryptofeed/OKEX.ws.1.0", &minutely),
+        (Format::Coinbase, "cryptofeed/COINBASE.ws.28.0", &minutely),
+        (Format::Bybit, "cryptofeed/BYBIT.ws.26.0", &minutely),
+        (
+            Format::TardisTrades,
+            "tardis/bitmex_trades_XBTUSD.csv",
+            &minutely,
+        ),
+    ];
+    for (format, file, opts) in inputs {
+        let (framed, _) = imported(format, &data.join(file), opts);
+        let compact = tempfile::tempdir().unwrap();
+        copy_root(framed.path(), compact.path());
+        for name in list_streams(compact.path()).unwrap() {
+            let (a, b) = (name.dir(framed.path()), name.dir(compact.path()));
+            let done = compact_stream(&b, &CompactOptions::default()).unwrap();
+            let n: u64 = done.iter().map(|c| c.records).sum();
+            let (before, after): (u64, u64) = done
+                .iter()
+                .fold((0, 0), |(x, y), c| (x + c.bytes_before, y + c.bytes_after));
+            // Every block of a market stream is stored by a market codec.
+            for c in &done {
+                for (codec, _) in &c.by_codec {
+                    assert!(codec.starts_with("market "), "{name}: {codec}");
+                }
+            }
+            for c in &done {
+                let form = eventstore_log::read_header(&c.path).unwrap().form;
+                assert_eq!(form == Form::Compact, c.replaced, "{}", c.path.display());
+                // Only a file of a few records stays framed.
+                assert!(c.replaced || c.records < 50, "{}: {c:?}", c.path.display());
+            }
+            assert!(files::list_files(&b)
+                .unwrap()
+                .iter()
+                .all(|f| !f.sealed || done.iter().any(|c| c.path == f.path)));
+            eprintln!(
+                "{file} {name}: {n} records, {before} -> {after} bytes, {:.2} B/record",
+                after as f64 / n.max(1) as f64
+            );
+            assert!(after <= before, "{name}: {before} -> {after}");
+            if n >= 1000 {
+                assert!(after * 5 < before, "{name}: {before} -> {after}");
+            }
+            assert_eq!(records(&a), records(&b), "{name}");
+            for rep in eventstore_log::verify_stream(&b, |_| {}).unwrap() {
+                assert!(rep.is_ok(), "{:?}", rep);
+            }
+            let kind = eventstore_market::StreamMeta::load(&b)
+                .unwrap()
+                .unwrap()
+                .kind;
+            let all = records(&a);
+            let (t0, t1) = (all[0].timestamp, all[all.len() - 1].timestamp);
+            match kind {
+                eventstore_market::StreamKind::Trades => {
+                    let read = |root: &Path| {
+                        let mut r = TradeStreamReader::open(root, &name, None, None).unwrap();
+                        let mut v = Vec::new();
+                        while let Some(t) = r.try_next().unwrap() {
+                            v.push(t);
+                        }
+                        v
+                    };
+                    assert_eq!(read(framed.path()), read(compact.path()), "{name}");
+                    let s = |d: &Path| {
+                        eventstore_market::read::summary::summaries(d)
+                            .unwrap()
+                            .into_iter()
+                            .map(|(_, s)| (s.first_seq, s.trades, s.bar))
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(s(&a), s(&b), "{name}");
+                }
+                eventstore_market::StreamKind::Quotes => {}
+                _ => {
+                    for k in 0..=8 {
+                        let t = t0 + (t1 - t0) / 8 * k;
+                        assert_eq!(book(&a, t), book(&b, t), "{name} at {t}");
+                    }
+                    let l = |d: &Path| {
+                        let l = OrderStreamReader::open_dir(d)
+                            .unwrap()
+                            .ledger(i64::MIN, None)
+                            .unwrap();
+                        format!("{:?}", l.entries().collect::<Vec<_>>())
+                    };
+                    assert_eq!(l(&a), l(&b), "{name}");
+                }
+            }
+        }
+    }
+}
