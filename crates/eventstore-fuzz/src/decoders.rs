@@ -113,6 +113,7 @@ pub(crate) fn manifest_seeds() -> Vec<Vec<u8>> {
         max_ts: Some(T0 + SEC),
         compression: Some("zstd".into()),
         stored_size: Some(4096),
+        form: eventstore_log::Form::Framed,
     };
     vec![meta.to_json().into_bytes()]
 }

@@ -59,7 +59,7 @@ mod watch;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use compact::{compact_file, compact_stream, CompactOptions, Compacted};
+pub use compact::{compact_file, compact_stream, CompactOptions, Compacted, CompactionReport};
 pub use error::{Error, Result};
 pub use files::{list_streams, FileEntry};
 pub use format::Form;

@@ -67,6 +67,10 @@ pub struct WriterOptions {
     pub pretouch: bool,
     /// How files are synced (the operating system's unless a test injects faults).
     pub syncer: Arc<dyn SyncFile>,
+    /// Convert each file into a compact file once it is sealed, on a
+    /// thread of the writer's own, behind the appends (`None`: keep files
+    /// as written).
+    pub compact: Option<crate::compact::CompactOptions>,
 }
 
 impl Default for WriterOptions {
@@ -78,6 +82,7 @@ impl Default for WriterOptions {
             syncer: Arc::new(OsSync),
             durability: Durability::Os,
             clock: Arc::new(SystemClock),
+            compact: None,
         }
     }
 }
@@ -106,6 +111,12 @@ impl WriterOptions {
     /// Set the durability mode.
     pub fn durability(mut self, d: Durability) -> Self {
         self.durability = d;
+        self
+    }
+    /// Make sealed files compact behind the appends (`None`: keep them
+    /// as written).
+    pub fn compact(mut self, c: Option<crate::compact::CompactOptions>) -> Self {
+        self.compact = c;
         self
     }
     /// Use another clock (tests use [`crate::ManualClock`]).

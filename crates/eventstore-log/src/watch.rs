@@ -37,7 +37,10 @@ impl SealWatcher {
         };
         Ok(list
             .into_iter()
-            .filter(|f| f.sealed && self.seen.insert(f.start_ns))
+            // A file being made compact is reported once it is.
+            .filter(|f| {
+                f.sealed && !crate::compact::is_converting(&f.path) && self.seen.insert(f.start_ns)
+            })
             .collect())
     }
 

@@ -3,6 +3,7 @@
 //! (`recovery.rs`) leaves after a crash.
 
 use crate::active::ActiveFile;
+use crate::compact::background::{CompactionReport, Compactor, Job};
 use crate::error::{Error, IoContext, Result};
 use crate::format::{FileHeader, MAX_PAYLOAD};
 use crate::lock::WriterLock;
@@ -60,6 +61,7 @@ pub struct StreamWriter {
     sync: Option<(Arc<SyncShared>, std::thread::JoinHandle<()>)>,
     pretouch: Option<Arc<Pretoucher>>,
     recovery: RecoveryReport,
+    compactor: Option<Compactor>,
 }
 
 impl StreamWriter {
@@ -94,7 +96,29 @@ impl StreamWriter {
             sync: None,
             pretouch,
             recovery: r.report,
+            compactor: None,
         };
+        if let Some(c) = w.opts.compact {
+            let compactor = Compactor::start(w.dir.clone(), c);
+            // Files a writer sealed but did not convert before it stopped
+            // (killed, say): the last few of the stream.
+            if let Ok(list) = crate::files::list_files(&w.dir) {
+                for f in list.iter().rev().filter(|f| f.sealed).take(16) {
+                    let framed = crate::segment::read_header(&f.path)
+                        .is_ok_and(|h| h.form == crate::format::Form::Framed);
+                    if let (true, Ok(Some(hold))) = (framed, crate::compact::convert::hold(&f.path))
+                    {
+                        compactor.submit(Job {
+                            path: f.path.clone(),
+                            hold,
+                            event: None,
+                            subscribers: Vec::new(),
+                        });
+                    }
+                }
+            }
+            w.compactor = Some(compactor);
+        }
         if let Durability::Interval(every) = w.opts.durability {
             w.start_sync_thread(every);
         }
@@ -336,6 +360,14 @@ impl StreamWriter {
             return Ok(());
         };
         let info = (a.header.interval_start_ns, a.header.first_seq, a.count);
+        // Held from before the file is named sealed until it is compact,
+        // so that an uploader never takes it half-way.
+        let hold = match &self.compactor {
+            Some(_) => crate::compact::convert::hold(&crate::files::sealed_path(&self.dir, info.0))
+                .ok()
+                .flatten(),
+            None => None,
+        };
         let path = match a.seal(&self.dir, &*self.opts.syncer) {
             Ok(p) => p,
             Err(e) => {
@@ -351,8 +383,32 @@ impl StreamWriter {
             first_seq: info.1,
             records: info.2,
         };
+        if let (Some(c), Some(hold)) = (&self.compactor, hold) {
+            let job = Job {
+                path: ev.path.clone(),
+                hold,
+                event: Some(ev.clone()),
+                subscribers: self.subscribers.clone(),
+            };
+            if c.submit(job) {
+                return Ok(());
+            }
+        }
         self.subscribers.retain(|s| s.send(ev.clone()).is_ok());
         Ok(())
+    }
+
+    /// What the background conversion of sealed files has done so far
+    /// (`None` without [`WriterOptions::compact`]).
+    pub fn compaction_report(&self) -> Option<CompactionReport> {
+        self.compactor.as_ref().map(|c| c.report())
+    }
+
+    /// Wait until every sealed file queued for conversion is converted.
+    pub fn finish_compaction(&mut self) -> Option<CompactionReport> {
+        let c = self.compactor.as_ref()?;
+        c.flush();
+        Some(c.report())
     }
 
     /// Seal the open file if its interval has passed. Call this from time
@@ -399,6 +455,10 @@ impl StreamWriter {
         }
         if !self.seal_if_past()? {
             self.sync_now()?;
+        }
+        // The conversions queued finish before the writer is gone.
+        if let Some(mut c) = self.compactor.take() {
+            c.finish();
         }
         Ok(())
     }

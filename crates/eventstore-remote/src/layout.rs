@@ -30,6 +30,10 @@ pub struct FileMeta {
     pub compression: Option<String>,
     /// Bytes of the data object when compressed.
     pub stored_size: Option<u64>,
+    /// The file's form: frames or compact blocks (a manifest without it
+    /// is of a file of frames). A compact file is stored as it is, never
+    /// compressed again.
+    pub form: eventstore_log::Form,
 }
 
 /// Suffix of a zstd-compressed data object: `<file name>.zst`.
@@ -68,6 +72,7 @@ impl FileMeta {
             "max_ts": self.max_ts,
             "compression": self.compression,
             "stored_size": self.stored_size,
+            "form": self.form.as_str(),
         })
         .to_string()
     }
@@ -98,6 +103,11 @@ impl FileMeta {
                 .and_then(|x| x.as_str())
                 .map(String::from),
             stored_size: v.get("stored_size").and_then(|x| x.as_u64()),
+            form: match v.get("form").and_then(|x| x.as_str()) {
+                None | Some("framed") => eventstore_log::Form::Framed,
+                Some("compact") => eventstore_log::Form::Compact,
+                Some(f) => return Err(format!("manifest form {f:?} is not framed or compact")),
+            },
         })
     }
 }
@@ -266,8 +276,21 @@ mod tests {
             max_ts: None,
             compression: Some("zstd".into()),
             stored_size: Some(7),
+            form: eventstore_log::Form::Framed,
         };
-        assert_eq!(FileMeta::from_json(m.to_json().as_bytes()), Ok(m));
+        assert_eq!(FileMeta::from_json(m.to_json().as_bytes()), Ok(m.clone()));
+        let c = FileMeta {
+            form: eventstore_log::Form::Compact,
+            compression: None,
+            ..m
+        };
+        assert_eq!(FileMeta::from_json(c.to_json().as_bytes()), Ok(c));
+        // A manifest written before forms existed is of a file of frames.
+        let old = r#"{"size":1,"crc32c":"00000001","first_seq":0,"records":1}"#;
+        assert_eq!(
+            FileMeta::from_json(old.as_bytes()).unwrap().form,
+            eventstore_log::Form::Framed
+        );
         assert!(FileMeta::from_json(b"{").is_err());
         assert!(FileMeta::from_json(b"{\"size\":1}").is_err());
     }

@@ -550,6 +550,16 @@ impl StreamPoller {
             key: key.to_string(),
             reason: format!("not a log file: {e}"),
         })?;
+        if header.form != meta.form {
+            return Err(Error::Corrupt {
+                key: key.to_string(),
+                reason: format!(
+                    "a {} file, its manifest says {}",
+                    header.form.as_str(),
+                    meta.form.as_str()
+                ),
+            });
+        }
         if header.first_seq != meta.first_seq {
             return Err(Error::Corrupt {
                 key: key.to_string(),

@@ -321,6 +321,80 @@ fn compressed_uploads_are_transparent_to_the_poller() {
     }
 }
 
+/// Compact files travel as they are, even with compression on: their
+/// manifests say `compact`, the poller installs the same bytes, and a file
+/// being converted waits for a later pass.
+#[test]
+fn compact_files_are_uploaded_as_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_streams(&src, 3);
+    for n in list_streams(&src).unwrap() {
+        let done = eventstore_log::compact_stream(&n.dir(&src), &Default::default()).unwrap();
+        assert!(done.iter().all(|c| c.replaced), "{done:?}");
+    }
+    let sealed = sealed_files(&src);
+    for (i, remote) in backends(tmp.path(), "compact").into_iter().enumerate() {
+        let rt = rt();
+        let up = StreamUploader::new(
+            remote.clone(),
+            UploadOptions {
+                compress: true,
+                ..Default::default()
+            },
+        );
+        // A file some process is converting is left for the next pass.
+        let busy = src.join(&sealed[0]);
+        let lock = busy.with_file_name(format!(
+            "{}.compacting",
+            busy.file_name().unwrap().to_string_lossy()
+        ));
+        let held = eventstore_log::lock_file(&lock).unwrap().unwrap();
+        let r = rt.block_on(up.upload_root(&src)).unwrap();
+        assert_eq!((r.uploaded.len(), r.deferred), (8, 1));
+        drop(held);
+        std::fs::remove_file(&lock).unwrap();
+        let r = rt.block_on(up.upload_root(&src)).unwrap();
+        assert_eq!((r.uploaded.len(), r.already), (1, 8));
+        let keys: Vec<String> = rt.block_on(async {
+            use futures::TryStreamExt;
+            let prefix = (!remote.prefix.as_ref().is_empty()).then_some(&remote.prefix);
+            remote
+                .store
+                .list(prefix)
+                .map_ok(|m| m.location.to_string())
+                .try_collect()
+                .await
+                .unwrap()
+        });
+        assert_eq!(
+            keys.iter().filter(|k| k.ends_with(".zst")).count(),
+            0,
+            "{keys:?}"
+        );
+        let meta_key = keys.iter().find(|k| k.ends_with(".log.meta.json")).unwrap();
+        let meta = rt
+            .block_on(remote.store.get(&ObjPath::from(meta_key.as_str())))
+            .unwrap();
+        let meta = rt.block_on(meta.bytes()).unwrap();
+        let meta = eventstore_remote::FileMeta::from_json(&meta).unwrap();
+        assert_eq!((meta.form, meta.compression), (Form::Compact, None));
+        let dst = tmp.path().join(format!("dst{i}"));
+        let p = rt
+            .block_on(StreamPoller::new(remote.clone()).poll(&dst, &PollOptions::default()))
+            .unwrap();
+        assert!(p.failed.is_empty(), "{:?}", p.failed);
+        assert_eq!(sealed_files(&dst), sealed);
+        for f in &sealed {
+            assert_eq!(
+                std::fs::read(src.join(f)).unwrap(),
+                std::fs::read(dst.join(f)).unwrap()
+            );
+            assert_eq!(read_header(&dst.join(f)).unwrap().form, Form::Compact);
+        }
+    }
+}
+
 #[test]
 fn poll_filters_by_stream_pattern_and_time() {
     let tmp = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 
 use crate::RootArg;
 use anyhow::Result;
+use eventstore_log::CompactOptions;
 use eventstore_log::RollInterval;
 use eventstore_market::import::{import_all, Format, ImportOptions};
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ pub struct Args {
     /// The symbol, for formats whose rows do not name it (LOBSTER).
     #[arg(long)]
     pub symbol: Option<String>,
+    /// Keep the files as written (frames) instead of making each compact once sealed.
+    #[arg(long)]
+    pub no_compact: bool,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
@@ -57,6 +61,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         venue,
         date: a.date.clone(),
         symbol: a.symbol.clone(),
+        compact: (!a.no_compact).then(CompactOptions::default),
     };
     let r = import_all(a.format, &a.inputs, &a.root.root, &opts)?;
     for (s, n) in &r.streams {

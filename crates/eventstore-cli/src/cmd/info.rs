@@ -1,4 +1,4 @@
-//! `eventstore info [stream|root]`: files, records, time span, bytes, sealed or not.
+//! `eventstore info [stream|root]`: files, records, time span, bytes, sealed or not, framed or compact.
 
 use crate::progress::bytes;
 use crate::target::{resolve, streams, Target};
@@ -49,8 +49,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
             );
             println!();
             println!(
-                "{:<26} {:<7} {:>5} {:>12} {:>12} {:>12}  span",
-                "file", "state", "roll", "first_seq", "records", "bytes"
+                "{:<26} {:<7} {:<7} {:>5} {:>12} {:>12} {:>12}  span",
+                "file", "state", "form", "roll", "first_seq", "records", "bytes"
             );
             for f in &info.files {
                 let file = f
@@ -59,9 +59,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 println!(
-                    "{:<26} {:<7} {:>5} {:>12} {:>12} {:>12}  {}",
+                    "{:<26} {:<7} {:<7} {:>5} {:>12} {:>12} {:>12}  {}",
                     file,
                     if f.sealed { "sealed" } else { "open" },
+                    f.form.as_str(),
                     f.interval.map(|i| i.to_string()).unwrap_or_default(),
                     f.first_seq,
                     f.records,

@@ -43,6 +43,9 @@ pub struct Args {
     /// the time becomes the record's timestamp and the rest of the line its payload.
     #[arg(long)]
     pub time_prefix: bool,
+    /// Make each file compact once it is sealed, on a thread behind the appends (the same records in a few bytes each; see `eventstore compact`).
+    #[arg(long)]
+    pub compact: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,7 +183,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
             Some(RollByArg::Clock) => RollBy::WriterClock,
             None if a.time_prefix => RollBy::RecordTime,
             None => RollBy::WriterClock,
-        });
+        })
+        .compact(a.compact.then(eventstore_log::CompactOptions::default));
     let mut w = StreamWriter::open(&a.root.root, &name, opts)
         .with_context(|| format!("opening stream {name} under {}", a.root.root.display()))?;
     let first = w.next_seq();

@@ -1434,3 +1434,69 @@ fn upload_builds_and_carries_market_sidecars() {
         assert!(n >= 6, "{stream}: {n} files");
     }
 }
+
+#[test]
+fn write_compact_and_the_compact_command_keep_every_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    let lines: String = (0..3_000)
+        .map(|i| {
+            format!(
+                "{} {{\"seq\":{i},\"price\":\"61837.{:02}\",\"side\":\"buy\"}}\n",
+                1_723_161_240_000_000_000i64 + i * 100_000_000,
+                i % 100
+            )
+        })
+        .collect();
+    let payloads: String = lines
+        .lines()
+        .map(|l| format!("{}\n", l.split_once(' ').unwrap().1))
+        .collect();
+    // Written compact: every sealed file becomes compact behind the appends.
+    ok(&run(
+        &["write", "c", "--time-prefix", "--roll", "1m", "--compact"],
+        r,
+        lines.as_bytes(),
+    ));
+    // Written as frames, made compact afterwards by the command.
+    ok(&run(
+        &["write", "f", "--time-prefix", "--roll", "1m"],
+        r,
+        lines.as_bytes(),
+    ));
+    let before = ok(&run(&["info", "f"], r, b""));
+    assert!(before.contains("sealed  framed"), "{before}");
+    let out = ok(&run(&["compact", "f"], r, b""));
+    assert!(out.contains("5 files compacted"), "{out}");
+    assert!(out.contains("zstd records"), "{out}");
+    for s in ["c", "f"] {
+        let info = ok(&run(&["info", s], r, b""));
+        assert_eq!(info.matches("sealed  compact").count(), 5, "{s}: {info}");
+        assert!(info.contains("records  3000"), "{info}");
+        let raw = ok(&run(&["read", s, "-o", "raw"], r, b""));
+        assert_eq!(raw, payloads, "{s}");
+        let v = ok(&run(&["verify", s], r, b""));
+        assert!(v.contains("5 files in 1 streams: 5 good, 0 damaged"), "{v}");
+        let t = ok(&run(
+            &[
+                "read",
+                s,
+                "--from-time",
+                "2024-08-08T23:56:00Z",
+                "-n",
+                "1",
+                "-o",
+                "raw",
+            ],
+            r,
+            b"",
+        ));
+        assert_eq!(
+            t,
+            "{\"seq\":1200,\"price\":\"61837.00\",\"side\":\"buy\"}\n"
+        );
+    }
+    // Nothing left to do; a bad level is refused.
+    assert!(ok(&run(&["compact"], r, b"")).contains("0 files compacted"));
+    assert!(err(&run(&["compact", "f", "--level", "40"], r, b"")).contains("--level 40"));
+}

@@ -15,11 +15,13 @@
 //! and the codecs a process knows), [`varint`] (the integer columns
 //! codecs share).
 
+pub(crate) mod background;
 pub mod codec;
-mod convert;
+pub(crate) mod convert;
 pub(crate) mod file;
 pub mod format;
 pub mod varint;
 
+pub use background::CompactionReport;
 pub use codec::{register, BlockCodec, Decoded};
 pub use convert::{compact_file, compact_stream, is_converting, CompactOptions, Compacted};

@@ -307,3 +307,55 @@ fn kill_9_during_a_conversion_leaves_one_good_file() {
     // Some kills landed in the middle of the stream's conversion.
     assert!(mixed > 0, "no kill landed between files");
 }
+
+#[test]
+fn a_writer_makes_its_sealed_files_compact_behind_the_appends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()))
+        .compact(Some(CompactOptions::default()));
+    let mut w = StreamWriter::open_dir(&dir, opts.clone()).unwrap();
+    let sealed = w.sealed_events();
+    let mut written = Vec::new();
+    for f in 0..5i64 {
+        for k in 0..1_000 {
+            let seq = w.next_seq();
+            let ts = T0 + f * 60 * SEC + k;
+            w.append_at(ts, &payload(seq)).unwrap();
+            written.push(OwnedRecord {
+                seq,
+                timestamp: ts,
+                payload: payload(seq),
+            });
+        }
+        clock.advance(60 * SEC);
+        w.seal_now().unwrap();
+    }
+    // A seal is announced once the file is in its final form.
+    for _ in 0..5 {
+        let ev = sealed.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert_eq!(read_header(&ev.path).unwrap().form, Form::Compact);
+        assert!(!eventstore_log::compact::is_converting(&ev.path));
+    }
+    let rep = w.finish_compaction().unwrap();
+    assert_eq!((rep.files, rep.records, rep.errors.len()), (5, 5_000, 0));
+    assert!(rep.bytes_after < rep.bytes_before);
+    w.append(b"open").unwrap();
+    drop(w);
+    assert_eq!(
+        &read_all(&dir, ReadOptions::default())[..5_000],
+        &written[..]
+    );
+
+    // A file sealed by a writer killed before converting it is converted
+    // by the next writer.
+    let plain = tmp.path().join("p");
+    write_stream(&plain, 2, 500);
+    let mut w = StreamWriter::open_dir(&plain, opts).unwrap();
+    let rep = w.finish_compaction().unwrap();
+    assert_eq!(rep.files, 2);
+    assert_eq!(forms(&plain), vec![Form::Compact; 2]);
+}

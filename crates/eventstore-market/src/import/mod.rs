@@ -159,6 +159,9 @@ pub struct ImportOptions {
     pub date: Option<String>,
     /// The symbol, for formats whose rows do not name it (LOBSTER).
     pub symbol: Option<String>,
+    /// Make each file compact once it is sealed (on by default; `None`
+    /// keeps the files of frames as written).
+    pub compact: Option<eventstore_log::CompactOptions>,
 }
 
 impl Default for ImportOptions {
@@ -169,6 +172,7 @@ impl Default for ImportOptions {
             venue: "binance".into(),
             date: None,
             symbol: None,
+            compact: Some(eventstore_log::CompactOptions::default()),
         }
     }
 }
@@ -1018,7 +1022,8 @@ fn write(
             WriterOptions::default()
                 .roll(opts.roll)
                 .roll_by(RollBy::RecordTime)
-                .pretouch(false),
+                .pretouch(false)
+                .compact(opts.compact),
         )?;
         outputs.insert(
             key,

@@ -57,8 +57,11 @@ fn book(dir: &Path, t: i64) -> String {
 #[test]
 fn real_recordings_read_the_same_after_compaction() {
     let Some(data) = market_data() else { return };
+    // Imported as frames, then converted; imports make files compact by
+    // default, checked against both at the end of each input.
     let minutely = ImportOptions {
         roll: eventstore_log::RollInterval::MINUTELY,
+        compact: None,
         ..ImportOptions::default()
     };
     let lobster = ImportOptions {
@@ -66,6 +69,7 @@ fn real_recordings_read_the_same_after_compaction() {
         date: Some("2012-06-21T04:00:00Z".into()),
         symbol: Some("AMZN".into()),
         roll: eventstore_log::RollInterval::MINUTELY,
+        compact: None,
         ..ImportOptions::default()
     };
     let inputs: Vec<(Format, &str, &ImportOptions)> = vec![
@@ -91,10 +95,16 @@ fn real_recordings_read_the_same_after_compaction() {
     ];
     for (format, file, opts) in inputs {
         let (framed, _) = imported(format, &data.join(file), opts);
+        let by_default = ImportOptions {
+            compact: Some(CompactOptions::default()),
+            ..opts.clone()
+        };
+        let (direct, _) = imported(format, &data.join(file), &by_default);
         let compact = tempfile::tempdir().unwrap();
         copy_root(framed.path(), compact.path());
         for name in list_streams(compact.path()).unwrap() {
             let (a, b) = (name.dir(framed.path()), name.dir(compact.path()));
+            let c = name.dir(direct.path());
             let done = compact_stream(&b, &CompactOptions::default()).unwrap();
             let n: u64 = done.iter().map(|c| c.records).sum();
             let (before, after): (u64, u64) = done
@@ -125,6 +135,15 @@ fn real_recordings_read_the_same_after_compaction() {
                 assert!(after * 5 < before, "{name}: {before} -> {after}");
             }
             assert_eq!(records(&a), records(&b), "{name}");
+            assert_eq!(records(&a), records(&c), "{name}: imported compact");
+            for f in files::list_files(&c).unwrap() {
+                let framed = f.path.strip_prefix(&c).map(|r| a.join(r)).unwrap();
+                let (x, y) = (
+                    std::fs::metadata(&framed).unwrap().len(),
+                    std::fs::metadata(&f.path).unwrap().len(),
+                );
+                assert!(y < x || x < 1_000, "{}: {y} of {x} bytes", f.path.display());
+            }
             for rep in eventstore_log::verify_stream(&b, |_| {}).unwrap() {
                 assert!(rep.is_ok(), "{:?}", rep);
             }

@@ -82,6 +82,9 @@ pub struct UploadReport {
     pub read_back: usize,
     /// Unfinished multipart uploads (left by a crash) aborted.
     pub aborted: usize,
+    /// Sealed files left for a later pass because they were being made
+    /// compact.
+    pub deferred: usize,
 }
 
 impl UploadReport {
@@ -191,6 +194,11 @@ impl StreamUploader {
             }
             for f in files::list_files(dir)? {
                 if !f.sealed {
+                    continue;
+                }
+                // Being made compact: uploaded by a later pass, once it is.
+                if eventstore_log::compact::is_converting(&f.path) {
+                    report.deferred += 1;
                     continue;
                 }
                 // Complete on the remote (manifest written after verification,
@@ -308,7 +316,9 @@ impl StreamUploader {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let rel = format!("{stream}/{file_name}");
-        let compress = self.opts.compress;
+        // A compact file is stored as it is: its blocks are compressed already.
+        let form = eventstore_log::read_header(&f.path)?.form;
+        let compress = self.opts.compress && form == eventstore_log::Form::Framed;
         let data_key = if compress {
             self.remote.key(&format!("{rel}{ZSTD_SUFFIX}"))
         } else {
@@ -361,6 +371,7 @@ impl StreamUploader {
                 Body::Memory(b) if compress => Some(b.len() as u64),
                 _ => None,
             },
+            form,
         };
         let (expected_etag, etag) = self.put_data(&data_key, body, &f.path).await?;
         // S3 reports the MD5 of what it stored as the ETag (of the parts'
