@@ -42,9 +42,56 @@ fn stream_files() -> &'static [(String, Vec<u8>)] {
     })
 }
 
-/// One log file: its header, footer and frames decoded, and verified as
-/// sealed and as open.
+/// The sealed files of the seed stream made compact (general codec), and
+/// a real trade file made compact (market trade codec).
+fn compact_files() -> &'static [(String, Vec<u8>)] {
+    static FILES: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        eventstore_market::compact::install();
+        let dir = crate::fresh_dir("seed-compact");
+        for (name, bytes) in stream_files() {
+            std::fs::write(dir.join(name), bytes).expect("write a seed file");
+        }
+        let opts = eventstore_log::CompactOptions {
+            block_records: 16,
+            ..Default::default()
+        };
+        eventstore_log::compact_stream(&dir, &opts).expect("compact the seed stream");
+        let trades = crate::fresh_dir("seed-compact-trades");
+        let mut w = StreamWriter::open_dir(&trades, WriterOptions::default().pretouch(false))
+            .expect("open the trade seed");
+        for i in 0..200i64 {
+            let t = eventstore_market::Trade {
+                exchange_ts: T0 + i * 1_000_000,
+                local_ts: T0 + i * 1_000_000 + 77,
+                price: 6_183_763 + i % 7,
+                size: 1 + i % 5,
+                side: eventstore_market::Side::Buy,
+                trade_id: eventstore_market::TradeId::Num(1000 + i as u64),
+            };
+            w.append_at(t.local_ts, &t.encode())
+                .expect("append a trade");
+        }
+        w.seal_now().expect("seal the trade seed");
+        drop(w);
+        eventstore_log::compact_stream(&trades, &opts).expect("compact the trade seed");
+        [dir, trades]
+            .iter()
+            .flat_map(|d| eventstore_log::files::list_files(d).expect("list"))
+            .filter(|f| f.sealed)
+            .map(|f| {
+                let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned());
+                let bytes = std::fs::read(&f.path).expect("read a compact seed");
+                (name.unwrap_or_default(), bytes)
+            })
+            .collect()
+    })
+}
+
+/// One log file (of frames or compact): its header, footer and frames
+/// decoded, and verified as sealed and as open.
 pub(crate) fn log_file(b: &[u8]) {
+    eventstore_market::compact::install();
     let _ = FileHeader::decode(b);
     let _ = format::Footer::decode_from_file_end(b);
     let mut pos = format::HEADER_LEN;
@@ -61,7 +108,11 @@ pub(crate) fn log_file(b: &[u8]) {
 }
 
 pub(crate) fn log_file_seeds() -> Vec<Vec<u8>> {
-    stream_files().iter().map(|(_, b)| b.clone()).collect()
+    stream_files()
+        .iter()
+        .chain(compact_files())
+        .map(|(_, b)| b.clone())
+        .collect()
 }
 
 /// A whole stream in which the input (after its first byte, which picks
@@ -89,13 +140,22 @@ pub(crate) fn log_stream(data: &[u8]) {
 
 pub(crate) fn log_stream_seeds() -> Vec<Vec<u8>> {
     let files = stream_files();
-    (0..files.len())
+    let mut seeds: Vec<Vec<u8>> = (0..files.len())
         .map(|i| {
             let mut v = vec![i as u8];
             v.extend_from_slice(&files[i].1);
             v
         })
-        .collect()
+        .collect();
+    // A sealed file replaced by its compact form.
+    for (name, bytes) in compact_files() {
+        if let Some(i) = files.iter().position(|(n, _)| n == name) {
+            let mut v = vec![i as u8];
+            v.extend_from_slice(bytes);
+            seeds.push(v);
+        }
+    }
+    seeds
 }
 
 /// A remote file's manifest (`<file>.json`).
