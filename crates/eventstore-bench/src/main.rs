@@ -6,7 +6,7 @@
 //! cargo run --release -p eventstore-bench -- all [--dir /path/on/the/disk/to/test]
 //! ```
 //!
-//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `market` (`market-decode`: the hourly decode only; `market-import`: the imports only), `book` (`book-apply`: its apply rates only), `service`, `all`.
+//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `rolls` (the rolling append, a day of minutely against hourly files, 50,000 one-record files), `compact` (compact files: sizes against DBN and Parquet, decoding, seeks, conversion cost), `market` (`market-decode`: the hourly decode only; `market-import`: the imports only), `book` (`book-apply`: its apply rates only), `service`, `all`.
 //! `service` compares with NATS JetStream when built with `--features nats`
 //! and `nats-server` is installed.
 //! `remote` starts a local S3 server with `scripts/s3-server.sh` (or uses
@@ -14,8 +14,10 @@
 #![deny(unsafe_code)]
 
 mod book;
+mod compact;
 mod market;
 mod remote;
+mod rolls;
 mod service;
 mod stats;
 
@@ -73,6 +75,12 @@ fn main() {
         market::bench_decode(&dir);
     } else if cmd == "market-import" {
         market::bench_import(&dir);
+    }
+    if run("rolls") {
+        rolls::bench_rolls(&dir);
+    }
+    if run("compact") {
+        compact::bench_compact(&dir);
     }
     if run("book") {
         book::bench_book(&dir);
@@ -542,6 +550,6 @@ fn bench_follow(dir: &Path) {
     t.print();
 }
 
-fn cpu_ns() -> i64 {
+pub(crate) fn cpu_ns() -> i64 {
     clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const SEC: i64 = 1_000_000_000;
-const DAY0: i64 = 1_723_075_200 * SEC; // 2024-08-08T00:00:00Z
+pub(crate) const DAY0: i64 = 1_723_075_200 * SEC; // 2024-08-08T00:00:00Z
 
 pub(crate) use eventstore_testkit::market_data;
 
@@ -354,7 +354,7 @@ fn import_throughput(dir: &Path) {
 }
 
 /// A day of minutely files holding `n` trades at an even pace: a random walk.
-fn write_day(root: &Path, name: &StreamName, n: u64, roll: RollInterval) -> u64 {
+pub(crate) fn write_day(root: &Path, name: &StreamName, n: u64, roll: RollInterval) -> u64 {
     let clock = ManualClock::new(DAY0);
     let opts = WriterOptions::default()
         .roll(roll)

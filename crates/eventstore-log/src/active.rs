@@ -20,6 +20,8 @@ use std::sync::Arc;
 const INITIAL_CAPACITY: usize = 1 << 20;
 const MAX_GROWTH: usize = 256 << 20;
 const POPULATE_CHUNK: usize = 1 << 20;
+/// The smallest first reserve and reach ahead, for the quietest streams.
+const MIN_RESERVE: usize = 64 << 10;
 
 /// The open file of a stream, mapped for writing.
 pub(crate) struct ActiveFile {
@@ -45,6 +47,10 @@ pub(crate) struct ActiveFile {
     populated: usize,
     /// Makes pages ready ahead of the writer, when enabled.
     pub pretouch: Option<Arc<Pretoucher>>,
+    /// How far ahead of the writer pages are reserved and made ready:
+    /// adapted to the stream's rate (the bytes of its previous file), so
+    /// that a quiet stream's file costs kilobytes, not megabytes.
+    ahead: usize,
     /// The file-system seam (syncs, and the calls before which it is asked).
     fs: Arc<dyn SyncFile>,
 }
@@ -114,13 +120,28 @@ impl ActiveFile {
     /// background syncer, which syncs only the file); otherwise the first
     /// [`ActiveFile::sync`] does it, so that creating a file costs a writer
     /// without durability no folder fsync (a journal commit: milliseconds).
+    ///
+    /// `hint` is the size of the stream's previous file, when known: the
+    /// first reserve and the reach of the pages made ready ahead follow it
+    /// (64 KiB to 1 MiB, and 64 KiB to 8 MiB).
     pub fn create(
         dir: &Path,
         header: FileHeader,
         roll_at: i64,
         sync_dir_now: bool,
         fs: Arc<dyn SyncFile>,
+        hint: Option<usize>,
     ) -> Result<ActiveFile> {
+        let (initial, ahead) = match hint {
+            Some(h) => (
+                (h + h / 4)
+                    .clamp(MIN_RESERVE, INITIAL_CAPACITY)
+                    .next_multiple_of(4096),
+                h.next_power_of_two()
+                    .clamp(MIN_RESERVE, crate::pretouch::AHEAD),
+            ),
+            None => (INITIAL_CAPACITY, crate::pretouch::AHEAD),
+        };
         let start = header.interval_start_ns;
         let tmp = crate::files::tmp_path(dir, start);
         let path = crate::files::open_path(dir, start);
@@ -132,7 +153,7 @@ impl ActiveFile {
             .open(&tmp)
             .at("create", &tmp)?;
         file.write_all(&header.encode()).at("write", &tmp)?;
-        reserve(&file, &tmp, INITIAL_CAPACITY, &*fs)?;
+        reserve(&file, &tmp, initial, &*fs)?;
         sync::rename(&*fs, &tmp, &path)?;
         if sync_dir_now {
             sync_dir_with(dir, &*fs)?;
@@ -154,6 +175,7 @@ impl ActiveFile {
             index: Vec::new(),
             populated: 0,
             pretouch: None,
+            ahead,
             fs: fs.clone(),
         })
     }
@@ -194,6 +216,7 @@ impl ActiveFile {
             index: summary.index,
             populated: 0,
             pretouch: None,
+            ahead: crate::pretouch::AHEAD,
             fs: fs.clone(),
         })
     }
@@ -227,13 +250,13 @@ impl ActiveFile {
         // Not near a full disk: the reserve ahead would take space other
         // streams need.
         if self.pretouch.is_some()
-            && need + crate::pretouch::AHEAD > self.map.len()
-            && free_bytes(&self.file).is_none_or(|f| crate::pretouch::AHEAD as u64 <= f / 4)
+            && need + self.ahead > self.map.len()
+            && free_bytes(&self.file).is_none_or(|f| self.ahead as u64 <= f / 4)
         {
-            let _ = self.grow(need + crate::pretouch::AHEAD);
+            let _ = self.grow(need + self.ahead);
         }
         let from = (self.populated.max(self.pos) / 4096) * 4096;
-        let to = (need + POPULATE_CHUNK).min(self.map.len());
+        let to = (need + POPULATE_CHUNK.min(self.ahead)).min(self.map.len());
         #[cfg(target_os = "linux")]
         {
             let _ = self
@@ -242,7 +265,7 @@ impl ActiveFile {
         }
         self.populated = to;
         if let Some(p) = &self.pretouch {
-            p.request(to + crate::pretouch::AHEAD);
+            p.request(to + self.ahead);
         }
     }
 
@@ -250,7 +273,7 @@ impl ActiveFile {
     pub fn attach(&mut self, p: Option<Arc<Pretoucher>>) {
         if let Some(p) = &p {
             p.set_file(self.file.try_clone().ok().map(Arc::new));
-            p.request(self.pos + crate::pretouch::AHEAD);
+            p.request(self.pos + self.ahead);
         }
         self.pretouch = p;
     }
@@ -264,7 +287,9 @@ impl ActiveFile {
     #[cold]
     fn grow(&mut self, need: usize) -> Result<()> {
         let cur = self.map.len();
-        let step = cur.clamp(INITIAL_CAPACITY, MAX_GROWTH);
+        // A quiet stream grows by what it reaches ahead, a busy one by at
+        // least 1 MiB, doubling up to 256 MiB.
+        let step = cur.clamp(self.ahead.min(INITIAL_CAPACITY), MAX_GROWTH);
         let mut cap = cur + step;
         while cap < need {
             cap += step;
@@ -356,6 +381,17 @@ impl ActiveFile {
         if let Some(p) = self.pretouch.take() {
             p.set_file(None);
         }
+        self.seal_detached(dir, syncer)
+    }
+
+    /// Let go of the pretoucher without telling it (the next file takes
+    /// it over), so that the file can be sealed on another thread.
+    pub fn detach(&mut self) {
+        self.pretouch = None;
+    }
+
+    /// [`ActiveFile::seal`] of a file whose pretoucher is detached.
+    pub fn seal_detached(mut self, dir: &Path, syncer: &dyn SyncFile) -> Result<PathBuf> {
         let footer = Footer {
             record_count: self.count,
             min_ts: self.min_ts,

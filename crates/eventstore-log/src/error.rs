@@ -56,6 +56,11 @@ pub enum Error {
     #[error("writer is poisoned after a failed sync; reopen the stream to recover")]
     Poisoned,
 
+    /// Sealing a rolled file behind the appends failed (the file stays
+    /// open on disk; recovery seals it). The writer is poisoned.
+    #[error("sealing a file in the background failed: {0}; the writer refuses further writes, reopen the stream to recover")]
+    BackgroundSeal(String),
+
     /// A state the code never leaves the writer in: a bug, reported
     /// rather than panicking.
     #[error("internal error: {0}")]

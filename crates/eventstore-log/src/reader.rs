@@ -311,6 +311,19 @@ impl StreamReader {
         Ok(lo.saturating_sub(1))
     }
 
+    /// Whether a file after the current one exists (listing the folder
+    /// again if the listing has none).
+    fn later_file(&mut self) -> Result<bool> {
+        let Some(cur) = self.cur.as_ref().map(|c| c.start_ns) else {
+            return Ok(false);
+        };
+        if self.files.iter().any(|f| f.start_ns > cur) {
+            return Ok(true);
+        }
+        self.refresh()?;
+        Ok(self.files.iter().any(|f| f.start_ns > cur))
+    }
+
     /// Move the cursor to the file after the current one, if it exists.
     fn advance_file(&mut self) -> Result<bool> {
         let after = self.cur.as_ref().map(|c| c.start_ns);
@@ -412,7 +425,15 @@ impl StreamReader {
                         continue;
                     }
                 }
-                Step::Wait => {}
+                Step::Wait => {
+                    // A file the writer rolled away from is sealed behind
+                    // its appends: every record of it is there, and a later
+                    // file holds what follows. (A follower is woken when
+                    // the seal lands and moves on then.)
+                    if !self.opts.follow && self.later_file()? && self.advance_file()? {
+                        continue;
+                    }
+                }
             }
             // Nothing more to read now: a sequence bound already reached
             // ends the read, without waiting for the record at the bound.

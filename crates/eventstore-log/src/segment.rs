@@ -131,7 +131,15 @@ impl Segment {
                 map,
             });
         }
-        let footer = Footer::decode_from_file_end(map.bytes()).ok();
+        // Only a file named sealed has its footer at its end. An open file
+        // may be cut to its exact length by a seal at any moment (behind
+        // the writer's appends), so nothing past its end marker is read:
+        // its end is found by walking its frames.
+        let footer = if sealed_name {
+            Footer::decode_from_file_end(map.bytes()).ok()
+        } else {
+            None
+        };
         #[cfg(target_os = "linux")]
         {
             map.advise(memmap2::Advice::Sequential);

@@ -123,7 +123,19 @@ pub fn verify_bytes(path: &Path, map: &[u8], sealed: bool) -> FileReport {
         );
         return rep;
     }
-    let (footer, at) = match Footer::decode_from_file_end(map) {
+    // A file still named open may be cut to its exact length at any
+    // moment by a seal in progress: its footer is read where its end
+    // marker says, never at the end of the bytes mapped.
+    let decoded = if sealed {
+        Footer::decode_from_file_end(map)
+    } else {
+        match Footer::extent(map, s.end) {
+            Some(end) => Footer::decode_from_file_end(&map[..end]),
+            // The seal has not written its footer yet.
+            None => return rep,
+        }
+    };
+    let (footer, at) = match decoded {
         Ok(f) => f,
         Err(reason) => {
             bad(&mut rep, s.end as u64, reason);

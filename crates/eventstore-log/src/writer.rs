@@ -3,7 +3,7 @@
 //! (`recovery.rs`) leaves after a crash.
 
 use crate::active::ActiveFile;
-use crate::compact::background::{CompactionReport, Compactor, Job};
+use crate::compact::background::{CompactionReport, Work, Worker};
 use crate::error::{Error, IoContext, Result};
 use crate::format::{FileHeader, MAX_PAYLOAD};
 use crate::lock::WriterLock;
@@ -61,7 +61,12 @@ pub struct StreamWriter {
     sync: Option<(Arc<SyncShared>, std::thread::JoinHandle<()>)>,
     pretouch: Option<Arc<Pretoucher>>,
     recovery: RecoveryReport,
-    compactor: Option<Compactor>,
+    /// Seals of rolled files and conversions, behind the appends (started
+    /// at the first roll, or at open when files wait to be converted).
+    worker: Option<Worker>,
+    /// Bytes of the last file this writer sealed: the next file's first
+    /// reserve and pre-faulting follow the stream's rate.
+    last_bytes: Option<usize>,
 }
 
 impl StreamWriter {
@@ -96,19 +101,19 @@ impl StreamWriter {
             sync: None,
             pretouch,
             recovery: r.report,
-            compactor: None,
+            worker: None,
+            last_bytes: None,
         };
-        if let Some(c) = w.opts.compact {
-            let compactor = Compactor::start(w.dir.clone(), c);
+        if w.opts.compact.is_some() {
             // Files a writer sealed but did not convert before it stopped
             // (killed, say): the last few of the stream.
-            if let Ok(list) = crate::files::list_files(&w.dir) {
-                for f in list.iter().rev().filter(|f| f.sealed).take(16) {
-                    let framed = crate::segment::read_header(&f.path)
-                        .is_ok_and(|h| h.form == crate::format::Form::Framed);
-                    if let (true, Ok(Some(hold))) = (framed, crate::compact::convert::hold(&f.path))
-                    {
-                        compactor.submit(Job {
+            let list = crate::files::list_files(&w.dir).unwrap_or_default();
+            for f in list.iter().rev().filter(|f| f.sealed).take(16) {
+                let framed = crate::segment::read_header(&f.path)
+                    .is_ok_and(|h| h.form == crate::format::Form::Framed);
+                if let (true, Ok(Some(hold))) = (framed, crate::compact::convert::hold(&f.path)) {
+                    if let Some(worker) = w.worker() {
+                        let _ = worker.submit(Work::Compact {
                             path: f.path.clone(),
                             hold,
                             event: None,
@@ -117,7 +122,6 @@ impl StreamWriter {
                     }
                 }
             }
-            w.compactor = Some(compactor);
         }
         if let Durability::Interval(every) = w.opts.durability {
             w.start_sync_thread(every);
@@ -248,7 +252,8 @@ impl StreamWriter {
 
     #[inline]
     fn write(&mut self, now: i64, ts: i64, payload: &[u8]) -> Result<u64> {
-        if self.poisoned {
+        if self.poisoned || self.worker.as_ref().is_some_and(|w| w.failed()) {
+            self.poisoned = true;
             return Err(Error::Poisoned);
         }
         if payload.len() > MAX_PAYLOAD {
@@ -318,7 +323,7 @@ impl StreamWriter {
 
     /// Seal the open file and open the next one for the interval of `t`.
     fn roll(&mut self, t: i64, now: i64) -> Result<()> {
-        self.seal_active()?;
+        self.seal_behind()?;
         let iv = self.opts.roll;
         let mut start = iv.floor(t);
         if let Some(last) = self.last_start {
@@ -346,6 +351,7 @@ impl StreamWriter {
             roll_at,
             sync_dir_now,
             self.opts.syncer.clone(),
+            self.last_bytes,
         )?;
         active.attach(self.pretouch.clone());
         self.active = Some(active);
@@ -355,19 +361,91 @@ impl StreamWriter {
         Ok(())
     }
 
+    /// The background worker, started on first use (`None` if its thread
+    /// can not be started).
+    fn worker(&mut self) -> Option<&Worker> {
+        if self.worker.is_none() {
+            self.worker = Worker::start(
+                self.dir.clone(),
+                self.opts.syncer.clone(),
+                self.opts.compact,
+            );
+        }
+        self.worker.as_ref()
+    }
+
+    /// The conversion lock of the file starting at `start`, taken before
+    /// the file is named sealed and held until it is compact, so that an
+    /// uploader never takes it half-way (`None` without compaction).
+    fn hold(&self, start: i64) -> Option<crate::compact::convert::Hold> {
+        self.opts.compact?;
+        crate::compact::convert::hold(&crate::files::sealed_path(&self.dir, start))
+            .ok()
+            .flatten()
+    }
+
+    /// Hand the open file to the background worker to seal (and make
+    /// compact), so that the append that rolls pays only for creating the
+    /// next file. Sealed in this thread if the worker can not run.
+    fn seal_behind(&mut self) -> Result<()> {
+        let Some(mut a) = self.active.take() else {
+            return Ok(());
+        };
+        // Under `Batch` and `Interval` the seal's fsyncs stay here: they put
+        // this file's last records on disk before any record of the next
+        // file can get there (synced, or written back by the kernel), the
+        // order the power-loss guarantees rest on. Under `Os` nothing is
+        // promised across a power loss, and the append that rolls pays
+        // only for creating the next file.
+        if self.opts.durability != Durability::Os {
+            self.active = Some(a);
+            return self.seal_active();
+        }
+        self.last_bytes = Some(a.pos);
+        a.detach();
+        let hold = self.hold(a.header.interval_start_ns);
+        let subscribers = self.subscribers.clone();
+        let work = Work::Seal {
+            active: Box::new(a),
+            hold,
+            subscribers,
+        };
+        let Some(worker) = self.worker() else {
+            let Work::Seal { active, .. } = work else {
+                return Err(Error::Invariant("a seal handed over is not a seal"));
+            };
+            self.active = Some(*active);
+            return self.seal_active();
+        };
+        match worker.submit(work) {
+            Ok(()) => Ok(()),
+            Err(w) => match *w {
+                Work::Seal { active, .. } => {
+                    self.active = Some(*active);
+                    self.seal_active()
+                }
+                _ => Err(Error::Invariant("a seal handed over is not a seal")),
+            },
+        }
+    }
+
+    /// Seal the open file in this thread, after the seals handed over
+    /// before it; a conversion (if on) and the announcement follow on the
+    /// worker.
     fn seal_active(&mut self) -> Result<()> {
         let Some(a) = self.active.take() else {
             return Ok(());
         };
+        if let Some(w) = &self.worker {
+            w.flush();
+            if w.failed() {
+                self.poisoned = true;
+                return Err(Error::Poisoned);
+            }
+        }
+        self.last_bytes = Some(a.pos);
         let info = (a.header.interval_start_ns, a.header.first_seq, a.count);
-        // Held from before the file is named sealed until it is compact,
-        // so that an uploader never takes it half-way.
-        let hold = match &self.compactor {
-            Some(_) => crate::compact::convert::hold(&crate::files::sealed_path(&self.dir, info.0))
-                .ok()
-                .flatten(),
-            None => None,
-        };
+        let hold = self.hold(info.0);
         let path = match a.seal(&self.dir, &*self.opts.syncer) {
             Ok(p) => p,
             Err(e) => {
@@ -383,15 +461,17 @@ impl StreamWriter {
             first_seq: info.1,
             records: info.2,
         };
-        if let (Some(c), Some(hold)) = (&self.compactor, hold) {
-            let job = Job {
+        if let Some(hold) = hold {
+            let work = Work::Compact {
                 path: ev.path.clone(),
                 hold,
                 event: Some(ev.clone()),
                 subscribers: self.subscribers.clone(),
             };
-            if c.submit(job) {
-                return Ok(());
+            if let Some(w) = self.worker() {
+                if w.submit(work).is_ok() {
+                    return Ok(());
+                }
             }
         }
         self.subscribers.retain(|s| s.send(ev.clone()).is_ok());
@@ -401,14 +481,30 @@ impl StreamWriter {
     /// What the background conversion of sealed files has done so far
     /// (`None` without [`WriterOptions::compact`]).
     pub fn compaction_report(&self) -> Option<CompactionReport> {
-        self.compactor.as_ref().map(|c| c.report())
+        self.opts.compact?;
+        Some(self.worker.as_ref().map(|w| w.report()).unwrap_or_default())
     }
 
-    /// Wait until every sealed file queued for conversion is converted.
+    /// Wait until the seals of rolled files (done behind the appends) are
+    /// done; the error of one that failed, which poisons the writer.
+    pub fn wait_background(&mut self) -> Result<()> {
+        if let Some(w) = &self.worker {
+            w.flush();
+            if w.failed() {
+                self.poisoned = true;
+                return Err(Error::BackgroundSeal(w.error().unwrap_or_default()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait until every file handed to the background (seals, and
+    /// conversions with [`WriterOptions::compact`]) is done.
     pub fn finish_compaction(&mut self) -> Option<CompactionReport> {
-        let c = self.compactor.as_ref()?;
-        c.flush();
-        Some(c.report())
+        if let Some(w) = &self.worker {
+            w.flush();
+        }
+        self.compaction_report()
     }
 
     /// Seal the open file if its interval has passed. Call this from time
@@ -453,14 +549,21 @@ impl StreamWriter {
         if self.poisoned {
             return Err(Error::Poisoned);
         }
-        if !self.seal_if_past()? {
-            self.sync_now()?;
+        let r = match self.seal_if_past() {
+            Ok(false) => self.sync_now(),
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        };
+        // The seals and conversions handed over finish before the writer
+        // is gone.
+        if let Some(mut w) = self.worker.take() {
+            w.finish();
+            if w.failed() {
+                self.poisoned = true;
+                return Err(Error::Poisoned);
+            }
         }
-        // The conversions queued finish before the writer is gone.
-        if let Some(mut c) = self.compactor.take() {
-            c.finish();
-        }
-        Ok(())
+        r
     }
 }
 

@@ -1,11 +1,21 @@
-//! The writer's background conversion: each file it seals becomes compact
-//! on a thread of its own, behind the appends.
+//! The writer's background work: the seal of a file it rolled away from
+//! and the conversion of sealed files into compact files, on a thread of
+//! their own, behind the appends, in the order they were handed over.
+//!
+//! A seal done here is the same seal as in the appending thread (footer,
+//! end marker, fsync, cut, rename, folder fsync); until it is done the file
+//! is still `.log.open`, which a crash leaves to recovery to seal (it seals
+//! every open file but the last). A failed seal poisons the writer, as it
+//! would in the appending thread.
 
 use super::convert::{compact_held, Hold};
 use super::CompactOptions;
+use crate::active::ActiveFile;
+use crate::sync::SyncFile;
 use crate::writer::SealedFile;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -24,102 +34,171 @@ pub struct CompactionReport {
     pub errors: Vec<String>,
 }
 
-pub(crate) struct Job {
-    pub path: PathBuf,
-    pub hold: Hold,
-    /// Sent once the file is in its final form.
-    pub event: Option<SealedFile>,
-    pub subscribers: Vec<Sender<SealedFile>>,
-}
-
-enum Msg {
-    Job(Box<Job>),
-    /// Answered once every job queued before it is done.
+pub(crate) enum Work {
+    /// Seal a file the writer rolled away from (its pretoucher detached),
+    /// make it compact when `hold` is given, then announce it.
+    Seal {
+        active: Box<ActiveFile>,
+        hold: Option<Hold>,
+        subscribers: Vec<Sender<SealedFile>>,
+    },
+    /// Make a sealed file compact, then announce `event` if any.
+    Compact {
+        path: PathBuf,
+        hold: Hold,
+        event: Option<SealedFile>,
+        subscribers: Vec<Sender<SealedFile>>,
+    },
+    /// Answered once everything handed over before it is done.
     Flush(Sender<()>),
 }
 
-pub(crate) struct Compactor {
-    tx: Option<Sender<Msg>>,
-    handle: Option<JoinHandle<()>>,
-    report: Arc<Mutex<CompactionReport>>,
+/// Pending seals and conversions a writer may hand over before its
+/// appends wait for the worker (memory stays bounded).
+const QUEUE: usize = 4;
+
+#[derive(Default)]
+struct Shared {
+    report: Mutex<CompactionReport>,
+    /// A seal failed: the writer is poisoned.
+    failed: AtomicBool,
+    /// What the failed seal said.
+    error: Mutex<Option<String>>,
 }
 
-impl Compactor {
-    pub fn start(dir: PathBuf, opts: CompactOptions) -> Compactor {
-        let (tx, rx) = mpsc::channel::<Msg>();
-        let report = Arc::new(Mutex::new(CompactionReport::default()));
-        let rep = report.clone();
+pub(crate) struct Worker {
+    tx: Option<SyncSender<Work>>,
+    handle: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    /// Start the thread of the stream in `dir`; `None` if it can not be
+    /// started (the writer then does the work itself).
+    pub fn start(
+        dir: PathBuf,
+        syncer: Arc<dyn SyncFile>,
+        compact: Option<CompactOptions>,
+    ) -> Option<Worker> {
+        let (tx, rx) = mpsc::sync_channel::<Work>(QUEUE);
+        let shared = Arc::new(Shared::default());
+        let sh = shared.clone();
         let handle = std::thread::Builder::new()
-            .name("eventstore-compact".into())
+            .name("eventstore-seal".into())
             .spawn(move || {
                 let notifier = crate::notify::Notifier::open(&dir).ok();
-                for msg in rx {
-                    let job = match msg {
-                        Msg::Job(j) => j,
-                        Msg::Flush(done) => {
-                            let _ = done.send(());
-                            continue;
-                        }
-                    };
-                    let job = *job;
-                    let r = compact_held(&job.path, &opts, job.hold);
-                    {
-                        let mut rep = rep.lock().unwrap_or_else(|e| e.into_inner());
-                        match r {
-                            Ok(Some(c)) if c.replaced => {
-                                rep.files += 1;
-                                rep.records += c.records;
-                                rep.bytes_before += c.bytes_before;
-                                rep.bytes_after += c.bytes_after;
-                            }
-                            Ok(_) => rep.kept += 1,
-                            Err(e) => rep.errors.push(format!("{}: {e}", job.path.display())),
-                        }
-                    }
+                let notify = || {
                     if let Some(n) = &notifier {
                         n.notify_always();
                     }
-                    if let Some(ev) = job.event {
-                        for s in &job.subscribers {
-                            let _ = s.send(ev.clone());
+                };
+                for work in rx {
+                    match work {
+                        Work::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                        Work::Seal {
+                            active,
+                            hold,
+                            subscribers,
+                        } => {
+                            let (start_ns, first_seq, records) = (
+                                active.header.interval_start_ns,
+                                active.header.first_seq,
+                                active.count,
+                            );
+                            let path = match active.seal_detached(&dir, &*syncer) {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    *sh.error.lock().unwrap_or_else(|p| p.into_inner()) =
+                                        Some(e.to_string());
+                                    sh.failed.store(true, Ordering::Release);
+                                    continue;
+                                }
+                            };
+                            notify();
+                            if let (Some(opts), Some(hold)) = (&compact, hold) {
+                                convert(&sh, &path, opts, hold);
+                                notify();
+                            }
+                            let ev = SealedFile {
+                                path,
+                                start_ns,
+                                first_seq,
+                                records,
+                            };
+                            for s in &subscribers {
+                                let _ = s.send(ev.clone());
+                            }
+                        }
+                        Work::Compact {
+                            path,
+                            hold,
+                            event,
+                            subscribers,
+                        } => {
+                            if let Some(opts) = &compact {
+                                convert(&sh, &path, opts, hold);
+                                notify();
+                            }
+                            if let Some(ev) = event {
+                                for s in &subscribers {
+                                    let _ = s.send(ev.clone());
+                                }
+                            }
                         }
                     }
                 }
             })
-            .ok();
-        Compactor {
-            tx: handle.as_ref().map(|_| tx),
-            handle,
-            report,
+            .ok()?;
+        Some(Worker {
+            tx: Some(tx),
+            handle: Some(handle),
+            shared,
+        })
+    }
+
+    /// Hand work over (waiting while the queue is full); `Err(work)` when
+    /// the thread is gone.
+    pub fn submit(&self, work: Work) -> std::result::Result<(), Box<Work>> {
+        match &self.tx {
+            Some(tx) => tx.send(work).map_err(|e| Box::new(e.0)),
+            None => Err(Box::new(work)),
         }
     }
 
-    /// Queue a conversion; false when the thread could not start (the
-    /// file then stays as written).
-    pub fn submit(&self, job: Job) -> bool {
-        self.tx
-            .as_ref()
-            .is_some_and(|tx| tx.send(Msg::Job(Box::new(job))).is_ok())
-    }
-
-    /// Wait until every job queued so far is done.
+    /// Wait until everything handed over so far is done.
     pub fn flush(&self) {
         let (tx, rx) = mpsc::channel();
-        if let Some(t) = &self.tx {
-            if t.send(Msg::Flush(tx)).is_ok() {
-                let _ = rx.recv();
-            }
+        if self.submit(Work::Flush(tx)).is_ok() {
+            let _ = rx.recv();
         }
     }
 
-    pub fn report(&self) -> CompactionReport {
-        self.report
+    /// A seal on this thread failed.
+    #[inline]
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// What the failed seal said, if one failed.
+    pub fn error(&self) -> Option<String> {
+        self.shared
+            .error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    /// Finish the queued conversions.
+    pub fn report(&self) -> CompactionReport {
+        self.shared
+            .report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Finish everything handed over, and stop the thread.
     pub fn finish(&mut self) {
         self.tx = None;
         if let Some(h) = self.handle.take() {
@@ -128,8 +207,23 @@ impl Compactor {
     }
 }
 
-impl Drop for Compactor {
+impl Drop for Worker {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+fn convert(sh: &Shared, path: &std::path::Path, opts: &CompactOptions, hold: Hold) {
+    let r = compact_held(path, opts, hold);
+    let mut rep = sh.report.lock().unwrap_or_else(|e| e.into_inner());
+    match r {
+        Ok(Some(c)) if c.replaced => {
+            rep.files += 1;
+            rep.records += c.records;
+            rep.bytes_before += c.bytes_before;
+            rep.bytes_after += c.bytes_after;
+        }
+        Ok(_) => rep.kept += 1,
+        Err(e) => rep.errors.push(format!("{}: {e}", path.display())),
     }
 }

@@ -33,6 +33,8 @@ fn files_roll_at_interval_boundaries_and_are_named_by_utc_start() {
     w.append(b"b").unwrap();
     clock.set(T0 + 6 * 60 * SEC); // 00:00:00 next day
     w.append(b"c").unwrap();
+    // The files rolled away from are sealed behind the appends.
+    w.wait_background().unwrap();
     assert_eq!(
         names(&dir),
         vec![
@@ -149,7 +151,9 @@ fn retention_deletes_old_and_excess_sealed_files_never_the_open_one() {
         w.append(&vec![i as u8; 1000]).unwrap();
         clock.advance(60 * SEC);
     }
-    // 9 sealed files and the open one.
+    // 9 sealed files (once their seals behind the appends are done) and
+    // the open one.
+    w.wait_background().unwrap();
     let all = files::list_files(&dir).unwrap();
     assert_eq!(all.len(), 10);
     // A file's sidecar (such as a trade summary) goes with it.
@@ -285,4 +289,45 @@ fn the_open_file_is_reserved_ahead_of_the_writer_and_trimmed_at_the_seal() {
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
     assert!(sealed < written + (1 << 20), "{sealed} bytes after sealing");
+}
+
+/// A quiet stream's next file reserves and pre-faults by what its last
+/// file held, not the 8 MiB a busy stream's file gets.
+#[test]
+fn a_quiet_streams_files_reserve_little() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    let open_len = |dir: &std::path::Path| {
+        let f = files::list_files(dir).unwrap();
+        let open = f.iter().rev().find(|f| !f.sealed).unwrap();
+        std::fs::metadata(&open.path).unwrap().len()
+    };
+    w.append(b"first").unwrap();
+    let first = open_len(&dir);
+    for _ in 0..5 {
+        clock.advance(60 * SEC);
+        w.append(b"one trade a minute").unwrap();
+    }
+    let quiet = open_len(&dir);
+    assert!(
+        first >= 1 << 20,
+        "the first file reserves 1 MiB or more: {first}"
+    );
+    assert!(
+        quiet <= 256 << 10,
+        "a quiet stream's file reserved {quiet} bytes"
+    );
+    w.wait_background().unwrap();
+    drop(w);
+    let mut r = StreamReader::open_dir(&dir, ReadOptions::default()).unwrap();
+    let mut n = 0;
+    while r.next().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 6);
 }
