@@ -46,6 +46,9 @@ pub enum Error {
     /// A file listed a moment ago is gone (retention deleted it meanwhile).
     #[error("{} vanished while it was read", path.display())]
     Vanished { path: PathBuf },
+    /// Building the Arrow arrays of a stream's records failed.
+    #[error("Arrow batch of {stream}: {reason}")]
+    Arrow { stream: String, reason: String },
     /// Writing a Parquet file failed.
     #[error("writing Parquet {}: {reason}", path.display())]
     Parquet { path: PathBuf, reason: String },

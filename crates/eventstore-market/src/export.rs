@@ -4,11 +4,8 @@
 //! as `uint64` (`trade_id`) or, for venues whose ids are not numbers, as a
 //! string (`trade_id_text`). Written in row groups of 64 Ki trades, zstd-compressed.
 
-use crate::records::trade::Trade;
-use crate::{Error, Result, StreamMeta, TradeStreamReader};
-use arrow_array::builder::{
-    Decimal128Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
-};
+use crate::{Error, Result, StreamMeta};
+use arrow_array::builder::{Decimal128Builder, TimestampNanosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use std::path::Path;
@@ -16,95 +13,10 @@ use std::sync::Arc;
 
 const ROWS_PER_GROUP: usize = 65_536;
 
-/// The Arrow schema of exported trades at the stream's scales.
+/// The Arrow schema of exported trades at the stream's scales (that of
+/// [`crate::arrow::schema`]).
 pub fn trade_schema(meta: &StreamMeta) -> Schema {
-    let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
-    Schema::new(vec![
-        Field::new("local_ts", ts.clone(), false),
-        Field::new("exchange_ts", ts, false),
-        Field::new(
-            "price",
-            DataType::Decimal128(38, meta.price_scale as i8),
-            false,
-        ),
-        Field::new(
-            "size",
-            DataType::Decimal128(38, meta.size_scale as i8),
-            false,
-        ),
-        Field::new("side", DataType::Utf8, false),
-        // The venue's id: a number in `trade_id`, or a text (BitMEX and
-        // Bybit UUIDs) in `trade_id_text`; the other one is null.
-        Field::new("trade_id", DataType::UInt64, true),
-        Field::new("trade_id_text", DataType::Utf8, true),
-    ])
-}
-
-struct Columns {
-    local: TimestampNanosecondBuilder,
-    exchange: TimestampNanosecondBuilder,
-    price: Decimal128Builder,
-    size: Decimal128Builder,
-    side: StringBuilder,
-    id: UInt64Builder,
-    id_text: StringBuilder,
-    len: usize,
-}
-
-impl Columns {
-    fn new() -> Columns {
-        Columns {
-            local: TimestampNanosecondBuilder::with_capacity(ROWS_PER_GROUP),
-            exchange: TimestampNanosecondBuilder::with_capacity(ROWS_PER_GROUP),
-            price: Decimal128Builder::with_capacity(ROWS_PER_GROUP),
-            size: Decimal128Builder::with_capacity(ROWS_PER_GROUP),
-            side: StringBuilder::new(),
-            id: UInt64Builder::with_capacity(ROWS_PER_GROUP),
-            id_text: StringBuilder::new(),
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, t: &Trade) {
-        self.local.append_value(t.local_ts);
-        self.exchange.append_value(t.exchange_ts);
-        self.price.append_value(t.price as i128);
-        self.size.append_value(t.size as i128);
-        self.side.append_value(t.side.as_str());
-        self.id.append_option(t.trade_id.as_u64());
-        self.id_text.append_option(t.trade_id.as_text());
-        self.len += 1;
-    }
-
-    fn finish(
-        &mut self,
-        schema: &Arc<Schema>,
-        meta: &StreamMeta,
-        out: &Path,
-    ) -> Result<RecordBatch> {
-        let p = arrow_error(out);
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.local.finish().with_timezone("UTC")),
-            Arc::new(self.exchange.finish().with_timezone("UTC")),
-            Arc::new(
-                self.price
-                    .finish()
-                    .with_precision_and_scale(38, meta.price_scale as i8)
-                    .map_err(p)?,
-            ),
-            Arc::new(
-                self.size
-                    .finish()
-                    .with_precision_and_scale(38, meta.size_scale as i8)
-                    .map_err(p)?,
-            ),
-            Arc::new(self.side.finish()),
-            Arc::new(self.id.finish()),
-            Arc::new(self.id_text.finish()),
-        ];
-        self.len = 0;
-        RecordBatch::try_new(schema.clone(), cols).map_err(p)
-    }
+    crate::arrow::schema(meta)
 }
 
 /// How a Parquet error writing `out` is reported.
@@ -135,23 +47,23 @@ fn writer(out: &Path, schema: &Arc<Schema>) -> Result<parquet::arrow::ArrowWrite
     parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(pq_error(out))
 }
 
-/// Write every trade of `reader` to the Parquet file `out`; returns the
-/// number of trades written.
-pub fn trades_to_parquet(mut reader: TradeStreamReader, out: &Path) -> Result<u64> {
-    let meta = reader.meta().clone();
-    let schema = Arc::new(trade_schema(&meta));
-    let (mut w, pq) = (writer(out, &schema)?, pq_error(out));
-    let mut cols = Columns::new();
-    let mut n = 0u64;
-    while let Some(t) = reader.try_next()? {
-        cols.push(&t);
-        n += 1;
-        if cols.len == ROWS_PER_GROUP {
-            w.write(&cols.finish(&schema, &meta, out)?).map_err(pq)?;
-        }
+/// Write the batches of a trade stream to the Parquet file `out`, one row
+/// group a batch; returns the number of trades written.
+pub fn trades_to_parquet(batches: crate::arrow::Batches, out: &Path) -> Result<u64> {
+    if batches.meta().kind != crate::records::meta::StreamKind::Trades {
+        return Err(Error::WrongKind {
+            stream: out.display().to_string(),
+            holds: batches.meta().kind.to_string(),
+            wanted: "trades",
+        });
     }
-    if cols.len > 0 {
-        w.write(&cols.finish(&schema, &meta, out)?).map_err(pq)?;
+    let schema = batches.schema();
+    let (mut w, pq) = (writer(out, &schema)?, pq_error(out));
+    let mut n = 0u64;
+    for b in batches {
+        let b = b?;
+        n += b.num_rows() as u64;
+        w.write(&b).map_err(pq)?;
     }
     w.close().map_err(pq)?;
     Ok(n)

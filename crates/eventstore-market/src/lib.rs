@@ -14,10 +14,12 @@
 //! - [`import`]: the import pipeline and one module per source format
 //!   (Binance, Tardis, LOBSTER, Databento, OKX, Coinbase, Bybit, Kraken).
 //!
-//! And [`compact`]: column-wise encodings of blocks of records (trades
-//! first), decoded bit for bit.
+//! And [`compact`]: column-wise encodings of blocks of records (trades,
+//! level updates, quotes, order events), decoded bit for bit, the block
+//! codecs of compact files.
 //!
-//! Beside them: `export` (with the `parquet` feature: trades and periodic
+//! Beside them: `arrow` (with the `arrow` feature: every kind of stream as
+//! Arrow record batches), `export` (with the `parquet` feature: trades and periodic
 //! books to Parquet) and [`synth`], a seeded generator of realistic
 //! synthetic market streams for demos, tests and benchmarks at any scale.
 //!
@@ -30,6 +32,8 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod book;
 pub mod compact;
 mod error;

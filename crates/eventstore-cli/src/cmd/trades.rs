@@ -69,7 +69,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let Some(out) = &a.output else {
             anyhow::bail!("--format parquet needs --output FILE");
         };
-        return parquet_out(r, out);
+        drop(r);
+        return parquet_out(&a.root.root, &name, (from, to), out);
     }
     if let Some(b) = &a.bars {
         let ns = eventstore_log::time::parse_duration_ns(b)?;
@@ -241,14 +242,25 @@ fn print_summaries(dir: &std::path::Path, m: &StreamMeta, format: Format) -> Res
     Ok(ExitCode::SUCCESS)
 }
 #[cfg(feature = "parquet")]
-fn parquet_out(r: TradeStreamReader, out: &std::path::Path) -> Result<ExitCode> {
-    let n = eventstore_market::export::trades_to_parquet(r, out)?;
+fn parquet_out(
+    root: &std::path::Path,
+    name: &StreamName,
+    (from, to): (Option<i64>, Option<i64>),
+    out: &std::path::Path,
+) -> Result<ExitCode> {
+    let batches = eventstore_market::arrow::Batches::open(root, name, from, to, 65_536)?;
+    let n = eventstore_market::export::trades_to_parquet(batches, out)?;
     eprintln!("{n} trades written to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(not(feature = "parquet"))]
-fn parquet_out(_r: TradeStreamReader, _out: &std::path::Path) -> Result<ExitCode> {
+fn parquet_out(
+    _root: &std::path::Path,
+    _name: &StreamName,
+    _range: (Option<i64>, Option<i64>),
+    _out: &std::path::Path,
+) -> Result<ExitCode> {
     anyhow::bail!(
         "this eventstore was built without Parquet: build it with `cargo build --release -p eventstore-cli --features parquet`"
     )

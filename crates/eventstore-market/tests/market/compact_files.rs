@@ -192,3 +192,104 @@ fn real_recordings_read_the_same_after_compaction() {
         }
     }
 }
+
+/// Every kind of real stream, read from its compact files as Arrow
+/// batches: one row per record with the record's values, the documented
+/// types, batches of the size asked, a time range found by index.
+#[cfg(feature = "arrow")]
+#[test]
+fn every_kind_reads_as_arrow_batches_from_compact_files() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Decimal128Type, TimestampNanosecondType, UInt64Type};
+    use arrow_schema::{DataType, TimeUnit};
+    use eventstore_market::arrow::Batches;
+    use eventstore_market::{BookLevel, OrderEvent, Quote, Trade};
+    let Some(data) = market_data() else { return };
+    let (bin, _) = imported(
+        Format::Binance,
+        &data.join("binance/spot_btcusdt_20240808.hftbacktest.gz"),
+        &ImportOptions::default(),
+    );
+    let (mbo, _) = imported(
+        Format::Databento,
+        &data.join("databento/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst"),
+        &ImportOptions::default(),
+    );
+    let cases = [
+        (bin.path(), "binance/btcusdt/trades"),
+        (bin.path(), "binance/btcusdt/depth"),
+        (bin.path(), "binance/btcusdt/bookticker"),
+        (mbo.path(), "glbx.mdp3/esm4/orders"),
+    ];
+    for (root, stream) in cases {
+        let name = eventstore_log::StreamName::new(stream).unwrap();
+        let dir = name.dir(root);
+        for f in files::list_files(&dir).unwrap() {
+            assert_eq!(
+                eventstore_log::read_header(&f.path).unwrap().form,
+                Form::Compact
+            );
+        }
+        let recs = records(&dir);
+        let b = Batches::open(root, &name, None, None, 1000).unwrap();
+        let schema = b.schema();
+        assert_eq!(
+            schema.field(0).data_type(),
+            &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+        );
+        let batches: Vec<_> = b.map(|b| b.unwrap()).collect();
+        assert!(batches.iter().all(|b| b.num_rows() <= 1000));
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, recs.len(), "{stream}");
+        // Row k of the batches is record k.
+        let mut k = 0;
+        for b in &batches {
+            let local = b.column(0).as_primitive::<TimestampNanosecondType>();
+            for i in 0..b.num_rows() {
+                let p = &recs[k].payload;
+                assert_eq!(local.value(i), recs[k].timestamp, "{stream} row {k}");
+                let dec = |c: usize| b.column(c).as_primitive::<Decimal128Type>().value(i) as i64;
+                let u64c = |c: usize| b.column(c).as_primitive::<UInt64Type>().value(i);
+                match stream.rsplit('/').next().unwrap() {
+                    "trades" => {
+                        let t = Trade::decode(p).unwrap();
+                        assert_eq!((dec(2), dec(3)), (t.price, t.size));
+                        assert_eq!(b.column(4).as_string::<i32>().value(i), t.side.as_str());
+                        assert_eq!(Some(u64c(5)), t.trade_id.as_u64());
+                    }
+                    "depth" => {
+                        let l = BookLevel::decode(p).unwrap();
+                        assert_eq!((dec(3), dec(4)), (l.price, l.size));
+                        assert_eq!((u64c(6), u64c(7)), (l.first_update_id, l.last_update_id));
+                    }
+                    "bookticker" => {
+                        let q = Quote::decode(p).unwrap();
+                        assert_eq!(
+                            (dec(2), dec(3), dec(4), dec(5)),
+                            (q.bid_price, q.bid_size, q.ask_price, q.ask_size)
+                        );
+                    }
+                    _ => {
+                        let o = OrderEvent::decode(p).unwrap();
+                        assert_eq!((dec(4), dec(5), u64c(6)), (o.price, o.size, o.order_id));
+                    }
+                }
+                k += 1;
+            }
+        }
+        // A time range: the records received in it, found by index.
+        let (t0, t1) = (
+            recs[recs.len() / 3].timestamp,
+            recs[recs.len() / 2].timestamp,
+        );
+        let want = recs
+            .iter()
+            .filter(|r| r.timestamp >= t0 && r.timestamp < t1)
+            .count();
+        let got: usize = Batches::open(root, &name, Some(t0), Some(t1), 500)
+            .unwrap()
+            .map(|b| b.unwrap().num_rows())
+            .sum();
+        assert_eq!(got, want, "{stream}");
+    }
+}

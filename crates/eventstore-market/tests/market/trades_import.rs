@@ -444,7 +444,7 @@ fn parquet_export_reads_back_row_for_row() {
     let src = source_trades(&input);
     let (tmp, _) = imported(Format::Binance, &input, &ImportOptions::default());
     let name = StreamName::new("binance/btcusdt/trades").unwrap();
-    let rd = TradeStreamReader::open(tmp.path(), &name, None, None).unwrap();
+    let rd = eventstore_market::arrow::Batches::open(tmp.path(), &name, None, None, 4096).unwrap();
     let out = tmp.path().join("trades.parquet");
     assert_eq!(
         eventstore_market::export::trades_to_parquet(rd, &out).unwrap(),

@@ -1,0 +1,475 @@
+//! Arrow record batches of market streams (`--features arrow`): what the
+//! Parquet export, the Python package and SQL engines read.
+//!
+//! Every kind has its schema ([`schema`]); times are `timestamp[ns, UTC]`,
+//! prices and sizes `decimal128(38, scale)` at the stream's scales (exact),
+//! sides and actions short strings, ids unsigned 64-bit integers:
+//!
+//! | kind | columns |
+//! |---|---|
+//! | trades | `local_ts`, `exchange_ts`, `price`, `size`, `side` (`buy`, `sell`, `unknown`), `trade_id` (uint64, null for a text id), `trade_id_text` (null for a numeric id) |
+//! | book_l2 | `local_ts`, `exchange_ts`, `side` (`bid`, `ask`, `none`), `price`, `size` (0 removes the level), `flags` (uint8: 1 snapshot, 2 last of an exchange event, 8 aligned, 16 checksum), `first_update_id`, `last_update_id`, `prev_update_id`, `checksum` (int32, null without one) |
+//! | quotes | `local_ts`, `exchange_ts`, `bid_price`, `bid_size`, `ask_price`, `ask_size`, `update_id` |
+//! | orders_l3 | `local_ts`, `exchange_ts`, `action` (`add`, `modify`, `cancel`, `fill`, `hidden_fill`, `clear`, `other`, `reduce`, `trade`), `side`, `price`, `size`, `order_id`, `sequence`, `flags` |
+//!
+//! [`Batches`] reads a stream's records received in a time range (found
+//! by index, as every reader does) and yields batches of at most a given
+//! number of rows: memory is one batch, whatever the range.
+
+use crate::records::level::{BookLevel, BookSide, Quote, FLAG_CHECKSUM};
+use crate::records::meta::StreamKind;
+use crate::records::order::{Action, OrderEvent};
+use crate::records::trade::Trade;
+use crate::{Error, Result, StreamMeta};
+use arrow_array::builder::{
+    Decimal128Builder, Int32Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+    UInt8Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use eventstore_log::{ReadOptions, StartAt, StopAt, StreamName, StreamReader};
+use std::path::Path;
+use std::sync::Arc;
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// The Arrow schema of a stream's records, at its scales.
+pub fn schema(meta: &StreamMeta) -> Schema {
+    let ts = || ts_type();
+    let price = || DataType::Decimal128(38, meta.price_scale as i8);
+    let size = || DataType::Decimal128(38, meta.size_scale as i8);
+    let f = Field::new;
+    Schema::new(match meta.kind {
+        StreamKind::Trades => vec![
+            f("local_ts", ts(), false),
+            f("exchange_ts", ts(), false),
+            f("price", price(), false),
+            f("size", size(), false),
+            f("side", DataType::Utf8, false),
+            // The venue's id: a number in `trade_id`, or a text (BitMEX and
+            // Bybit UUIDs) in `trade_id_text`; the other one is null.
+            f("trade_id", DataType::UInt64, true),
+            f("trade_id_text", DataType::Utf8, true),
+        ],
+        StreamKind::BookL2 => vec![
+            f("local_ts", ts(), false),
+            f("exchange_ts", ts(), false),
+            f("side", DataType::Utf8, false),
+            f("price", price(), false),
+            f("size", size(), false),
+            f("flags", DataType::UInt8, false),
+            f("first_update_id", DataType::UInt64, false),
+            f("last_update_id", DataType::UInt64, false),
+            f("prev_update_id", DataType::UInt64, false),
+            f("checksum", DataType::Int32, true),
+        ],
+        StreamKind::Quotes => vec![
+            f("local_ts", ts(), false),
+            f("exchange_ts", ts(), false),
+            f("bid_price", price(), false),
+            f("bid_size", size(), false),
+            f("ask_price", price(), false),
+            f("ask_size", size(), false),
+            f("update_id", DataType::UInt64, false),
+        ],
+        StreamKind::OrdersL3 => vec![
+            f("local_ts", ts(), false),
+            f("exchange_ts", ts(), false),
+            f("action", DataType::Utf8, false),
+            f("side", DataType::Utf8, false),
+            f("price", price(), false),
+            f("size", size(), false),
+            f("order_id", DataType::UInt64, false),
+            f("sequence", DataType::UInt64, false),
+            f("flags", DataType::UInt8, false),
+        ],
+    })
+}
+
+fn side_name(s: BookSide) -> &'static str {
+    match s {
+        BookSide::Bid => "bid",
+        BookSide::Ask => "ask",
+        BookSide::None => "none",
+    }
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Add => "add",
+        Action::Modify => "modify",
+        Action::Cancel => "cancel",
+        Action::Fill => "fill",
+        Action::HiddenFill => "hidden_fill",
+        Action::Clear => "clear",
+        Action::Other => "other",
+        Action::Reduce => "reduce",
+        Action::Trade => "trade",
+    }
+}
+
+/// The columns being filled, by kind.
+enum Columns {
+    Trades {
+        local: TimestampNanosecondBuilder,
+        exchange: TimestampNanosecondBuilder,
+        price: Decimal128Builder,
+        size: Decimal128Builder,
+        side: StringBuilder,
+        id: UInt64Builder,
+        id_text: StringBuilder,
+    },
+    Levels {
+        local: TimestampNanosecondBuilder,
+        exchange: TimestampNanosecondBuilder,
+        side: StringBuilder,
+        price: Decimal128Builder,
+        size: Decimal128Builder,
+        flags: UInt8Builder,
+        first: UInt64Builder,
+        last: UInt64Builder,
+        prev: UInt64Builder,
+        checksum: Int32Builder,
+    },
+    Quotes {
+        local: TimestampNanosecondBuilder,
+        exchange: TimestampNanosecondBuilder,
+        bid_price: Decimal128Builder,
+        bid_size: Decimal128Builder,
+        ask_price: Decimal128Builder,
+        ask_size: Decimal128Builder,
+        id: UInt64Builder,
+    },
+    Orders {
+        local: TimestampNanosecondBuilder,
+        exchange: TimestampNanosecondBuilder,
+        action: StringBuilder,
+        side: StringBuilder,
+        price: Decimal128Builder,
+        size: Decimal128Builder,
+        order: UInt64Builder,
+        seq: UInt64Builder,
+        flags: UInt8Builder,
+    },
+}
+
+impl Columns {
+    fn new(kind: StreamKind) -> Columns {
+        let t = TimestampNanosecondBuilder::new;
+        let d = Decimal128Builder::new;
+        match kind {
+            StreamKind::Trades => Columns::Trades {
+                local: t(),
+                exchange: t(),
+                price: d(),
+                size: d(),
+                side: StringBuilder::new(),
+                id: UInt64Builder::new(),
+                id_text: StringBuilder::new(),
+            },
+            StreamKind::BookL2 => Columns::Levels {
+                local: t(),
+                exchange: t(),
+                side: StringBuilder::new(),
+                price: d(),
+                size: d(),
+                flags: UInt8Builder::new(),
+                first: UInt64Builder::new(),
+                last: UInt64Builder::new(),
+                prev: UInt64Builder::new(),
+                checksum: Int32Builder::new(),
+            },
+            StreamKind::Quotes => Columns::Quotes {
+                local: t(),
+                exchange: t(),
+                bid_price: d(),
+                bid_size: d(),
+                ask_price: d(),
+                ask_size: d(),
+                id: UInt64Builder::new(),
+            },
+            StreamKind::OrdersL3 => Columns::Orders {
+                local: t(),
+                exchange: t(),
+                action: StringBuilder::new(),
+                side: StringBuilder::new(),
+                price: d(),
+                size: d(),
+                order: UInt64Builder::new(),
+                seq: UInt64Builder::new(),
+                flags: UInt8Builder::new(),
+            },
+        }
+    }
+
+    /// Add the record `b`, decoded as this kind.
+    fn push(&mut self, b: &[u8]) -> std::result::Result<(), String> {
+        match self {
+            Columns::Trades {
+                local,
+                exchange,
+                price,
+                size,
+                side,
+                id,
+                id_text,
+            } => {
+                let t = Trade::decode(b)?;
+                local.append_value(t.local_ts);
+                exchange.append_value(t.exchange_ts);
+                price.append_value(t.price as i128);
+                size.append_value(t.size as i128);
+                side.append_value(t.side.as_str());
+                id.append_option(t.trade_id.as_u64());
+                id_text.append_option(t.trade_id.as_text());
+            }
+            Columns::Levels {
+                local,
+                exchange,
+                side,
+                price,
+                size,
+                flags,
+                first,
+                last,
+                prev,
+                checksum,
+            } => {
+                let l = BookLevel::decode(b)?;
+                local.append_value(l.local_ts);
+                exchange.append_value(l.exchange_ts);
+                side.append_value(side_name(l.side));
+                price.append_value(l.price as i128);
+                size.append_value(l.size as i128);
+                flags.append_value(l.flags);
+                first.append_value(l.first_update_id);
+                last.append_value(l.last_update_id);
+                prev.append_value(l.prev_update_id);
+                checksum.append_option((l.flags & FLAG_CHECKSUM != 0).then_some(l.checksum));
+            }
+            Columns::Quotes {
+                local,
+                exchange,
+                bid_price,
+                bid_size,
+                ask_price,
+                ask_size,
+                id,
+            } => {
+                let q = Quote::decode(b)?;
+                local.append_value(q.local_ts);
+                exchange.append_value(q.exchange_ts);
+                bid_price.append_value(q.bid_price as i128);
+                bid_size.append_value(q.bid_size as i128);
+                ask_price.append_value(q.ask_price as i128);
+                ask_size.append_value(q.ask_size as i128);
+                id.append_value(q.update_id);
+            }
+            Columns::Orders {
+                local,
+                exchange,
+                action,
+                side,
+                price,
+                size,
+                order,
+                seq,
+                flags,
+            } => {
+                let o = OrderEvent::decode(b)?;
+                local.append_value(o.local_ts);
+                exchange.append_value(o.exchange_ts);
+                action.append_value(action_name(o.action));
+                side.append_value(side_name(o.side));
+                price.append_value(o.price as i128);
+                size.append_value(o.size as i128);
+                order.append_value(o.order_id);
+                seq.append_value(o.sequence);
+                flags.append_value(o.flags);
+            }
+        }
+        Ok(())
+    }
+
+    /// The columns so far, as arrays (the builders start again empty).
+    fn finish(&mut self, meta: &StreamMeta) -> std::result::Result<Vec<ArrayRef>, String> {
+        let (ps, ss) = (meta.price_scale as i8, meta.size_scale as i8);
+        let dec = |b: &mut Decimal128Builder, s: i8| -> std::result::Result<ArrayRef, String> {
+            Ok(Arc::new(
+                b.finish()
+                    .with_precision_and_scale(38, s)
+                    .map_err(|e| e.to_string())?,
+            ))
+        };
+        let ts = |b: &mut TimestampNanosecondBuilder| -> ArrayRef {
+            Arc::new(b.finish().with_timezone("UTC"))
+        };
+        Ok(match self {
+            Columns::Trades {
+                local,
+                exchange,
+                price,
+                size,
+                side,
+                id,
+                id_text,
+            } => vec![
+                ts(local),
+                ts(exchange),
+                dec(price, ps)?,
+                dec(size, ss)?,
+                Arc::new(side.finish()),
+                Arc::new(id.finish()),
+                Arc::new(id_text.finish()),
+            ],
+            Columns::Levels {
+                local,
+                exchange,
+                side,
+                price,
+                size,
+                flags,
+                first,
+                last,
+                prev,
+                checksum,
+            } => vec![
+                ts(local),
+                ts(exchange),
+                Arc::new(side.finish()),
+                dec(price, ps)?,
+                dec(size, ss)?,
+                Arc::new(flags.finish()),
+                Arc::new(first.finish()),
+                Arc::new(last.finish()),
+                Arc::new(prev.finish()),
+                Arc::new(checksum.finish()),
+            ],
+            Columns::Quotes {
+                local,
+                exchange,
+                bid_price,
+                bid_size,
+                ask_price,
+                ask_size,
+                id,
+            } => vec![
+                ts(local),
+                ts(exchange),
+                dec(bid_price, ps)?,
+                dec(bid_size, ss)?,
+                dec(ask_price, ps)?,
+                dec(ask_size, ss)?,
+                Arc::new(id.finish()),
+            ],
+            Columns::Orders {
+                local,
+                exchange,
+                action,
+                side,
+                price,
+                size,
+                order,
+                seq,
+                flags,
+            } => vec![
+                ts(local),
+                ts(exchange),
+                Arc::new(action.finish()),
+                Arc::new(side.finish()),
+                dec(price, ps)?,
+                dec(size, ss)?,
+                Arc::new(order.finish()),
+                Arc::new(seq.finish()),
+                Arc::new(flags.finish()),
+            ],
+        })
+    }
+}
+
+/// The records of a market stream received in a time range, as Arrow
+/// record batches of at most `rows` rows.
+pub struct Batches {
+    name: String,
+    meta: StreamMeta,
+    schema: Arc<Schema>,
+    reader: StreamReader,
+    cols: Columns,
+    rows: usize,
+}
+
+impl Batches {
+    /// The records of `name` under `root` received in `[from_ns, to_ns)`.
+    pub fn open(
+        root: &Path,
+        name: &StreamName,
+        from_ns: Option<i64>,
+        to_ns: Option<i64>,
+        rows: usize,
+    ) -> Result<Batches> {
+        let dir = name.dir(root);
+        let meta = StreamMeta::load(&dir)?.ok_or_else(|| Error::Meta {
+            path: dir.join(crate::records::meta::META_FILE),
+            reason: format!("{name} has no market metadata: not a market stream"),
+        })?;
+        let mut opts = ReadOptions::from(from_ns.map_or(StartAt::Beginning, StartAt::Time));
+        opts.stop = to_ns.map(StopAt::Time);
+        Ok(Batches {
+            name: name.to_string(),
+            schema: Arc::new(schema(&meta)),
+            cols: Columns::new(meta.kind),
+            meta,
+            reader: StreamReader::open_dir(&dir, opts)?,
+            rows: rows.max(1),
+        })
+    }
+
+    /// The schema of every batch.
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
+
+    /// The stream's metadata.
+    pub fn meta(&self) -> &StreamMeta {
+        &self.meta
+    }
+
+    /// The next batch; `None` after the last.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let mut n = 0;
+        while n < self.rows {
+            let Some(rec) = self.reader.next()? else {
+                break;
+            };
+            let seq = rec.seq;
+            self.cols
+                .push(rec.payload)
+                .map_err(|reason| Error::BadRecord {
+                    stream: self.name.clone(),
+                    seq,
+                    reason,
+                })?;
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        let bad = |reason: String| Error::Arrow {
+            stream: self.name.clone(),
+            reason,
+        };
+        let cols = self.cols.finish(&self.meta).map_err(bad)?;
+        RecordBatch::try_new(self.schema.clone(), cols)
+            .map(Some)
+            .map_err(|e| bad(e.to_string()))
+    }
+}
+
+impl Iterator for Batches {
+    type Item = Result<RecordBatch>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
+    }
+}
