@@ -351,21 +351,8 @@ impl Footer {
     /// Decode the footer of a whole sealed file `file`; returns the footer and
     /// the offset of its end marker (the end of the data).
     pub fn decode_from_file_end(file: &[u8]) -> Result<(Footer, usize), &'static str> {
-        if file.len() < HEADER_LEN + FOOTER_FIXED_LEN + TRAILER_LEN {
-            return Err("file too short for a footer");
-        }
-        let t = file.len() - TRAILER_LEN;
-        if file[t + 12..t + 16] != TRAILER_MAGIC {
-            return Err("no trailer magic at the end of the file");
-        }
-        let at = u64_at(file, t) as usize;
-        if at < HEADER_LEN || !at.is_multiple_of(8) || at + FOOTER_FIXED_LEN > t {
-            return Err("footer offset out of range");
-        }
-        let body = &file[at..t];
-        if crc32c::crc32c(body) != u32_at(file, t + 8) {
-            return Err("footer checksum mismatch");
-        }
+        let (at, body) = trailed(file, &TRAILER_MAGIC, FOOTER_FIXED_LEN)
+            .map_err(|e| e.unwrap_or("no trailer magic at the end of the file"))?;
         if u32_at(body, 0) != END_MARKER {
             return Err("footer does not start with the end marker");
         }
@@ -403,6 +390,35 @@ impl Footer {
         }
         Ok((f, at))
     }
+}
+
+/// The footer a 16-byte trailer (`footer_offset u64 | crc32c u32 |
+/// magic`) at the end of `file` points at, the form both a file of frames
+/// and a compact file end with: its offset and bytes, checked to start
+/// after the header, 8-aligned, with at least `fixed` bytes before the
+/// trailer, and to match its checksum. `Err(None)`: no `magic` at the end
+/// (the caller says what that means).
+pub(crate) fn trailed<'a>(
+    file: &'a [u8],
+    magic: &[u8; 4],
+    fixed: usize,
+) -> Result<(usize, &'a [u8]), Option<&'static str>> {
+    if file.len() < HEADER_LEN + fixed + TRAILER_LEN {
+        return Err(Some("file too short for a footer"));
+    }
+    let t = file.len() - TRAILER_LEN;
+    if file[t + 12..t + 16] != *magic {
+        return Err(None);
+    }
+    let at = u64_at(file, t) as usize;
+    if at < HEADER_LEN || !at.is_multiple_of(8) || at + fixed > t {
+        return Err(Some("footer offset out of range"));
+    }
+    let body = &file[at..t];
+    if crc32c::crc32c(body) != u32_at(file, t + 8) {
+        return Err(Some("footer checksum mismatch"));
+    }
+    Ok((at, body))
 }
 
 #[inline]

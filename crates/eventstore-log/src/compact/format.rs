@@ -171,21 +171,10 @@ impl CompactFooter {
     /// continuing, their counts adding up. Returns the footer and its
     /// offset (the end of the blocks).
     pub fn decode(file: &[u8], first_seq: u64) -> Result<(CompactFooter, usize), &'static str> {
-        if file.len() < HEADER_LEN + FOOTER_FIXED_LEN + TRAILER_LEN {
-            return Err("file too short for a compact footer");
-        }
-        let t = file.len() - TRAILER_LEN;
-        if file[t + 12..t + 16] != TRAILER_MAGIC {
-            return Err("no compact trailer magic (ESCF) at the end of the file (truncated?)");
-        }
-        let at = u64_at(file, t) as usize;
-        if at < HEADER_LEN || !at.is_multiple_of(8) || at + FOOTER_FIXED_LEN > t {
-            return Err("footer offset out of range");
-        }
-        let body = &file[at..t];
-        if crc32c::crc32c(body) != u32_at(file, t + 8) {
-            return Err("footer checksum mismatch");
-        }
+        let (at, body) =
+            crate::format::trailed(file, &TRAILER_MAGIC, FOOTER_FIXED_LEN).map_err(|e| {
+                e.unwrap_or("no compact trailer magic (ESCF) at the end of the file (truncated?)")
+            })?;
         if body[0..4] != FOOTER_MAGIC {
             return Err("footer does not start with ESCI");
         }
