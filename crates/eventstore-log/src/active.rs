@@ -256,7 +256,14 @@ impl ActiveFile {
             let _ = self.grow(need + self.ahead);
         }
         let from = (self.populated.max(self.pos) / 4096) * 4096;
-        let to = (need + POPULATE_CHUNK.min(self.ahead)).min(self.map.len());
+        // In this thread only a step of what lies ahead (an eighth, 16 KiB
+        // to 1 MiB): the pretoucher makes the rest ready behind it.
+        let step = if self.pretouch.is_some() {
+            (self.ahead / 8).clamp(16 << 10, POPULATE_CHUNK)
+        } else {
+            POPULATE_CHUNK.min(self.ahead)
+        };
+        let to = (need + step).min(self.map.len());
         #[cfg(target_os = "linux")]
         {
             let _ = self

@@ -42,6 +42,21 @@ pub fn tmp_path(dir: &Path, start_ns: i64) -> PathBuf {
     dir.join(format!("{}{TMP_EXT}", file_stem(start_ns)))
 }
 
+/// The sealed file an open file listed as `f` became, if it was renamed
+/// since it was listed (a writer seals behind its appends at any moment).
+pub(crate) fn sealed_since(f: &FileEntry) -> Option<FileEntry> {
+    if f.sealed || f.path.exists() {
+        return None;
+    }
+    let p = sealed_path(f.path.parent()?, f.start_ns);
+    let there = p.exists();
+    there.then_some(FileEntry {
+        start_ns: f.start_ns,
+        path: p,
+        sealed: true,
+    })
+}
+
 /// Classify a file name: (start, sealed) for log files, None otherwise.
 pub fn parse_file_name(name: &str) -> Option<(i64, bool)> {
     if let Some(stem) = name.strip_suffix(SEALED_EXT) {

@@ -60,7 +60,17 @@ impl StreamInfo {
 /// Summarise one file of a stream from its header and footer (scanning
 /// it when it is open), checking that its header names its interval.
 pub fn file_info(f: &FileEntry) -> Result<FileInfo> {
-    let seg = Segment::open(&f.path)?;
+    let (f, seg) = match Segment::open(&f.path) {
+        Ok(s) => (f.clone(), s),
+        Err(e) => match files::sealed_since(f) {
+            Some(g) => {
+                let s = Segment::open(&g.path)?;
+                (g, s)
+            }
+            None => return Err(e),
+        },
+    };
+    let f = &f;
     let h = seg.header;
     if h.interval_start_ns != f.start_ns {
         return Err(segment::corrupted(

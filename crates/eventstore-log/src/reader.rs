@@ -148,7 +148,16 @@ impl StreamReader {
         if let Some(h) = self.headers.get(&f.start_ns) {
             return Ok(*h);
         }
-        let h = segment::read_header(&f.path)?;
+        let h = match segment::read_header(&f.path) {
+            Err(Error::IoAt { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && !f.sealed =>
+            {
+                // Sealed (renamed) between listing and reading: a seal
+                // behind the writer's appends may land at any moment.
+                segment::read_header(&files::sealed_path(&self.dir, f.start_ns))?
+            }
+            r => r?,
+        };
         self.headers.insert(f.start_ns, h);
         Ok(h)
     }

@@ -247,6 +247,11 @@ pub fn verify_stream(dir: &Path, mut progress: impl FnMut(u64)) -> Result<Vec<Fi
     let mut out: Vec<FileReport> = Vec::new();
     for f in files::list_files(dir)? {
         let mut rep = verify_file(&f.path, f.sealed);
+        if !rep.is_ok() {
+            if let Some(g) = files::sealed_since(&f) {
+                rep = verify_file(&g.path, true);
+            }
+        }
         if let (Some(prev), Some(first)) = (out.last(), rep.first_seq) {
             if let Some(pf) = prev.first_seq {
                 let expect = pf + prev.records;
