@@ -17,13 +17,21 @@ pub fn bench_rolls(dir: &Path) {
     quiet(dir);
 }
 
-/// 200 rolls of minutely files of 5,000 64-byte records.
+/// 200 rolls of minutely files of 5,000 64-byte records, the seal behind
+/// the appends and (the baseline) in the appending thread.
 fn rolling_append(dir: &Path) {
+    for behind in [true, false] {
+        rolling_append_with(dir, behind);
+    }
+}
+
+fn rolling_append_with(dir: &Path, behind: bool) {
     let path = dir.join("rolls-append");
     let _ = std::fs::remove_dir_all(&path);
     let clock = ManualClock::new(DAY0);
     let opts = WriterOptions::default()
         .roll(RollInterval::MINUTELY)
+        .seal_behind(behind)
         .clock(Arc::new(clock.clone()));
     let mut w = StreamWriter::open_dir(&path, opts).expect("open");
     let p = [7u8; 64];
@@ -46,7 +54,10 @@ fn rolling_append(dir: &Path) {
     let r = percentiles(&mut rolls, &[50.0, 99.0, 100.0]);
     let o = percentiles(&mut others, &[50.0, 99.99]);
     let mut t = Table::new(
-        "The append that rolls (200 rolls of minutely files of 5,000 records of 64 B, durability none): the seal runs behind the appends",
+        &format!(
+            "The append that rolls (200 rolls of minutely files of 5,000 records of 64 B, durability none), the seal {}",
+            if behind { "behind the appends" } else { "in the appending thread (baseline)" }
+        ),
         &["rolling append p50", "p99", "max", "other appends p50", "other appends p99.99"],
     );
     t.row(vec![
@@ -61,11 +72,12 @@ fn rolling_append(dir: &Path) {
 
 /// Write `n` records of 64 B evenly over a day, rolled at `roll`, by
 /// record time; seconds, wall and system CPU.
-fn write_day(path: &Path, roll: RollInterval, n: u64) -> (f64, f64) {
+fn write_day(path: &Path, roll: RollInterval, n: u64, behind: bool) -> (f64, f64) {
     let _ = std::fs::remove_dir_all(path);
     let opts = WriterOptions::default()
         .roll(roll)
-        .roll_by(RollBy::RecordTime);
+        .roll_by(RollBy::RecordTime)
+        .seal_behind(behind);
     let s0 = sys_secs();
     let t0 = Instant::now();
     let mut w = StreamWriter::open_dir(path, opts).expect("open");
@@ -94,14 +106,16 @@ fn day(dir: &Path) {
     let n = 2_000_000;
     let mut t = Table::new(
         "A day of 2 M records of 64 B, written by record time, durability none: 1,440 minutely files against 24 hourly ones, median of 3",
-        &["files", "seconds", "kernel CPU s", "minutely / hourly"],
+        &["files", "seal", "seconds", "kernel CPU s", "minutely / hourly"],
     );
     let mut hourly = 0.0;
-    for (roll, label) in [
-        (RollInterval::HOURLY, "24 hourly"),
-        (RollInterval::MINUTELY, "1440 minutely"),
+    for (roll, label, behind) in [
+        (RollInterval::HOURLY, "24 hourly", true),
+        (RollInterval::MINUTELY, "1440 minutely", true),
+        (RollInterval::HOURLY, "24 hourly", false),
+        (RollInterval::MINUTELY, "1440 minutely", false),
     ] {
-        let mut runs: Vec<(f64, f64)> = (0..3).map(|_| write_day(&path, roll, n)).collect();
+        let mut runs: Vec<(f64, f64)> = (0..3).map(|_| write_day(&path, roll, n, behind)).collect();
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (s, k) = runs[1];
         if roll == RollInterval::HOURLY {
@@ -109,6 +123,12 @@ fn day(dir: &Path) {
         }
         t.row(vec![
             label.into(),
+            if behind {
+                "behind"
+            } else {
+                "inline (baseline)"
+            }
+            .into(),
             format!("{s:.2}"),
             format!("{k:.2}"),
             format!("{:.2}", s / hourly),

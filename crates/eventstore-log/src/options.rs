@@ -71,6 +71,11 @@ pub struct WriterOptions {
     /// thread of the writer's own, behind the appends (`None`: keep files
     /// as written).
     pub compact: Option<crate::compact::CompactOptions>,
+    /// Under `Durability::Os`, seal a rolled file on the writer's
+    /// background thread rather than in the append that rolls (on by
+    /// default; off seals in the appending thread, as the other
+    /// durabilities always do).
+    pub seal_behind: bool,
 }
 
 impl Default for WriterOptions {
@@ -83,6 +88,7 @@ impl Default for WriterOptions {
             durability: Durability::Os,
             clock: Arc::new(SystemClock),
             compact: None,
+            seal_behind: true,
         }
     }
 }
@@ -117,6 +123,11 @@ impl WriterOptions {
     /// as written).
     pub fn compact(mut self, c: Option<crate::compact::CompactOptions>) -> Self {
         self.compact = c;
+        self
+    }
+    /// Seal rolled files behind the appends (under `Durability::Os`).
+    pub fn seal_behind(mut self, on: bool) -> Self {
+        self.seal_behind = on;
         self
     }
     /// Use another clock (tests use [`crate::ManualClock`]).

@@ -397,7 +397,7 @@ impl StreamWriter {
         // order the power-loss guarantees rest on. Under `Os` nothing is
         // promised across a power loss, and the append that rolls pays
         // only for creating the next file.
-        if self.opts.durability != Durability::Os {
+        if self.opts.durability != Durability::Os || !self.opts.seal_behind {
             self.active = Some(a);
             return self.seal_active();
         }
