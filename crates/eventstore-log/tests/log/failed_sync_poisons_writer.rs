@@ -70,13 +70,42 @@ fn a_failed_fsync_poisons_the_writer_and_reopening_recovers() {
 }
 
 #[test]
-fn a_failed_sync_while_sealing_poisons_the_writer() {
+fn a_failed_sync_while_sealing_in_the_appending_thread_poisons_the_writer() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
     let clock = ManualClock::new(T0);
     let opts = WriterOptions::default()
         .roll(RollInterval::MINUTELY)
         .clock(Arc::new(clock.clone()))
+        .syncer(Arc::new(FailingSync {
+            calls: AtomicUsize::new(0),
+            fail_after: 0,
+        }));
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    w.append(b"first").unwrap(); // durability os: no sync yet
+    clock.advance(60 * SEC);
+    let err = w.append(b"second").unwrap_err(); // rolls: sealing syncs, and fails
+    assert!(err.to_string().contains("injected"), "{err}");
+    assert!(matches!(w.append(b"third"), Err(Error::Poisoned)));
+    drop(w);
+    let w = StreamWriter::open_dir(&dir, WriterOptions::default().roll(RollInterval::MINUTELY))
+        .unwrap();
+    assert_eq!(
+        w.next_seq(),
+        1,
+        "the first record survived; the second was never acknowledged"
+    );
+}
+
+#[test]
+fn a_failed_sync_while_sealing_behind_the_appends_poisons_the_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()))
+        .seal_behind(true)
         .syncer(Arc::new(FailingSync {
             calls: AtomicUsize::new(0),
             fail_after: 0,

@@ -53,6 +53,8 @@ proptest! {
         let clock = ManualClock::new(T0);
         let opts = WriterOptions::default()
             .roll(RollInterval::parse("1m").unwrap())
+            // Seals behind the appends: readers meet files mid-seal.
+            .seal_behind(true)
             .clock(Arc::new(clock.clone()));
         let mut w = StreamWriter::open_dir(&dir, opts.clone()).unwrap();
         let mut model: Vec<OwnedRecord> = Vec::new();

@@ -29,6 +29,9 @@ fn child_writer() {
     let opts = WriterOptions::default()
         .roll(RollInterval::MINUTELY)
         .durability(durability)
+        // Under `none` the rolled files are sealed behind the appends, so
+        // that kills land in those seals too.
+        .seal_behind(true)
         .clock(Arc::new(clock.clone()));
     let mut w = StreamWriter::open_dir(dir.as_ref(), opts).unwrap();
     let mut rng = Rng(t0 as u64 | 1);
