@@ -66,6 +66,16 @@ fn demo_runs_the_whole_path() {
     assert!(out.contains("demo ok"), "{out}");
     assert!(out.contains("every record equal"), "{out}");
     assert!(out.contains("demo/btcusdt/trades"));
+    // The sealed files became compact, and the mirror of them reads the same.
+    assert!(out.contains("compact  4 sealed files"), "{out}");
+    assert!(out.contains("all equal"), "{out}");
+    let dir = tmp.path().join("d").join("demo/btcusdt/depth");
+    for f in eventstore_log::files::list_files(&dir).unwrap() {
+        assert_eq!(
+            eventstore_log::read_header(&f.path).unwrap().form,
+            eventstore_log::Form::Compact
+        );
+    }
 }
 
 #[test]
