@@ -148,15 +148,14 @@ impl StreamReader {
         if let Some(h) = self.headers.get(&f.start_ns) {
             return Ok(*h);
         }
+        // An open file sealed (renamed) between listing and reading is
+        // read under its sealed name, as `info` and `verify` do.
         let h = match segment::read_header(&f.path) {
-            Err(Error::IoAt { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound && !f.sealed =>
-            {
-                // Sealed (renamed) between listing and reading: a seal
-                // behind the writer's appends may land at any moment.
-                segment::read_header(&files::sealed_path(&self.dir, f.start_ns))?
-            }
-            r => r?,
+            Err(e) => match files::sealed_since(f) {
+                Some(g) => segment::read_header(&g.path)?,
+                None => return Err(e),
+            },
+            Ok(h) => h,
         };
         self.headers.insert(f.start_ns, h);
         Ok(h)

@@ -436,7 +436,9 @@ impl StreamWriter {
         let Some(a) = self.active.take() else {
             return Ok(());
         };
-        if let Some(w) = &self.worker {
+        // Seals handed to the worker go first (only with `seal_behind`: a
+        // conversion queued there need not finish before this seal).
+        if let Some(w) = self.worker.as_ref().filter(|_| self.opts.seal_behind) {
             w.flush();
             if w.failed() {
                 self.poisoned = true;
