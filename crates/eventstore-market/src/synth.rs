@@ -2,8 +2,19 @@
 //! price levels change around it, and trades arriving as a Poisson process.
 //!
 //! The same seed always gives the same stream, so a test can regenerate
-//! what it wrote instead of keeping it in memory.
+//! what it wrote instead of keeping it in memory. The book never crosses:
+//! when the mid walks onto a level of the other side, that level is
+//! removed first (as a venue's matching would have).
+//!
+//! An event is a JSON line in the manner of Binance's streams
+//! ([`SynthEvent::to_json`]) or a market record ([`SynthEvent::record`]) for
+//! the trade and depth streams that [`SynthConfig::meta`] describes.
 
+use crate::records::decimal::DecimalStyle;
+use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::meta::{StreamKind, StreamMeta};
+use crate::records::trade::{Side as TradeSide, Trade};
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 /// SplitMix64: small, fast, good enough for simulation.
@@ -68,6 +79,63 @@ impl Default for SynthConfig {
     }
 }
 
+impl SynthConfig {
+    /// The metadata of the simulated market's stream of `kind` (trades, or
+    /// `BookL2` for its depth): venue `synth`, the configured symbol and
+    /// decimals.
+    pub fn meta(&self, kind: StreamKind) -> StreamMeta {
+        StreamMeta {
+            venue: "synth".into(),
+            symbol: self.symbol.clone(),
+            kind,
+            price_scale: self.price_decimals as u8,
+            size_scale: self.size_decimals as u8,
+            style: DecimalStyle::Fixed,
+            depth: None,
+            checksum: None,
+        }
+    }
+
+    /// The depth stream's first record: the book is empty at the start
+    /// (a snapshot of no levels, update id 0), so that a replay of the
+    /// stream is reliable from its first record.
+    pub fn empty_snapshot(&self) -> BookLevel {
+        BookLevel {
+            exchange_ts: self.start_ns - LATENCY_NS,
+            local_ts: self.start_ns,
+            side: BookSide::None,
+            flags: FLAG_SNAPSHOT | FLAG_LAST,
+            price: 0,
+            size: 0,
+            first_update_id: 0,
+            last_update_id: 0,
+            prev_update_id: 0,
+            checksum: 0,
+        }
+    }
+}
+
+/// How long an event takes from the venue to the recorder: a record's
+/// exchange time is this much before its receive time, the event's time.
+pub const LATENCY_NS: i64 = 1_000_000;
+
+/// A simulated event as a market record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SynthRecord {
+    Trade(Trade),
+    Level(BookLevel),
+}
+
+impl SynthRecord {
+    /// Call `f` with the record's bytes as a market stream stores them.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            SynthRecord::Trade(t) => f(&t.encode()),
+            SynthRecord::Level(l) => f(&l.encode()),
+        }
+    }
+}
+
 /// Which side of the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -107,6 +175,54 @@ impl SynthEvent {
     /// Is this a trade?
     pub fn is_trade(&self) -> bool {
         matches!(self, SynthEvent::Trade { .. })
+    }
+
+    /// The event as a market record, received at the event's time
+    /// ([`LATENCY_NS`] after the venue's), prices in ticks and sizes in lots
+    /// at the configured decimals. A level update is one price level whose
+    /// update id follows the previous one's (Binance spot's sequencing).
+    pub fn record(&self) -> SynthRecord {
+        match *self {
+            SynthEvent::Trade {
+                ts_ns,
+                id,
+                price_ticks,
+                size_lots,
+                buyer_is_maker,
+            } => SynthRecord::Trade(Trade {
+                exchange_ts: ts_ns - LATENCY_NS,
+                local_ts: ts_ns,
+                price: price_ticks,
+                size: size_lots,
+                side: if buyer_is_maker {
+                    TradeSide::Sell
+                } else {
+                    TradeSide::Buy
+                },
+                trade_id: id.into(),
+            }),
+            SynthEvent::Level {
+                ts_ns,
+                update_id,
+                side,
+                price_ticks,
+                size_lots,
+            } => SynthRecord::Level(BookLevel {
+                exchange_ts: ts_ns - LATENCY_NS,
+                local_ts: ts_ns,
+                side: match side {
+                    Side::Bid => BookSide::Bid,
+                    Side::Ask => BookSide::Ask,
+                },
+                flags: FLAG_LAST,
+                price: price_ticks,
+                size: size_lots,
+                first_update_id: update_id,
+                last_update_id: update_id,
+                prev_update_id: 0,
+                checksum: 0,
+            }),
+        }
     }
 
     /// The event as a JSON line in the manner of Binance's streams.
@@ -173,6 +289,9 @@ pub struct MarketSim {
     next_book: f64,
     trade_id: u64,
     update_id: u64,
+    /// Prices of the levels each side holds (size above zero).
+    bids: BTreeSet<i64>,
+    asks: BTreeSet<i64>,
 }
 
 impl MarketSim {
@@ -188,6 +307,8 @@ impl MarketSim {
             next_book,
             trade_id: 1,
             update_id: 1,
+            bids: BTreeSet::new(),
+            asks: BTreeSet::new(),
         }
     }
 
@@ -255,6 +376,25 @@ impl Iterator for MarketSim {
             } else {
                 self.size()
             };
+            // Asks stay above the mid and bids below it: a level the mid
+            // has walked onto goes first (the walk moves one tick, so at
+            // most one level is on it).
+            let (side, price_ticks, size_lots) = if self.asks.remove(&self.mid) {
+                (Side::Ask, self.mid, 0)
+            } else if self.bids.remove(&self.mid) {
+                (Side::Bid, self.mid, 0)
+            } else {
+                let levels = match side {
+                    Side::Bid => &mut self.bids,
+                    Side::Ask => &mut self.asks,
+                };
+                if size_lots == 0 {
+                    levels.remove(&price_ticks);
+                } else {
+                    levels.insert(price_ticks);
+                }
+                (side, price_ticks, size_lots)
+            };
             let ev = SynthEvent::Level {
                 ts_ns: self.ts(t),
                 update_id: self.update_id,
@@ -285,6 +425,35 @@ mod tests {
         .take(5000)
         .collect();
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn the_depth_records_make_a_reliable_book_that_never_crosses() {
+        use crate::book::replay::{BookKind, Replay};
+        let cfg = SynthConfig::default();
+        let mut r = Replay::new(BookKind::L2);
+        r.apply_level(0, &cfg.empty_snapshot(), &mut |_, _| {});
+        let mut seq = 1;
+        let mut trades = 0;
+        for ev in MarketSim::new(cfg.clone()).take(300_000) {
+            match ev.record() {
+                SynthRecord::Level(l) => {
+                    assert_eq!(BookLevel::decode(&l.encode()).unwrap(), l);
+                    r.apply_level(seq, &l, &mut |_, _| {});
+                    seq += 1;
+                    assert!(!r.is_crossed(), "crossed after update {seq}");
+                }
+                SynthRecord::Trade(t) => {
+                    assert_eq!(Trade::decode(&t.encode()).unwrap(), t);
+                    trades += 1;
+                }
+            }
+        }
+        assert!(r.is_reliable(), "{:?}", r.state());
+        assert_eq!(r.gaps(), 0);
+        let (bids, asks) = r.depth(10);
+        assert_eq!((bids.len(), asks.len()), (10, 10));
+        assert!(trades > 20_000, "{trades}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::RootArg;
 use anyhow::Result;
 use eventstore_log::time::{format_utc, parse_duration_ns, parse_time};
 use eventstore_log::StreamName;
+use eventstore_market::book::replay::Replay;
 use eventstore_market::read::orders::{book_columns, BookRow, OrderStreamReader};
 use eventstore_market::records::decimal;
 use eventstore_market::StreamMeta;
@@ -96,49 +97,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let p = |v: i64| decimal::format(v, m.price_scale, m.style);
     let q = |v: i64| decimal::format(v, m.size_scale, m.style);
     match a.format {
-        Format::Text => {
-            writeln!(
-                out,
-                "{} {} as of {}: {} ({} gaps so far){}",
-                m.symbol,
-                m.venue,
-                format_utc(t),
-                {
-                    let st = b.state();
-                    let since = if st.since == 0 {
-                        "the start".to_string()
-                    } else {
-                        format_utc(st.since)
-                    };
-                    if st.reliable {
-                        format!("reliable since {since}")
-                    } else {
-                        format!("UNRELIABLE since {since}: {}", st.cause.as_str())
-                    }
-                },
-                b.gaps(),
-                if b.is_crossed() { ", CROSSED" } else { "" }
-            )?;
-            if let Some(d) = m.depth {
-                writeln!(
-                    out,
-                    "  ({d} levels a side are published; deeper ones are unknown)"
-                )?;
-            }
-            let w = asks
-                .iter()
-                .chain(&bids)
-                .map(|l| p(l.0).len())
-                .max()
-                .unwrap_or(0);
-            for (price, size) in asks.iter().rev() {
-                writeln!(out, "  ask {:>w$}  {}", p(*price), q(*size))?;
-            }
-            writeln!(out, "  ---")?;
-            for (price, size) in &bids {
-                writeln!(out, "  bid {:>w$}  {}", p(*price), q(*size))?;
-            }
-        }
+        Format::Text => write_ladder(&mut out, b, &m, t, a.depth)?,
         Format::Csv => {
             writeln!(out, "side,level,price,size")?;
             for (side, levels) in [("bid", &bids), ("ask", &asks)] {
@@ -160,6 +119,62 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The book as a ladder: a line with its state, then the asks from the
+/// deepest down to the best, then the bids.
+pub(crate) fn write_ladder(
+    out: &mut impl Write,
+    b: &Replay,
+    m: &StreamMeta,
+    t: i64,
+    depth: usize,
+) -> std::io::Result<()> {
+    let (bids, asks) = b.depth(depth);
+    let p = |v: i64| decimal::format(v, m.price_scale, m.style);
+    let q = |v: i64| decimal::format(v, m.size_scale, m.style);
+    writeln!(
+        out,
+        "{} {} as of {}: {} ({} gaps so far){}",
+        m.symbol,
+        m.venue,
+        format_utc(t),
+        {
+            let st = b.state();
+            let since = if st.since == 0 {
+                "the start".to_string()
+            } else {
+                format_utc(st.since)
+            };
+            if st.reliable {
+                format!("reliable since {since}")
+            } else {
+                format!("UNRELIABLE since {since}: {}", st.cause.as_str())
+            }
+        },
+        b.gaps(),
+        if b.is_crossed() { ", CROSSED" } else { "" }
+    )?;
+    if let Some(d) = m.depth {
+        writeln!(
+            out,
+            "  ({d} levels a side are published; deeper ones are unknown)"
+        )?;
+    }
+    let w = asks
+        .iter()
+        .chain(&bids)
+        .map(|l| p(l.0).len())
+        .max()
+        .unwrap_or(0);
+    for (price, size) in asks.iter().rev() {
+        writeln!(out, "  ask {:>w$}  {}", p(*price), q(*size))?;
+    }
+    writeln!(out, "  ---")?;
+    for (price, size) in &bids {
+        writeln!(out, "  bid {:>w$}  {}", p(*price), q(*size))?;
+    }
+    Ok(())
 }
 
 fn row_line(row: &BookRow, m: &StreamMeta, depth: usize, format: Format) -> String {

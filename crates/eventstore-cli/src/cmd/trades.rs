@@ -129,7 +129,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
 }
 
 /// A bar's fields as printed: names and values (prices and sizes at the stream's scales).
-fn bar_fields(
+pub(crate) fn bar_fields(
     b: &eventstore_market::read::bars::Bar,
     m: &StreamMeta,
 ) -> [(&'static str, String); 8] {
@@ -149,7 +149,7 @@ fn bar_fields(
 
 /// One output line: `lead` (already formatted key fields), then the bar's
 /// fields, then `count`, in the chosen format.
-fn bar_line(
+pub(crate) fn bar_line(
     format: Format,
     lead: &[(&str, String)],
     fields: &[(&'static str, String)],

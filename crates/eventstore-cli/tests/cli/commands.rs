@@ -66,9 +66,35 @@ fn demo_runs_the_whole_path() {
     assert!(out.contains("demo ok"), "{out}");
     assert!(out.contains("every record equal"), "{out}");
     assert!(out.contains("demo/btcusdt/trades"));
-    // The sealed files became compact, and the mirror of them reads the same.
-    assert!(out.contains("compact  4 sealed files"), "{out}");
+    // The sealed files became compact behind the appends, each record in a
+    // few bytes against the framed 64 and 80 B.
+    assert!(
+        out.contains("compact  4 sealed files made compact"),
+        "{out}"
+    );
+    for stream in ["trades", "depth"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("size") && l.contains(stream))
+            .unwrap_or_else(|| panic!("no size line for {stream}: {out}"));
+        let per: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(per < 10.0, "{line}");
+    }
+    // A reliable book late in the run from a file's snapshot, one-minute
+    // bars, and the same answers from the mirror.
+    assert!(
+        out.contains("book     demo/btcusdt/depth at 2024-08-08T00:01:39.876543211Z: from the snapshot of 20240808T000100Z.log"),
+        "{out}"
+    );
+    assert!(out.contains(": reliable since"), "{out}");
+    assert!(out.contains("equal to a replay of all"), "{out}");
+    assert!(out.contains("bars     2 one-minute bars"), "{out}");
+    assert!(
+        out.contains("2024-08-08T00:01:00.000000000Z open "),
+        "{out}"
+    );
     assert!(out.contains("all equal"), "{out}");
+    assert!(out.contains("mirror   the same book at"), "{out}");
     let dir = tmp.path().join("d").join("demo/btcusdt/depth");
     for f in eventstore_log::files::list_files(&dir).unwrap() {
         assert_eq!(
