@@ -296,12 +296,21 @@ fn day(dir: &Path) {
     t.print();
 
     let mut t = Table::new(
-        "Decoding a day of 10 M trades, one core, median of 5: raw records (StreamReader) and trades (TradeStreamReader), frames against compact",
-        &["form", "records/s", "trades/s", "compact / frames (trades)"],
+        "Decoding a day of 10 M trades, one core, median of 5: raw records (StreamReader), trades (TradeStreamReader), trade columns (TradeBlocks) and Arrow batches of 65,536 rows (arrow::Batches), frames against compact",
+        &[
+            "form",
+            "records/s",
+            "trades/s",
+            "columns/s",
+            "Arrow rows/s",
+            "compact / frames (trades)",
+            "compact / frames (Arrow)",
+        ],
     );
     let mut rates = Vec::new();
     for (form, root) in [("frames", &framed), ("compact", &compact)] {
         let (mut recs, mut trades) = (Vec::new(), Vec::new());
+        let (mut cols, mut batches) = (Vec::new(), Vec::new());
         for _ in 0..5 {
             let t0 = Instant::now();
             let mut r = StreamReader::open(root, &name, ReadOptions::default()).expect("open");
@@ -321,14 +330,41 @@ fn day(dir: &Path) {
             }
             std::hint::black_box(v);
             trades.push(n as f64 / t0.elapsed().as_secs_f64());
+            let t0 = Instant::now();
+            let mut r =
+                eventstore_market::read::trades::TradeBlocks::open(&name.dir(root), None, None)
+                    .expect("open");
+            let mut c = eventstore_market::compact::TradeColumns::default();
+            let (mut k, mut v) = (0u64, 0i64);
+            loop {
+                c.clear();
+                match r.read_into(&mut c, 65_536).expect("read") {
+                    0 => break,
+                    got => k += got as u64,
+                }
+                v = v.wrapping_add(c.size[c.len() - 1]);
+            }
+            assert_eq!(k, n);
+            std::hint::black_box(v);
+            cols.push(n as f64 / t0.elapsed().as_secs_f64());
+            let t0 = Instant::now();
+            let b = eventstore_market::arrow::Batches::open(root, &name, None, None, 65_536)
+                .expect("open");
+            let rows: usize = b.map(|b| b.expect("batch").num_rows()).sum();
+            assert_eq!(rows as u64, n);
+            batches.push(n as f64 / t0.elapsed().as_secs_f64());
         }
         let (a, b) = (median(&mut recs), median(&mut trades));
-        rates.push(b);
+        let (c, d) = (median(&mut cols), median(&mut batches));
+        rates.push((b, d));
         t.row(vec![
             form.into(),
             format!("{:.1} M/s", a / 1e6),
             format!("{:.1} M/s", b / 1e6),
-            format!("{:.2}", b / rates[0]),
+            format!("{:.1} M/s", c / 1e6),
+            format!("{:.1} M/s", d / 1e6),
+            format!("{:.2}", b / rates[0].0),
+            format!("{:.2}", d / rates[0].1),
         ]);
     }
     t.print();

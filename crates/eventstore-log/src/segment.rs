@@ -174,6 +174,16 @@ impl Segment {
         }
     }
 
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The block index of a compact file; `None` for a framed one.
+    pub fn compact_index(&self) -> Option<&[crate::compact::format::BlockEntry]> {
+        self.compact.as_ref().map(|c| &c.footer.blocks[..])
+    }
+
     /// How the file holds its records.
     pub fn form(&self) -> Form {
         self.header.form

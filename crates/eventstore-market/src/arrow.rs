@@ -14,8 +14,12 @@
 //!
 //! [`Batches`] reads a stream's records received in a time range (found
 //! by index, as every reader does) and yields batches of at most a given
-//! number of rows: memory is one batch, whatever the range.
+//! number of rows: memory is one batch, whatever the range. Trades come
+//! from the blocks of compact files straight into the batch's columns
+//! ([`TradeBlocks`]); other kinds, and framed files, record by record.
 
+use crate::compact::TradeColumns;
+use crate::read::trades::TradeBlocks;
 use crate::records::level::{BookLevel, BookSide, Quote, FLAG_CHECKSUM};
 use crate::records::meta::StreamKind;
 use crate::records::order::{Action, OrderEvent};
@@ -25,7 +29,9 @@ use arrow_array::builder::{
     Decimal128Builder, Int32Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
     UInt8Builder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{
+    ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use eventstore_log::{ReadOptions, StartAt, StopAt, StreamName, StreamReader};
 use std::path::Path;
@@ -112,15 +118,9 @@ fn action_name(a: Action) -> &'static str {
 
 /// The columns being filled, by kind.
 enum Columns {
-    Trades {
-        local: TimestampNanosecondBuilder,
-        exchange: TimestampNanosecondBuilder,
-        price: Decimal128Builder,
-        size: Decimal128Builder,
-        side: StringBuilder,
-        id: UInt64Builder,
-        id_text: StringBuilder,
-    },
+    /// Trades as the compact blocks hold them (decoded straight into
+    /// these columns by [`TradeBlocks`]).
+    Trades(TradeColumns),
     Levels {
         local: TimestampNanosecondBuilder,
         exchange: TimestampNanosecondBuilder,
@@ -160,15 +160,7 @@ impl Columns {
         let t = TimestampNanosecondBuilder::new;
         let d = Decimal128Builder::new;
         match kind {
-            StreamKind::Trades => Columns::Trades {
-                local: t(),
-                exchange: t(),
-                price: d(),
-                size: d(),
-                side: StringBuilder::new(),
-                id: UInt64Builder::new(),
-                id_text: StringBuilder::new(),
-            },
+            StreamKind::Trades => Columns::Trades(TradeColumns::default()),
             StreamKind::BookL2 => Columns::Levels {
                 local: t(),
                 exchange: t(),
@@ -207,24 +199,7 @@ impl Columns {
     /// Add the record `b`, decoded as this kind.
     fn push(&mut self, b: &[u8]) -> std::result::Result<(), String> {
         match self {
-            Columns::Trades {
-                local,
-                exchange,
-                price,
-                size,
-                side,
-                id,
-                id_text,
-            } => {
-                let t = Trade::decode(b)?;
-                local.append_value(t.local_ts);
-                exchange.append_value(t.exchange_ts);
-                price.append_value(t.price as i128);
-                size.append_value(t.size as i128);
-                side.append_value(t.side.as_str());
-                id.append_option(t.trade_id.as_u64());
-                id_text.append_option(t.trade_id.as_text());
-            }
+            Columns::Trades(c) => c.push(&Trade::decode(b)?),
             Columns::Levels {
                 local,
                 exchange,
@@ -307,23 +282,7 @@ impl Columns {
             Arc::new(b.finish().with_timezone("UTC"))
         };
         Ok(match self {
-            Columns::Trades {
-                local,
-                exchange,
-                price,
-                size,
-                side,
-                id,
-                id_text,
-            } => vec![
-                ts(local),
-                ts(exchange),
-                dec(price, ps)?,
-                dec(size, ss)?,
-                Arc::new(side.finish()),
-                Arc::new(id.finish()),
-                Arc::new(id_text.finish()),
-            ],
+            Columns::Trades(c) => trade_arrays(c, ps, ss)?,
             Columns::Levels {
                 local,
                 exchange,
@@ -389,15 +348,73 @@ impl Columns {
     }
 }
 
+/// The arrays of a batch of trades, taking the columns' values (their
+/// time columns become the arrays' buffers without a copy).
+fn trade_arrays(
+    c: &mut TradeColumns,
+    ps: i8,
+    ss: i8,
+) -> std::result::Result<Vec<ArrayRef>, String> {
+    let dec = |v: &[i64], s: i8| -> std::result::Result<ArrayRef, String> {
+        Ok(Arc::new(
+            Decimal128Array::from_iter_values(v.iter().map(|&x| x as i128))
+                .with_precision_and_scale(38, s)
+                .map_err(|e| e.to_string())?,
+        ))
+    };
+    let ts = |v: &mut Vec<i64>| -> ArrayRef {
+        Arc::new(TimestampNanosecondArray::from(std::mem::take(v)).with_timezone("UTC"))
+    };
+    let n = c.len();
+    let (id, id_text): (ArrayRef, ArrayRef) = if c.text_ids.is_empty() {
+        (
+            Arc::new(UInt64Array::from(std::mem::take(&mut c.id))),
+            arrow_array::new_null_array(&DataType::Utf8, n),
+        )
+    } else {
+        let mut text: Vec<Option<&str>> = vec![None; n];
+        for (row, t) in &c.text_ids {
+            if let Some(slot) = text.get_mut(*row) {
+                *slot = Some(t.as_str());
+            }
+        }
+        let id: UInt64Array =
+            c.id.iter()
+                .zip(&text)
+                .map(|(&v, t)| t.is_none().then_some(v))
+                .collect();
+        (Arc::new(id), Arc::new(StringArray::from(text)))
+    };
+    let side = StringArray::from_iter_values(c.side.iter().map(|s| s.as_str()));
+    let out = vec![
+        ts(&mut c.local_ts),
+        ts(&mut c.exchange_ts),
+        dec(&c.price, ps)?,
+        dec(&c.size, ss)?,
+        Arc::new(side) as ArrayRef,
+        id,
+        id_text,
+    ];
+    c.clear();
+    Ok(out)
+}
+
 /// The records of a market stream received in a time range, as Arrow
 /// record batches of at most `rows` rows.
 pub struct Batches {
     name: String,
     meta: StreamMeta,
     schema: Arc<Schema>,
-    reader: StreamReader,
+    source: Source,
     cols: Columns,
     rows: usize,
+}
+
+/// Where a batch's rows come from: trades straight from compact blocks,
+/// other kinds record by record.
+enum Source {
+    Trades(Box<TradeBlocks>),
+    Records(Box<StreamReader>),
 }
 
 impl Batches {
@@ -414,14 +431,19 @@ impl Batches {
             path: dir.join(crate::records::meta::META_FILE),
             reason: format!("{name} has no market metadata: not a market stream"),
         })?;
-        let mut opts = ReadOptions::from(from_ns.map_or(StartAt::Beginning, StartAt::Time));
-        opts.stop = to_ns.map(StopAt::Time);
+        let source = if meta.kind == StreamKind::Trades {
+            Source::Trades(Box::new(TradeBlocks::open(&dir, from_ns, to_ns)?))
+        } else {
+            let mut opts = ReadOptions::from(from_ns.map_or(StartAt::Beginning, StartAt::Time));
+            opts.stop = to_ns.map(StopAt::Time);
+            Source::Records(Box::new(StreamReader::open_dir(&dir, opts)?))
+        };
         Ok(Batches {
             name: name.to_string(),
             schema: Arc::new(schema(&meta)),
             cols: Columns::new(meta.kind),
             meta,
-            reader: StreamReader::open_dir(&dir, opts)?,
+            source,
             rows: rows.max(1),
         })
     }
@@ -439,19 +461,34 @@ impl Batches {
     /// The next batch; `None` after the last.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         let mut n = 0;
+        if let Columns::Trades(c) = &mut self.cols {
+            c.reserve(self.rows);
+        }
         while n < self.rows {
-            let Some(rec) = self.reader.next()? else {
-                break;
-            };
-            let seq = rec.seq;
-            self.cols
-                .push(rec.payload)
-                .map_err(|reason| Error::BadRecord {
-                    stream: self.name.clone(),
-                    seq,
-                    reason,
-                })?;
-            n += 1;
+            match (&mut self.source, &mut self.cols) {
+                (Source::Trades(t), Columns::Trades(c)) => match t.read_into(c, self.rows - n)? {
+                    0 => break,
+                    k => n += k,
+                },
+                (Source::Trades(_), _) => {
+                    return Err(Error::Arrow {
+                        stream: self.name.clone(),
+                        reason: "trades read into columns of another kind".into(),
+                    })
+                }
+                (Source::Records(r), cols) => {
+                    let Some(rec) = r.next()? else {
+                        break;
+                    };
+                    let seq = rec.seq;
+                    cols.push(rec.payload).map_err(|reason| Error::BadRecord {
+                        stream: self.name.clone(),
+                        seq,
+                        reason,
+                    })?;
+                    n += 1;
+                }
+            }
         }
         if n == 0 {
             return Ok(None);

@@ -161,3 +161,62 @@ impl CompactFile {
         Ok((pos, first_seq + k as u64))
     }
 }
+
+/// The blocks of a compact file as stored, for a reader that decodes a
+/// codec's body itself, straight into its own columns, instead of into
+/// records (`eventstore-market`'s Arrow batches do).
+pub struct RawBlocks {
+    seg: crate::segment::Segment,
+}
+
+impl RawBlocks {
+    /// Map the file at `path`, checking its header and block index;
+    /// `Ok(None)` when it is a framed file.
+    pub fn open(path: &Path) -> Result<Option<RawBlocks>> {
+        let seg = crate::segment::Segment::open(path)?;
+        Ok(seg.compact_index().is_some().then_some(RawBlocks { seg }))
+    }
+
+    /// The file's block index, in sequence order.
+    pub fn index(&self) -> &[BlockEntry] {
+        self.seg.compact_index().unwrap_or_default()
+    }
+
+    /// Block `i` as stored: its header (the checksum over header and
+    /// body checked, and the header matching the index entry) and the
+    /// codec's body. The body's own decoder checks the rest.
+    pub fn block(&self, i: usize) -> Result<(BlockHeader, &[u8])> {
+        let path = self.seg.path();
+        let Some(e) = self.index().get(i) else {
+            return Err(corrupted(path, 0, "no such block"));
+        };
+        let (h, body) = BlockHeader::decode(self.seg.bytes(), e.offset as usize)
+            .map_err(|r| corrupted(path, e.offset, r))?;
+        if h.first_seq != e.first_seq || h.count != e.count {
+            return Err(corrupted(
+                path,
+                e.offset,
+                &format!(
+                    "the block holds sequence numbers {}+{}, the index says {}+{}",
+                    h.first_seq, h.count, e.first_seq, e.count
+                ),
+            ));
+        }
+        Ok((h, body))
+    }
+
+    /// Decode block `i` into records with its codec (as every reader
+    /// does), for a block the caller does not decode itself.
+    pub fn decode(&self, i: usize, out: &mut Decoded) -> Result<BlockHeader> {
+        let path = self.seg.path();
+        let Some(e) = self.index().get(i) else {
+            return Err(corrupted(path, 0, "no such block"));
+        };
+        decode_block(self.seg.bytes(), e, out).map_err(|(at, r)| corrupted(path, at, &r))
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        self.seg.path()
+    }
+}

@@ -25,3 +25,4 @@ pub mod varint;
 pub use background::CompactionReport;
 pub use codec::{register, BlockCodec, Decoded};
 pub use convert::{compact_file, compact_stream, is_converting, CompactOptions, Compacted};
+pub use file::RawBlocks;

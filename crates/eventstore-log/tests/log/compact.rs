@@ -240,6 +240,7 @@ fn child_compactor() {
         block_records: 200,
         ..CompactOptions::default()
     };
+    println!("START");
     compact_stream(dir.as_ref(), &opts).unwrap();
     println!("DONE");
     std::thread::sleep(Duration::from_secs(600));
@@ -252,17 +253,36 @@ fn kill_9_during_a_conversion_leaves_one_good_file() {
     let written = write_stream(&template, 6, 1_500);
     let mut rng = Rng(0xc0);
     let mut mixed = 0;
+    // How long a whole conversion takes here (the first trial runs to its
+    // end): the kills land uniformly within it, however slow the machine.
+    let mut span_us = None;
     for trial in 0..30 {
         let dir = tmp.path().join(format!("t{trial}"));
         std::fs::create_dir_all(&dir).unwrap();
         for f in files::list_files(&template).unwrap() {
             std::fs::copy(&f.path, dir.join(f.path.file_name().unwrap())).unwrap();
         }
-        let child = KillOnDrop(spawn_child(
+        let mut child = KillOnDrop(spawn_child(
             "compact::child_compactor",
             &[("ES_COMPACT_DIR", dir.display().to_string())],
         ));
-        std::thread::sleep(Duration::from_micros(rng.below(60_000)));
+        let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("START") {
+            line.clear();
+            assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+        }
+        match span_us {
+            None => {
+                let t = std::time::Instant::now();
+                while !line.contains("DONE") {
+                    line.clear();
+                    assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+                }
+                span_us = Some(t.elapsed().as_micros() as u64);
+            }
+            Some(span) => std::thread::sleep(Duration::from_micros(rng.below(span))),
+        }
         // SAFETY: sending SIGKILL to our own child.
         unsafe { libc::kill(child.0.id() as i32, libc::SIGKILL) };
         let mut child = child;

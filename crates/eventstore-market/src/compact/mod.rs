@@ -17,7 +17,7 @@ pub use codecs::{install, LEVELS, ORDERS, QUOTES, TRADES};
 pub use levels::{decode_levels, encode_levels};
 pub use orders::{decode_orders, encode_orders};
 pub use quotes::{decode_quotes, encode_quotes};
-pub use trades::{decode_trades, encode_trades};
+pub use trades::{decode_trade_columns, decode_trades, encode_trades, TradeColumns};
 
 use eventstore_log::compact::varint::{self, Reader};
 

@@ -100,67 +100,210 @@ pub fn encode_trades(trades: &[Trade], level: i32) -> std::io::Result<Vec<u8>> {
     crate::compact::seal(&KIND, n, &cols, level)
 }
 
+/// Trades by column, as a compact block holds them: what Arrow batches
+/// are built from without a record in between.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TradeColumns {
+    pub local_ts: Vec<i64>,
+    pub exchange_ts: Vec<i64>,
+    pub price: Vec<i64>,
+    pub size: Vec<i64>,
+    pub side: Vec<Side>,
+    /// The numeric id of each trade (0 where the id is a text).
+    pub id: Vec<u64>,
+    /// The trades whose id is a text: (row, id), in row order.
+    pub text_ids: Vec<(usize, TextId)>,
+}
+
+impl TradeColumns {
+    /// Trades held.
+    pub fn len(&self) -> usize {
+        self.local_ts.len()
+    }
+
+    /// No trades.
+    pub fn is_empty(&self) -> bool {
+        self.local_ts.is_empty()
+    }
+
+    /// Make room for `n` more trades.
+    pub fn reserve(&mut self, n: usize) {
+        for c in [
+            &mut self.local_ts,
+            &mut self.exchange_ts,
+            &mut self.price,
+            &mut self.size,
+        ] {
+            c.reserve(n);
+        }
+        self.side.reserve(n);
+        self.id.reserve(n);
+    }
+
+    /// Empty the columns, keeping their allocations.
+    pub fn clear(&mut self) {
+        self.local_ts.clear();
+        self.exchange_ts.clear();
+        self.price.clear();
+        self.size.clear();
+        self.side.clear();
+        self.id.clear();
+        self.text_ids.clear();
+    }
+
+    /// Append one trade.
+    pub fn push(&mut self, t: &Trade) {
+        match &t.trade_id {
+            TradeId::Num(v) => self.id.push(*v),
+            TradeId::Text(text) => {
+                self.text_ids.push((self.len(), *text));
+                self.id.push(0);
+            }
+        }
+        self.local_ts.push(t.local_ts);
+        self.exchange_ts.push(t.exchange_ts);
+        self.price.push(t.price);
+        self.size.push(t.size);
+        self.side.push(t.side);
+    }
+
+    /// Append rows `rows` of `other`.
+    pub fn extend_rows(&mut self, other: &TradeColumns, rows: std::ops::Range<usize>) {
+        let base = self.len();
+        for t in other.text_ids.iter().filter(|(r, _)| rows.contains(r)) {
+            self.text_ids.push((base + t.0 - rows.start, t.1));
+        }
+        self.local_ts
+            .extend_from_slice(&other.local_ts[rows.clone()]);
+        self.exchange_ts
+            .extend_from_slice(&other.exchange_ts[rows.clone()]);
+        self.price.extend_from_slice(&other.price[rows.clone()]);
+        self.size.extend_from_slice(&other.size[rows.clone()]);
+        self.side.extend_from_slice(&other.side[rows.clone()]);
+        self.id.extend_from_slice(&other.id[rows]);
+    }
+
+    /// Trade `i` as a record.
+    pub fn trade(&self, i: usize) -> Trade {
+        let text = self
+            .text_ids
+            .binary_search_by_key(&i, |(row, _)| *row)
+            .ok()
+            .map(|k| self.text_ids[k].1);
+        Trade {
+            exchange_ts: self.exchange_ts[i],
+            local_ts: self.local_ts[i],
+            price: self.price[i],
+            size: self.size[i],
+            side: self.side[i],
+            trade_id: text.map_or(TradeId::Num(self.id[i]), TradeId::Text),
+        }
+    }
+}
+
 /// Decode a block written by [`encode_trades`]; a damaged block is an
 /// error saying what is wrong, never a panic.
 pub fn decode_trades(b: &[u8]) -> Result<Vec<Trade>, String> {
+    let mut c = TradeColumns::default();
+    decode_trade_columns(b, &mut c)?;
+    let mut texts = c.text_ids.iter().peekable();
+    let mut out = Vec::with_capacity(c.len());
+    for i in 0..c.len() {
+        let trade_id = match texts.next_if(|(row, _)| *row == i) {
+            Some((_, t)) => TradeId::Text(*t),
+            None => TradeId::Num(c.id[i]),
+        };
+        out.push(Trade {
+            exchange_ts: c.exchange_ts[i],
+            local_ts: c.local_ts[i],
+            price: c.price[i],
+            size: c.size[i],
+            side: c.side[i],
+            trade_id,
+        });
+    }
+    Ok(out)
+}
+
+/// Decode a block written by [`encode_trades`], appending its trades to
+/// `out` column by column (each column in one loop); a damaged block is an
+/// error saying what is wrong, never a panic, and leaves `out` as it was.
+pub fn decode_trade_columns(b: &[u8], out: &mut TradeColumns) -> Result<(), String> {
+    let base = out.len();
+    let texts = out.text_ids.len();
+    let r = decode_columns_into(b, out);
+    if r.is_err() {
+        for c in [
+            &mut out.local_ts,
+            &mut out.exchange_ts,
+            &mut out.price,
+            &mut out.size,
+        ] {
+            c.truncate(base);
+        }
+        out.side.truncate(base);
+        out.id.truncate(base);
+        out.text_ids.truncate(texts);
+    }
+    r
+}
+
+fn decode_columns_into(b: &[u8], out: &mut TradeColumns) -> Result<(), String> {
     let (n, body) = crate::compact::open(&KIND, b)?;
     let mut cols = crate::compact::columns(&body, 6)?;
-
     let mut units = [1i64; 3];
     for (k, u) in units.iter_mut().enumerate() {
         *u = crate::compact::read_unit(&mut cols[k + 1], k + 1)?;
     }
-    let mut out = Vec::with_capacity(n);
+    let flags = cols[4]
+        .bytes(n)
+        .map_err(|e| format!("column 4 (flags): {e}"))?;
+    out.reserve(n);
+    let base = out.len();
+    // Row by row: the columns' varints are independent chains that the
+    // processor decodes side by side.
     let (mut local, mut venue, mut price, mut id) = (0i64, 0i64, 0i64, 0u64);
-    for i in 0..n {
+    let [c0, c1, c2, c3, _, c5] = &mut cols[..] else {
+        return Err("a trade block has six columns".into());
+    };
+    for (i, &f) in flags.iter().enumerate() {
         let bad = |what: &str, e: String| format!("trade {i}: {what}: {e}");
-        local = local.wrapping_add(cols[0].get_signed().map_err(|e| bad("receive time", e))?);
-        let v = cols[1].get_signed().map_err(|e| bad("venue time", e))?;
+        local = local.wrapping_add(c0.get_signed().map_err(|e| bad("receive time", e))?);
+        let v = c1.get_signed().map_err(|e| bad("venue time", e))?;
         venue = venue.wrapping_add(v.wrapping_mul(units[0]));
-        let exchange_ts = venue;
-        let p = cols[2].get_signed().map_err(|e| bad("price", e))?;
+        let p = c2.get_signed().map_err(|e| bad("price", e))?;
         price = price.wrapping_add(p.wrapping_mul(units[1]));
-        let size = cols[3]
-            .get_signed()
-            .map_err(|e| bad("size", e))?
-            .wrapping_mul(units[2]);
-        let flags = *cols[4]
-            .bytes(1)
-            .map_err(|e| bad("flags", e))?
-            .first()
-            .unwrap_or(&0);
-        let side = match flags & 3 {
+        let size = c3.get_signed().map_err(|e| bad("size", e))?;
+        out.local_ts.push(local);
+        out.exchange_ts.push(venue);
+        out.price.push(price);
+        out.size.push(size.wrapping_mul(units[2]));
+        out.side.push(match f & 3 {
             0 => Side::Unknown,
             1 => Side::Buy,
             2 => Side::Sell,
             s => return Err(format!("trade {i}: side {s} is not 0, 1 or 2")),
-        };
-        let trade_id = match flags >> 2 {
+        });
+        match f >> 2 {
             0 => {
-                id = id.wrapping_add(cols[5].get_signed().map_err(|e| bad("id", e))? as u64);
-                TradeId::Num(id)
+                id = id.wrapping_add(c5.get_signed().map_err(|e| bad("id", e))? as u64);
+                out.id.push(id);
             }
             1 => {
-                let len = cols[5].get().map_err(|e| bad("id length", e))? as usize;
-                let text = cols[5].bytes(len).map_err(|e| bad("id", e))?;
+                let len = c5.get().map_err(|e| bad("id length", e))? as usize;
+                let text = c5.bytes(len).map_err(|e| bad("id", e))?;
                 let text = std::str::from_utf8(text).map_err(|e| bad("id", e.to_string()))?;
-                TradeId::Text(TextId::new(text).map_err(|e| bad("id", e))?)
+                out.text_ids
+                    .push((base + i, TextId::new(text).map_err(|e| bad("id", e))?));
+                out.id.push(0);
             }
             f => return Err(format!("trade {i}: id form {f} is not 0 or 1")),
-        };
-        out.push(Trade {
-            exchange_ts,
-            local_ts: local,
-            price,
-            size,
-            side,
-            trade_id,
-        });
+        }
     }
     if let Some(k) = cols.iter().position(|c| !c.done()) {
         return Err(format!("column {k} holds more than {n} trades"));
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

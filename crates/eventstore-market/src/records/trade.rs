@@ -41,6 +41,12 @@ pub struct TextId {
     bytes: [u8; MAX_TEXT_ID],
 }
 
+impl std::fmt::Debug for TextId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
 impl TextId {
     /// `s` as a text id, if it is 1 to [`MAX_TEXT_ID`] bytes.
     pub fn new(s: &str) -> Result<TextId, String> {

@@ -293,3 +293,140 @@ fn every_kind_reads_as_arrow_batches_from_compact_files() {
         assert_eq!(got, want, "{stream}");
     }
 }
+
+/// Trades as Arrow batches come straight from the columns of compact
+/// blocks; framed files, the open file, blocks of the general codec, text
+/// ids, ranges that cut blocks and batches smaller than a block all give
+/// the rows the record reader gives.
+#[cfg(feature = "arrow")]
+#[test]
+fn trade_batches_from_blocks_equal_the_record_reader_in_every_form() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Decimal128Type, TimestampNanosecondType, UInt64Type};
+    use arrow_array::Array;
+    use eventstore_log::{
+        ManualClock, RollBy, RollInterval, StreamName, StreamWriter, WriterOptions,
+    };
+    use eventstore_market::arrow::Batches;
+    use eventstore_market::records::trade::TradeId;
+    use eventstore_market::synth::{MarketSim, SynthConfig, SynthRecord};
+    use eventstore_market::StreamKind;
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let name = StreamName::new("synth/btcusdt/trades").unwrap();
+    let cfg = SynthConfig {
+        trades_per_sec: 100.0,
+        book_updates_per_sec: 1e-9,
+        ..SynthConfig::default()
+    };
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .roll_by(RollBy::RecordTime)
+        .clock(Arc::new(ManualClock::new(cfg.start_ns)));
+    let mut w = StreamWriter::open(root, &name, opts).unwrap();
+    cfg.meta(StreamKind::Trades).store(&name.dir(root)).unwrap();
+    let mut n = 0;
+    for ev in MarketSim::new(cfg.clone()).take(30_000) {
+        let SynthRecord::Trade(mut t) = ev.record() else {
+            continue;
+        };
+        // Text ids now and then, and a stretch whose log time is not the
+        // receive time (the trade codec refuses those blocks: the
+        // general codec stores them).
+        if n % 997 == 0 {
+            t.trade_id = TradeId::parse(&format!("ccc3c1fa-{n:04}")).unwrap();
+        }
+        let ts = if (14_000..14_100).contains(&n) {
+            t.local_ts + 1
+        } else {
+            t.local_ts
+        };
+        w.append_at(ts, &t.encode()).unwrap();
+        n += 1;
+    }
+    w.close().unwrap();
+    let dir = name.dir(root);
+    let fs = files::list_files(&dir).unwrap();
+    assert!(fs.len() >= 4 && !fs.last().unwrap().sealed);
+    // Every other sealed file compact, in small blocks; the rest framed.
+    eventstore_market::compact::install();
+    let small = CompactOptions {
+        block_records: 700,
+        ..CompactOptions::default()
+    };
+    for f in fs.iter().filter(|f| f.sealed).step_by(2) {
+        eventstore_log::compact_file(&f.path, &small).unwrap();
+    }
+    let forms: Vec<Form> = fs
+        .iter()
+        .map(|f| eventstore_log::read_header(&f.path).unwrap().form)
+        .collect();
+    assert!(forms.contains(&Form::Compact) && forms.contains(&Form::Framed));
+    let mut codecs = std::collections::BTreeSet::new();
+    for f in &fs {
+        if let Some(raw) = eventstore_log::compact::RawBlocks::open(&f.path).unwrap() {
+            for i in 0..raw.index().len() {
+                codecs.insert(raw.block(i).unwrap().0.codec);
+            }
+        }
+    }
+    assert_eq!(codecs.into_iter().collect::<Vec<_>>(), vec![0, 1]);
+    let recs = records(&dir);
+    let span = (recs[0].timestamp, recs.last().unwrap().timestamp);
+    let ranges = [
+        (None, None, 100_000),
+        (None, None, 333),
+        (
+            Some(span.0 + (span.1 - span.0) / 7),
+            Some(span.0 + (span.1 - span.0) * 5 / 7),
+            1000,
+        ),
+        (Some(span.1 - 1_000_000_000), None, 50),
+        (Some(span.1 + 1), None, 10),
+    ];
+    for (from, to, rows) in ranges {
+        let want: Vec<_> = TradeStreamReader::open(root, &name, from, to)
+            .unwrap()
+            .map(|t| t.unwrap())
+            .collect();
+        let mut k = 0;
+        for b in Batches::open(root, &name, from, to, rows).unwrap() {
+            let b = b.unwrap();
+            assert!(b.num_rows() <= rows && b.num_rows() > 0);
+            let local = b.column(0).as_primitive::<TimestampNanosecondType>();
+            let venue = b.column(1).as_primitive::<TimestampNanosecondType>();
+            let dec =
+                |c: usize, i: usize| b.column(c).as_primitive::<Decimal128Type>().value(i) as i64;
+            for i in 0..b.num_rows() {
+                let t = &want[k];
+                let at = format!("{from:?}..{to:?} by {rows}: row {k}");
+                assert_eq!(
+                    (local.value(i), venue.value(i)),
+                    (t.local_ts, t.exchange_ts),
+                    "{at}"
+                );
+                assert_eq!((dec(2, i), dec(3, i)), (t.price, t.size), "{at}");
+                assert_eq!(
+                    b.column(4).as_string::<i32>().value(i),
+                    t.side.as_str(),
+                    "{at}"
+                );
+                let id = b.column(5).as_primitive::<UInt64Type>();
+                let text = b.column(6).as_string::<i32>();
+                assert_eq!(
+                    id.is_valid(i).then(|| id.value(i)),
+                    t.trade_id.as_u64(),
+                    "{at}"
+                );
+                assert_eq!(
+                    text.is_valid(i).then(|| text.value(i)),
+                    t.trade_id.as_text(),
+                    "{at}"
+                );
+                k += 1;
+            }
+        }
+        assert_eq!(k, want.len(), "{from:?}..{to:?} by {rows}");
+    }
+}
