@@ -11,7 +11,7 @@
 //! the trade and depth streams that [`SynthConfig::meta`] describes.
 
 use crate::records::decimal::DecimalStyle;
-use crate::records::level::{BookLevel, BookSide, FLAG_LAST, FLAG_SNAPSHOT};
+use crate::records::level::{BookLevel, BookSide, FLAG_LAST};
 use crate::records::meta::{StreamKind, StreamMeta};
 use crate::records::trade::{Side as TradeSide, Trade};
 use std::collections::BTreeSet;
@@ -100,18 +100,7 @@ impl SynthConfig {
     /// (a snapshot of no levels, update id 0), so that a replay of the
     /// stream is reliable from its first record.
     pub fn empty_snapshot(&self) -> BookLevel {
-        BookLevel {
-            exchange_ts: self.start_ns - LATENCY_NS,
-            local_ts: self.start_ns,
-            side: BookSide::None,
-            flags: FLAG_SNAPSHOT | FLAG_LAST,
-            price: 0,
-            size: 0,
-            first_update_id: 0,
-            last_update_id: 0,
-            prev_update_id: 0,
-            checksum: 0,
-        }
+        BookLevel::empty_snapshot(self.start_ns - LATENCY_NS, self.start_ns)
     }
 }
 

@@ -134,18 +134,10 @@ pub(crate) fn parse_book_snapshot_line(no: u64, line: &str) -> Result<Option<Par
         }));
     }
     if recs.is_empty() {
-        recs.push(MarketRecord::Level(BookLevel {
+        recs.push(MarketRecord::Level(BookLevel::empty_snapshot(
             exchange_ts,
             local_ts,
-            side: BookSide::None,
-            flags: FLAG_SNAPSHOT | FLAG_LAST,
-            price: 0,
-            size: 0,
-            first_update_id: 0,
-            last_update_id: 0,
-            prev_update_id: 0,
-            checksum: 0,
-        }));
+        )));
     }
     Ok(Some(ParsedLine::Records {
         venue: Some(f[0].to_string()),

@@ -81,6 +81,23 @@ fn record(b: &[u8], kind: u8, what: &str) -> Result<[u8; BOOK_RECORD_LEN], Strin
 }
 
 impl BookLevel {
+    /// A snapshot of an empty book (no levels, no update id): the record
+    /// that says a book is empty as of its time.
+    pub fn empty_snapshot(exchange_ts: i64, local_ts: i64) -> BookLevel {
+        BookLevel {
+            exchange_ts,
+            local_ts,
+            side: BookSide::None,
+            flags: FLAG_SNAPSHOT | FLAG_LAST,
+            price: 0,
+            size: 0,
+            first_update_id: 0,
+            last_update_id: 0,
+            prev_update_id: 0,
+            checksum: 0,
+        }
+    }
+
     /// `kind u8 | side u8 | flags u8 | zero u8 | checksum i32 | exchange_ts |
     /// local_ts | price | size | first_update_id | last_update_id |
     /// prev_update_id`, little-endian.
