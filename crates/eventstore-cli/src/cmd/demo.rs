@@ -300,7 +300,7 @@ fn demo(root: &Path, a: &Args) -> Result<ExitCode> {
     // replay of the whole stream up to that time.
     let at = end - 20 * 1_000_000_000 - 123_456_789;
     let t = Instant::now();
-    let book = Answers::book(root, &depth_name, at)?;
+    let book = book_answer(root, &depth_name, at)?;
     let book_ms = t.elapsed().as_secs_f64() * 1e3;
     let whole = replay_until(root, &depth_name, at)?;
     if whole.depth(usize::MAX) != book.replay.depth(usize::MAX) || whole.state() != book.state {
@@ -332,7 +332,7 @@ fn demo(root: &Path, a: &Args) -> Result<ExitCode> {
     }
 
     // One-minute bars of the trades.
-    let bars = Answers::bars(root, &trades_name)?;
+    let bars = bars_of(root, &trades_name)?;
     let m = cfg.meta(StreamKind::Trades);
     println!(
         "bars     {} one-minute bars of {} (the last {} shown):",
@@ -411,7 +411,7 @@ fn demo(root: &Path, a: &Args) -> Result<ExitCode> {
     );
 
     // The same answers from the mirror.
-    let mirror_book = Answers::book(&mirror, &depth_name, at)?;
+    let mirror_book = book_answer(&mirror, &depth_name, at)?;
     if mirror_book.replay.depth(usize::MAX) != book.replay.depth(usize::MAX)
         || mirror_book.state != book.state
     {
@@ -423,7 +423,7 @@ fn demo(root: &Path, a: &Args) -> Result<ExitCode> {
             format_utc(at)
         );
     }
-    if Answers::bars(&mirror, &trades_name)? != bars {
+    if bars_of(&mirror, &trades_name)? != bars {
         bail!("the mirror's bars differ");
     }
     println!(
@@ -446,33 +446,32 @@ struct BookAnswer {
     next_seq: u64,
 }
 
-/// The questions the demo asks of a root, asked of the source and of the mirror.
-struct Answers;
+/// The book at `at` as `book --at` answers it, asked of the source and of
+/// the mirror.
+fn book_answer(root: &Path, name: &StreamName, at: i64) -> Result<BookAnswer> {
+    let b = OrderStreamReader::open(root, name)?.book_at(at)?;
+    Ok(BookAnswer {
+        state: b.replay.state(),
+        file: b
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        replayed: b.replayed,
+        next_seq: b.next_seq,
+        replay: b.replay,
+    })
+}
 
-impl Answers {
-    fn book(root: &Path, name: &StreamName, at: i64) -> Result<BookAnswer> {
-        let b = OrderStreamReader::open(root, name)?.book_at(at)?;
-        Ok(BookAnswer {
-            state: b.replay.state(),
-            file: b
-                .file
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            replayed: b.replayed,
-            next_seq: b.next_seq,
-            replay: b.replay,
-        })
+/// The one-minute bars of the trade stream, asked of the source and of the
+/// mirror.
+fn bars_of(root: &Path, name: &StreamName) -> Result<Vec<Bar>> {
+    let mut bars = Bars::new(TradeStreamReader::open(root, name, None, None)?, MINUTE);
+    let mut out = Vec::new();
+    while let Some(b) = bars.try_next()? {
+        out.push(b);
     }
-
-    fn bars(root: &Path, name: &StreamName) -> Result<Vec<Bar>> {
-        let mut bars = Bars::new(TradeStreamReader::open(root, name, None, None)?, MINUTE);
-        let mut out = Vec::new();
-        while let Some(b) = bars.try_next()? {
-            out.push(b);
-        }
-        Ok(out)
-    }
+    Ok(out)
 }
 
 /// The book after every record of the stream before `at`, replayed from its

@@ -29,15 +29,8 @@ pub(crate) fn decode_block(
     entry: &BlockEntry,
     out: &mut Decoded,
 ) -> std::result::Result<BlockHeader, (u64, String)> {
-    let at = entry.offset as usize;
     let fail = |r: String| (entry.offset, r);
-    let (h, body) = BlockHeader::decode(file, at).map_err(|r| fail(r.into()))?;
-    if h.first_seq != entry.first_seq || h.count != entry.count {
-        return Err(fail(format!(
-            "the block holds sequence numbers {}+{}, the index says {}+{}",
-            h.first_seq, h.count, entry.first_seq, entry.count
-        )));
-    }
+    let (h, body) = stored_block(file, entry)?;
     let Some(c) = codec::find(h.codec) else {
         return Err(fail(format!(
             "block codec {} is not known to this program (a market codec: read it with the eventstore CLI or a program built with eventstore-market)",
@@ -66,6 +59,23 @@ pub(crate) fn decode_block(
         ));
     }
     Ok(h)
+}
+
+/// Block `entry` of `file` as stored: its header, checksum checked and
+/// matching the index entry, and its body.
+fn stored_block<'a>(
+    file: &'a [u8],
+    entry: &BlockEntry,
+) -> std::result::Result<(BlockHeader, &'a [u8]), (u64, String)> {
+    let fail = |r: String| (entry.offset, r);
+    let (h, body) = BlockHeader::decode(file, entry.offset as usize).map_err(|r| fail(r.into()))?;
+    if h.first_seq != entry.first_seq || h.count != entry.count {
+        return Err(fail(format!(
+            "the block holds sequence numbers {}+{}, the index says {}+{}",
+            h.first_seq, h.count, entry.first_seq, entry.count
+        )));
+    }
+    Ok((h, body))
 }
 
 impl CompactFile {
@@ -190,19 +200,7 @@ impl RawBlocks {
         let Some(e) = self.index().get(i) else {
             return Err(corrupted(path, 0, "no such block"));
         };
-        let (h, body) = BlockHeader::decode(self.seg.bytes(), e.offset as usize)
-            .map_err(|r| corrupted(path, e.offset, r))?;
-        if h.first_seq != e.first_seq || h.count != e.count {
-            return Err(corrupted(
-                path,
-                e.offset,
-                &format!(
-                    "the block holds sequence numbers {}+{}, the index says {}+{}",
-                    h.first_seq, h.count, e.first_seq, e.count
-                ),
-            ));
-        }
-        Ok((h, body))
+        stored_block(self.seg.bytes(), e).map_err(|(at, r)| corrupted(path, at, &r))
     }
 
     /// Decode block `i` into records with its codec (as every reader

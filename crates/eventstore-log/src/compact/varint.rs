@@ -61,28 +61,6 @@ impl<'a> Reader<'a> {
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
-    /// Decode `n` zigzag varints into `out` (appended): a column read in
-    /// one loop, its one-byte values on a fast path.
-    #[inline]
-    pub fn get_signed_n(&mut self, n: usize, out: &mut Vec<i64>) -> Result<(), String> {
-        let base = out.len();
-        out.resize(base + n, 0);
-        for (k, slot) in out[base..].iter_mut().enumerate() {
-            let z = match self.word() {
-                Some(z) => z,
-                None => match self.get_slow() {
-                    Ok(z) => z,
-                    Err(e) => {
-                        out.truncate(base + k);
-                        return Err(e);
-                    }
-                },
-            };
-            *slot = ((z >> 1) as i64) ^ -((z & 1) as i64);
-        }
-        Ok(())
-    }
-
     /// A varint of at most 8 bytes read as one little-endian word, when 8
     /// bytes remain: no loop, no branch per byte. `None` leaves the
     /// varint to [`Reader::get`] (longer ones, the column's last bytes).
@@ -172,13 +150,11 @@ mod tests {
         for v in &many {
             put_signed(&mut col, *v);
         }
-        let mut got = Vec::new();
         let mut r = Reader { b: &col, at: 0 };
-        r.get_signed_n(many.len(), &mut got).unwrap();
+        let got: Vec<i64> = many.iter().map(|_| r.get_signed().unwrap()).collect();
         assert_eq!(got, many);
         assert!(r.done());
-        let mut r = Reader { b: &col, at: 0 };
-        assert!(r.get_signed_n(many.len() + 1, &mut got).is_err());
+        assert!(r.get_signed().is_err());
         assert!(Reader { b: &[0x80], at: 0 }.get().is_err());
         assert!(Reader {
             b: &[0xff; 11],

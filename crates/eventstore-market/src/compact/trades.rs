@@ -142,13 +142,7 @@ impl TradeColumns {
 
     /// Empty the columns, keeping their allocations.
     pub fn clear(&mut self) {
-        self.local_ts.clear();
-        self.exchange_ts.clear();
-        self.price.clear();
-        self.size.clear();
-        self.side.clear();
-        self.id.clear();
-        self.text_ids.clear();
+        self.truncate(0, 0);
     }
 
     /// Append one trade.
@@ -183,21 +177,35 @@ impl TradeColumns {
         self.id.extend_from_slice(&other.id[rows]);
     }
 
-    /// Trade `i` as a record.
-    pub fn trade(&self, i: usize) -> Trade {
-        let text = self
-            .text_ids
-            .binary_search_by_key(&i, |(row, _)| *row)
-            .ok()
-            .map(|k| self.text_ids[k].1);
-        Trade {
+    /// The trades as records, in row order.
+    pub fn trades(&self) -> impl Iterator<Item = Trade> + '_ {
+        let mut texts = self.text_ids.iter().peekable();
+        (0..self.len()).map(move |i| Trade {
             exchange_ts: self.exchange_ts[i],
             local_ts: self.local_ts[i],
             price: self.price[i],
             size: self.size[i],
             side: self.side[i],
-            trade_id: text.map_or(TradeId::Num(self.id[i]), TradeId::Text),
+            trade_id: match texts.next_if(|(row, _)| *row == i) {
+                Some((_, t)) => TradeId::Text(*t),
+                None => TradeId::Num(self.id[i]),
+            },
+        })
+    }
+
+    /// Keep the first `n` trades, the text ids among them `texts`.
+    fn truncate(&mut self, n: usize, texts: usize) {
+        for c in [
+            &mut self.local_ts,
+            &mut self.exchange_ts,
+            &mut self.price,
+            &mut self.size,
+        ] {
+            c.truncate(n);
         }
+        self.side.truncate(n);
+        self.id.truncate(n);
+        self.text_ids.truncate(texts);
     }
 }
 
@@ -206,44 +214,18 @@ impl TradeColumns {
 pub fn decode_trades(b: &[u8]) -> Result<Vec<Trade>, String> {
     let mut c = TradeColumns::default();
     decode_trade_columns(b, &mut c)?;
-    let mut texts = c.text_ids.iter().peekable();
-    let mut out = Vec::with_capacity(c.len());
-    for i in 0..c.len() {
-        let trade_id = match texts.next_if(|(row, _)| *row == i) {
-            Some((_, t)) => TradeId::Text(*t),
-            None => TradeId::Num(c.id[i]),
-        };
-        out.push(Trade {
-            exchange_ts: c.exchange_ts[i],
-            local_ts: c.local_ts[i],
-            price: c.price[i],
-            size: c.size[i],
-            side: c.side[i],
-            trade_id,
-        });
-    }
-    Ok(out)
+    Ok(c.trades().collect())
 }
 
 /// Decode a block written by [`encode_trades`], appending its trades to
-/// `out` column by column (each column in one loop); a damaged block is an
-/// error saying what is wrong, never a panic, and leaves `out` as it was.
+/// `out`'s columns; a damaged block is an error saying what is wrong, never
+/// a panic, and leaves `out` as it was.
 pub fn decode_trade_columns(b: &[u8], out: &mut TradeColumns) -> Result<(), String> {
     let base = out.len();
     let texts = out.text_ids.len();
     let r = decode_columns_into(b, out);
     if r.is_err() {
-        for c in [
-            &mut out.local_ts,
-            &mut out.exchange_ts,
-            &mut out.price,
-            &mut out.size,
-        ] {
-            c.truncate(base);
-        }
-        out.side.truncate(base);
-        out.id.truncate(base);
-        out.text_ids.truncate(texts);
+        out.truncate(base, texts);
     }
     r
 }

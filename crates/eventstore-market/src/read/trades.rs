@@ -165,19 +165,22 @@ impl TradeBlocks {
                 let (h, body) = raw.block(i)?;
                 let lo = self.next_seq.saturating_sub(e.first_seq) as usize;
                 let hi = (self.stop_seq.min(end) - e.first_seq) as usize;
-                let whole = lo == 0 && hi == e.count as usize && hi <= max;
-                let place = |r: std::result::Result<(), String>, path: &Path| {
-                    r.map_err(|reason| {
-                        let at = format!("{}: the block at offset {}", path.display(), e.offset);
-                        bad(&self.name, e.first_seq, format!("{at}: {reason}"))
-                    })
-                };
+                // A whole trade block that fits goes straight into `out`;
+                // anything else through the scratch columns.
+                let direct =
+                    h.codec == TRADES.id() && lo == 0 && hi == e.count as usize && hi <= max;
                 if h.codec == TRADES.id() {
-                    let target = if whole { &mut *out } else { &mut self.scratch };
-                    if !whole {
-                        target.clear();
-                    }
-                    place(decode_trade_columns(body, target), raw.path())?;
+                    let target = if direct {
+                        &mut *out
+                    } else {
+                        self.scratch.clear();
+                        &mut self.scratch
+                    };
+                    decode_trade_columns(body, target).map_err(|reason| {
+                        let at =
+                            format!("{}: the block at offset {}", raw.path().display(), e.offset);
+                        bad(&self.name, e.first_seq, format!("{at}: {reason}"))
+                    })?;
                 } else {
                     raw.decode(i, &mut self.decoded)?;
                     self.scratch.clear();
@@ -188,7 +191,7 @@ impl TradeBlocks {
                         self.scratch.push(&t);
                     }
                 }
-                let took = if whole && h.codec == TRADES.id() {
+                let took = if direct {
                     hi
                 } else {
                     let hi = hi.min(lo + max);
