@@ -18,7 +18,11 @@ pub fn bench_rolls(dir: &Path) {
 }
 
 /// 200 rolls of minutely files of 5,000 64-byte records, the seal behind
-/// the appends and (the baseline) in the appending thread.
+/// the appends and (the baseline) in the appending thread. Each roll is
+/// followed by 20 ms of real time before the file's appends (a minutely
+/// stream's rolls are 60 s apart): the writer's worker has the time to
+/// seal the file left and make the next one, and the roll comes, as in a
+/// stream that is being written, right after appends.
 fn rolling_append(dir: &Path) {
     for behind in [true, false] {
         rolling_append_with(dir, behind);
@@ -43,6 +47,7 @@ fn rolling_append_with(dir: &Path, behind: bool) {
         if f > 0 {
             rolls.push(t.elapsed().as_nanos() as u64);
         }
+        std::thread::sleep(std::time::Duration::from_millis(20));
         for _ in 0..5_000 {
             let t = Instant::now();
             w.append(&p).expect("append");

@@ -11,7 +11,6 @@ use crate::mmap::WriteMap;
 use crate::pretouch::Pretoucher;
 use crate::sync::{self, sync_dir_with, SyncFile};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -55,10 +54,126 @@ pub(crate) struct ActiveFile {
     fs: Arc<dyn SyncFile>,
 }
 
+/// A stream's next file, created, reserved and mapped (its first pages
+/// faulted in when made ahead) before its interval starts, so that the
+/// append that rolls only writes the header and renames it into place.
+/// Its name ([`spare_name`]) is never listed as a log file; recovery
+/// removes one left by a crash, like any `.log.tmp`.
+pub(crate) struct Spare {
+    path: PathBuf,
+    file: File,
+    map: WriteMap,
+    populated: usize,
+    ahead: usize,
+    fs: Arc<dyn SyncFile>,
+}
+
+/// The name of a stream's spare file number `n`, made ahead by its
+/// writer's worker: `.next.<n>.log.tmp`. Each has its own number, so that
+/// the worker making the next one never touches the one the writer is
+/// renaming into place.
+pub(crate) fn spare_name(n: u64) -> String {
+    format!(".next.{n}{}", crate::files::TMP_EXT)
+}
+
+impl Spare {
+    /// Create the file at `path`, reserved and mapped for a stream whose
+    /// previous file took `hint` bytes (see [`ActiveFile::create`]). With
+    /// `ahead` (made on the worker, before it is needed) its first pages
+    /// are faulted in too, and the seam is asked `"allocate-ahead"` rather
+    /// than `"allocate"`: a failure only means the next file is created
+    /// when it is needed.
+    pub fn create(
+        path: PathBuf,
+        fs: Arc<dyn SyncFile>,
+        hint: Option<usize>,
+        ahead_of_time: bool,
+    ) -> Result<Spare> {
+        let (initial, ahead) = match hint {
+            Some(h) => (
+                (h + h / 4)
+                    .clamp(MIN_RESERVE, INITIAL_CAPACITY)
+                    .next_multiple_of(4096),
+                h.next_power_of_two()
+                    .clamp(MIN_RESERVE, crate::pretouch::AHEAD),
+            ),
+            None => (INITIAL_CAPACITY, crate::pretouch::AHEAD),
+        };
+        let _ = std::fs::remove_file(&path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .at("create", &path)?;
+        let op = if ahead_of_time {
+            "allocate-ahead"
+        } else {
+            "allocate"
+        };
+        // Made ahead, the file is reserved past its first pages by the
+        // reach the writer keeps ahead, as its first populate would, so
+        // that the append that rolls does not grow and remap it (not near
+        // a full disk: see `ActiveFile::populate`).
+        let len = if ahead_of_time && free_bytes(&file).is_none_or(|f| ahead as u64 <= f / 4) {
+            (initial + ahead).next_multiple_of(4096)
+        } else {
+            initial
+        };
+        let made = reserve_as(&file, &path, len, &*fs, op).and_then(|()| map(&file, &path));
+        let map = match made {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        let mut populated = 0;
+        if ahead_of_time {
+            // The whole reach ahead: the writer makes no page ready itself,
+            // nor wakes its pretoucher, before it gets this far.
+            let to = (HEADER_LEN + ahead).next_multiple_of(4096).min(map.len());
+            #[cfg(target_os = "linux")]
+            {
+                if map
+                    .advise_range(memmap2::Advice::PopulateWrite, 0, to)
+                    .is_ok()
+                {
+                    populated = to;
+                }
+            }
+        }
+        Ok(Spare {
+            path,
+            file,
+            map,
+            populated,
+            ahead,
+            fs,
+        })
+    }
+
+    /// Remove the file (a writer that closes leaves no spare behind).
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Reserve `[0, len)` of `file` on disk (falls back to a sparse extension
 /// where the filesystem can not allocate ahead).
 fn reserve(file: &File, path: &Path, len: usize, fs: &dyn SyncFile) -> Result<()> {
-    fs.before("allocate", path).at("allocate", path)?;
+    reserve_as(file, path, len, fs, "allocate")
+}
+
+/// [`reserve`], the seam asked `op`.
+fn reserve_as(
+    file: &File,
+    path: &Path,
+    len: usize,
+    fs: &dyn SyncFile,
+    op: &'static str,
+) -> Result<()> {
+    fs.before(op, path).at("allocate", path)?;
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -132,38 +247,34 @@ impl ActiveFile {
         fs: Arc<dyn SyncFile>,
         hint: Option<usize>,
     ) -> Result<ActiveFile> {
-        let (initial, ahead) = match hint {
-            Some(h) => (
-                (h + h / 4)
-                    .clamp(MIN_RESERVE, INITIAL_CAPACITY)
-                    .next_multiple_of(4096),
-                h.next_power_of_two()
-                    .clamp(MIN_RESERVE, crate::pretouch::AHEAD),
-            ),
-            None => (INITIAL_CAPACITY, crate::pretouch::AHEAD),
-        };
-        let start = header.interval_start_ns;
-        let tmp = crate::files::tmp_path(dir, start);
-        let path = crate::files::open_path(dir, start);
-        let _ = std::fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .at("create", &tmp)?;
-        file.write_all(&header.encode()).at("write", &tmp)?;
-        reserve(&file, &tmp, initial, &*fs)?;
-        sync::rename(&*fs, &tmp, &path)?;
+        let tmp = crate::files::tmp_path(dir, header.interval_start_ns);
+        let spare = Spare::create(tmp, fs.clone(), hint, false)?;
+        Self::start(dir, spare, header, roll_at, sync_dir_now)
+    }
+
+    /// Make `spare` the file for `header` in `dir`: the header written into
+    /// its map, then the rename into place (see [`ActiveFile::create`]).
+    pub fn start(
+        dir: &Path,
+        mut spare: Spare,
+        header: FileHeader,
+        roll_at: i64,
+        sync_dir_now: bool,
+    ) -> Result<ActiveFile> {
+        let path = crate::files::open_path(dir, header.interval_start_ns);
+        spare
+            .map
+            .bytes_mut(0, HEADER_LEN)
+            .copy_from_slice(&header.encode());
+        sync::rename(&*spare.fs, &spare.path, &path)?;
         if sync_dir_now {
-            sync_dir_with(dir, &*fs)?;
+            sync_dir_with(dir, &*spare.fs)?;
         }
-        let map = map(&file, &path)?;
         Ok(ActiveFile {
             dir_synced: sync_dir_now,
             path,
-            file,
-            map,
+            file: spare.file,
+            map: spare.map,
             header,
             pos: HEADER_LEN,
             synced: 0,
@@ -173,10 +284,10 @@ impl ActiveFile {
             max_ts: i64::MIN,
             running_max: header.prev_max_ts,
             index: Vec::new(),
-            populated: 0,
+            populated: spare.populated,
             pretouch: None,
-            ahead,
-            fs: fs.clone(),
+            ahead: spare.ahead,
+            fs: spare.fs,
         })
     }
 
@@ -280,7 +391,12 @@ impl ActiveFile {
     pub fn attach(&mut self, p: Option<Arc<Pretoucher>>) {
         if let Some(p) = &p {
             p.set_file(self.file.try_clone().ok().map(Arc::new));
-            p.request(self.pos + self.ahead);
+            // Not for a file made ahead with its pages ready: waking the
+            // pretoucher in the append that rolls costs that append the
+            // processor (populate asks for it when the writer gets there).
+            if self.populated < self.pos + self.ahead {
+                p.request(self.pos + self.ahead);
+            }
         }
         self.pretouch = p;
     }

@@ -19,7 +19,10 @@ pub trait SyncFile: Send + Sync + 'static {
     fn sync(&self, file: &File, data_only: bool) -> std::io::Result<()>;
 
     /// Called before the writer or recovery calls `op` on `path`: one of
-    /// `"allocate"` (`fallocate`), `"truncate"` (`ftruncate`), `"rename"`.
+    /// `"allocate"` (`fallocate`), `"truncate"` (`ftruncate`), `"rename"`,
+    /// or `"allocate-ahead"` (the `fallocate` of the next file made ahead
+    /// on the writer's worker, whose failure only means that the append
+    /// that rolls creates the file itself).
     /// An error is returned as that call's error. The default allows all.
     fn before(&self, op: &'static str, path: &Path) -> std::io::Result<()> {
         let _ = (op, path);

@@ -321,9 +321,15 @@ impl StreamWriter {
         Ok(())
     }
 
-    /// Seal the open file and open the next one for the interval of `t`.
+    /// Open the next file, for the interval of `t`, then seal the one
+    /// left. The next file comes first, so that the seal's fsyncs (behind
+    /// the appends, on the worker) do not hold up its creation; no record
+    /// goes into it before this returns, so the order of records on disk
+    /// is the same as with the seal first.
     fn roll(&mut self, t: i64, now: i64) -> Result<()> {
-        self.seal_behind()?;
+        if let Some(a) = &self.active {
+            self.last_bytes = Some(a.pos);
+        }
         let iv = self.opts.roll;
         let mut start = iv.floor(t);
         if let Some(last) = self.last_start {
@@ -345,19 +351,36 @@ impl StreamWriter {
         // The interval syncer fsyncs only the file: it needs the folder
         // synced now. Otherwise the first sync (if any) does it.
         let sync_dir_now = matches!(self.opts.durability, Durability::Interval(_));
-        let mut active = ActiveFile::create(
-            &self.dir,
-            header,
-            roll_at,
-            sync_dir_now,
-            self.opts.syncer.clone(),
-            self.last_bytes,
-        )?;
-        active.attach(self.pretouch.clone());
-        self.active = Some(active);
+        // The file made ahead on the worker if it is ready, else one made now.
+        let spare = self.worker.as_ref().and_then(|w| w.take_spare());
+        let mut next = match spare {
+            Some(s) => ActiveFile::start(&self.dir, s, header, roll_at, sync_dir_now)?,
+            None => ActiveFile::create(
+                &self.dir,
+                header,
+                roll_at,
+                sync_dir_now,
+                self.opts.syncer.clone(),
+                self.last_bytes,
+            )?,
+        };
+        let left = self.active.take().map(|mut a| {
+            // The pretoucher moves on to the next file.
+            a.detach();
+            a
+        });
+        next.attach(self.pretouch.clone());
+        self.active = Some(next);
         self.last_start = Some(start);
         self.set_sync_file();
+        if let Some(a) = left {
+            self.seal_rolled(a)?;
+        }
         self.notifier.notify_always();
+        let hint = self.last_bytes;
+        if let Some(w) = self.worker() {
+            w.prepare(hint);
+        }
         Ok(())
     }
 
@@ -384,25 +407,20 @@ impl StreamWriter {
             .flatten()
     }
 
-    /// Hand the open file to the background worker to seal (and make
-    /// compact), so that the append that rolls pays only for creating the
-    /// next file. Sealed in this thread if the worker can not run.
-    fn seal_behind(&mut self) -> Result<()> {
-        let Some(mut a) = self.active.take() else {
-            return Ok(());
-        };
+    /// Hand a file the writer rolled away from to the background worker to
+    /// seal (and make compact), so that the append that rolls pays only
+    /// for starting the next file. Sealed in this thread if the worker can
+    /// not run.
+    fn seal_rolled(&mut self, a: ActiveFile) -> Result<()> {
         // Under `Batch` and `Interval` the seal's fsyncs stay here: they put
         // this file's last records on disk before any record of the next
         // file can get there (synced, or written back by the kernel), the
         // order the power-loss guarantees rest on. Under `Os` nothing is
         // promised across a power loss, and the append that rolls pays
-        // only for creating the next file.
+        // only for starting the next file.
         if self.opts.durability != Durability::Os || !self.opts.seal_behind {
-            self.active = Some(a);
-            return self.seal_active();
+            return self.seal_inline(a);
         }
-        self.last_bytes = Some(a.pos);
-        a.detach();
         let hold = self.hold(a.header.interval_start_ns);
         let subscribers = self.subscribers.clone();
         let work = Work::Seal {
@@ -414,28 +432,34 @@ impl StreamWriter {
             let Work::Seal { active, .. } = work else {
                 return Err(Error::Invariant("a seal handed over is not a seal"));
             };
-            self.active = Some(*active);
-            return self.seal_active();
+            return self.seal_inline(*active);
         };
         match worker.submit(work) {
             Ok(()) => Ok(()),
             Err(w) => match *w {
-                Work::Seal { active, .. } => {
-                    self.active = Some(*active);
-                    self.seal_active()
-                }
+                Work::Seal { active, .. } => self.seal_inline(*active),
                 _ => Err(Error::Invariant("a seal handed over is not a seal")),
             },
         }
     }
 
-    /// Seal the open file in this thread, after the seals handed over
-    /// before it; a conversion (if on) and the announcement follow on the
-    /// worker.
+    /// Seal the open file in this thread (the next record opens a new one).
     fn seal_active(&mut self) -> Result<()> {
-        let Some(a) = self.active.take() else {
-            return Ok(());
-        };
+        match self.active.take() {
+            Some(a) => {
+                self.last_bytes = Some(a.pos);
+                self.seal_inline(a)?;
+                self.set_sync_file();
+                self.notifier.notify_always();
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Seal `a` in this thread, after the seals handed over before it; a
+    /// conversion (if on) and the announcement follow on the worker.
+    fn seal_inline(&mut self, a: ActiveFile) -> Result<()> {
         // Seals handed to the worker go first (only with `seal_behind`: a
         // conversion queued there need not finish before this seal).
         if let Some(w) = self.worker.as_ref().filter(|_| self.opts.seal_behind) {
@@ -445,7 +469,6 @@ impl StreamWriter {
                 return Err(Error::Poisoned);
             }
         }
-        self.last_bytes = Some(a.pos);
         let info = (a.header.interval_start_ns, a.header.first_seq, a.count);
         let hold = self.hold(info.0);
         let path = match a.seal(&self.dir, &*self.opts.syncer) {
@@ -455,8 +478,6 @@ impl StreamWriter {
                 return Err(e);
             }
         };
-        self.set_sync_file();
-        self.notifier.notify_always();
         let ev = SealedFile {
             path,
             start_ns: info.0,

@@ -10,7 +10,7 @@
 
 use super::convert::{compact_held, Hold};
 use super::CompactOptions;
-use crate::active::ActiveFile;
+use crate::active::{spare_name, ActiveFile, Spare};
 use crate::sync::SyncFile;
 use crate::writer::SealedFile;
 use std::path::PathBuf;
@@ -51,6 +51,9 @@ pub(crate) enum Work {
     },
     /// Answered once everything handed over before it is done.
     Flush(Sender<()>),
+    /// Make the stream's next file ahead of its interval (a [`Spare`]),
+    /// for a stream whose last file took `hint` bytes, unless one is ready.
+    Prepare { hint: Option<usize> },
 }
 
 /// Pending seals and conversions a writer may hand over before its
@@ -64,6 +67,8 @@ struct Shared {
     failed: AtomicBool,
     /// What the failed seal said.
     error: Mutex<Option<String>>,
+    /// The stream's next file, made ahead.
+    spare: Mutex<Option<Spare>>,
 }
 
 pub(crate) struct Worker {
@@ -92,10 +97,31 @@ impl Worker {
                         n.notify_always();
                     }
                 };
+                // Spares made so far: each gets its own name.
+                let mut spares = 0u64;
                 for work in rx {
                     match work {
                         Work::Flush(done) => {
                             let _ = done.send(());
+                        }
+                        Work::Prepare { hint } => {
+                            // Made outside the lock: the writer that rolls
+                            // meanwhile never waits for it. One that can
+                            // not be made is no error: the writer creates
+                            // the file when it rolls.
+                            let ready =
+                                sh.spare.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+                            if !ready {
+                                spares += 1;
+                                let made = Spare::create(
+                                    dir.join(spare_name(spares)),
+                                    syncer.clone(),
+                                    hint,
+                                    true,
+                                )
+                                .ok();
+                                *sh.spare.lock().unwrap_or_else(|p| p.into_inner()) = made;
+                            }
                         }
                         Work::Seal {
                             active,
@@ -167,6 +193,23 @@ impl Worker {
         }
     }
 
+    /// Ask for the stream's next file to be made ahead (skipped when the
+    /// queue is full: the writer then creates it when it rolls).
+    pub fn prepare(&self, hint: Option<usize>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(Work::Prepare { hint });
+        }
+    }
+
+    /// The next file, if one was made ahead.
+    pub fn take_spare(&self) -> Option<Spare> {
+        match self.shared.spare.try_lock() {
+            Ok(mut s) => s.take(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().take(),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Wait until everything handed over so far is done.
     pub fn flush(&self) {
         let (tx, rx) = mpsc::channel();
@@ -203,6 +246,9 @@ impl Worker {
         self.tx = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
+        }
+        if let Some(s) = self.take_spare() {
+            s.discard();
         }
     }
 }

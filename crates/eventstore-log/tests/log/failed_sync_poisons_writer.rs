@@ -76,6 +76,7 @@ fn a_failed_sync_while_sealing_in_the_appending_thread_poisons_the_writer() {
     let clock = ManualClock::new(T0);
     let opts = WriterOptions::default()
         .roll(RollInterval::MINUTELY)
+        .seal_behind(false)
         .clock(Arc::new(clock.clone()))
         .syncer(Arc::new(FailingSync {
             calls: AtomicUsize::new(0),

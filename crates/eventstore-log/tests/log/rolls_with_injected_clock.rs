@@ -104,6 +104,64 @@ fn an_unsealed_file_from_a_past_interval_is_sealed_on_open() {
 }
 
 #[test]
+fn the_next_file_is_made_ahead_and_becomes_the_open_file_at_the_roll() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let clock = ManualClock::new(T0);
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .clock(Arc::new(clock.clone()));
+    let mut w = StreamWriter::open_dir(&dir, opts.clone()).unwrap();
+    w.append(b"a").unwrap();
+    clock.advance(60 * SEC);
+    w.append(b"b").unwrap();
+    // After the roll the worker seals the file left and makes the next one.
+    w.wait_background().unwrap();
+    let spares = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(".next.") && n.ends_with(".log.tmp")
+            })
+            .collect()
+    };
+    let ahead = spares();
+    assert_eq!(ahead.len(), 1, "the next file is made ahead: {ahead:?}");
+    let made = std::fs::metadata(&ahead[0]).unwrap();
+    assert!(made.len() >= 64 << 10, "reserved ahead: {}", made.len());
+    // The roll renames it into place: the open file is that same file.
+    clock.advance(60 * SEC);
+    w.append(b"c").unwrap();
+    let open = dir.join("20240808T235600Z.log.open");
+    assert_eq!(std::fs::metadata(&open).unwrap().ino(), made.ino());
+    w.wait_background().unwrap();
+    let after = spares();
+    assert_eq!(after.len(), 1, "and the one after it is made");
+    assert_ne!(after, ahead);
+    let mut r = StreamReader::open_dir(&dir, ReadOptions::default()).unwrap();
+    for (seq, p) in [(0, b"a"), (1, b"b"), (2, b"c")] {
+        let rec = r.next().unwrap().unwrap();
+        assert_eq!((rec.seq, rec.payload), (seq, &p[..]));
+    }
+    assert!(r.next().unwrap().is_none());
+    let info = stream_info(&dir).unwrap();
+    assert_eq!(info.files.len(), 3);
+    assert_eq!(info.files[2].first_seq, 2);
+    // A writer that closes leaves no spare behind.
+    w.close().unwrap();
+    assert!(spares().is_empty());
+    // One left by a killed writer is removed when the stream is reopened.
+    std::fs::write(&after[0], b"left by a crash").unwrap();
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    assert!(spares().is_empty());
+    assert_eq!(w.append(b"d").unwrap(), 3);
+    w.close().unwrap();
+}
+
+#[test]
 fn a_second_writer_is_refused_with_the_holders_pid() {
     let tmp = tempfile::tempdir().unwrap();
     let name = StreamName::new("venue/sym/trades").unwrap();
@@ -330,4 +388,25 @@ fn a_quiet_streams_files_reserve_little() {
         n += 1;
     }
     assert_eq!(n, 6);
+}
+
+/// Rolls back to back (one record a file, by record time, as an import of
+/// a quiet symbol's history): the worker makes the next file while the
+/// writer renames the last one it made into place; neither touches the
+/// other's file, and every record is there.
+#[test]
+fn rolls_back_to_back_never_lose_the_file_made_ahead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let opts = WriterOptions::default()
+        .roll(RollInterval::MINUTELY)
+        .roll_by(RollBy::RecordTime);
+    let mut w = StreamWriter::open_dir(&dir, opts).unwrap();
+    let n = 2000u64;
+    for i in 0..n {
+        assert_eq!(w.append_at(T0 + i as i64 * 60 * SEC, b"one").unwrap(), i);
+    }
+    w.close().unwrap();
+    let info = stream_info(&dir).unwrap();
+    assert_eq!((info.files.len() as u64, info.records()), (n, n));
 }
