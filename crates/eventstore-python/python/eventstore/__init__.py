@@ -1,0 +1,397 @@
+"""EventStore from Python: every stream of a store as Arrow, pandas or polars.
+
+    >>> import eventstore
+    >>> store = eventstore.Store("data")
+    >>> store.streams()                                   # a pyarrow.Table
+    >>> t = store.trades("binance/btcusdt/trades", "2024-08-08T00:00:00Z", "2024-08-08T01:00:00Z")
+    >>> t.to_pandas()                                     # or polars.from_arrow(t)
+    >>> store.bars("binance/btcusdt/trades", "1m")
+    >>> store.book("binance/btcusdt/depth", at="2024-08-08T00:30:00Z", depth=10)
+
+Results are ``pyarrow.Table``s (``..._batches`` variants give a
+``pyarrow.RecordBatchReader``, one batch in memory at a time). The data
+leaves the store through the Arrow C stream interface, without a copy.
+Times are ``timestamp[ns, UTC]``; prices and sizes keep their exact
+decimals (``decimal128`` at the stream's scale) unless ``prices="float"``.
+
+Every time argument takes a ``datetime`` (naive means UTC), a
+``pandas.Timestamp``, a ``numpy.datetime64``, RFC 3339 text or integer
+nanoseconds since the epoch. Errors are ``eventstore.EventStoreError`` with
+the store's own message (stream, file, offset, sequence).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Iterable, List, Optional, Sequence, Union
+
+import pyarrow as pa
+
+from . import _eventstore
+from ._eventstore import ArrowStream, BookState, EventStoreError, format_time
+
+__all__ = [
+    "Store",
+    "Writer",
+    "Book",
+    "BookState",
+    "ArrowStream",
+    "EventStoreError",
+    "to_ns",
+    "format_time",
+]
+
+__version__ = _eventstore.__version__
+
+TimeLike = Union[int, str, _dt.datetime, _dt.date, Any]
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def to_ns(t: TimeLike) -> int:
+    """Nanoseconds since the epoch (UTC) of a time given as an ``int``
+    (nanoseconds), RFC 3339 text, a ``datetime`` or ``date`` (naive means
+    UTC), a ``pandas.Timestamp`` or a ``numpy.datetime64``."""
+    if isinstance(t, bool):
+        raise EventStoreError(f"not a time: {t!r}")
+    if isinstance(t, int):
+        return t
+    if isinstance(t, str):
+        return _eventstore.parse_time(t)
+    # pandas.Timestamp (a datetime subclass with nanoseconds in .value)
+    value = getattr(t, "value", None)
+    if isinstance(value, int) and hasattr(t, "tz_localize"):
+        return value
+    if isinstance(t, _dt.datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=_dt.timezone.utc)
+        d = t - _EPOCH
+        return (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1_000
+    if isinstance(t, _dt.date):
+        return to_ns(_dt.datetime(t.year, t.month, t.day))
+    # numpy.datetime64
+    if type(t).__name__ == "datetime64":
+        import numpy as np
+
+        if np.isnat(t):
+            raise EventStoreError("not a time: NaT")
+        return int(t.astype("datetime64[ns]").astype("int64"))
+    raise EventStoreError(
+        f"not a time: {t!r} (give a datetime, pandas.Timestamp, numpy.datetime64, "
+        "RFC 3339 text or integer nanoseconds)"
+    )
+
+
+def _opt_ns(t: Optional[TimeLike]) -> Optional[int]:
+    return None if t is None else to_ns(t)
+
+
+def _interval_ns(interval: Union[str, int, _dt.timedelta]) -> int:
+    if isinstance(interval, bool):
+        raise EventStoreError(f"not an interval: {interval!r}")
+    if isinstance(interval, int):
+        return interval
+    if isinstance(interval, _dt.timedelta):
+        return (
+            interval.days * 86_400 + interval.seconds
+        ) * 1_000_000_000 + interval.microseconds * 1_000
+    if isinstance(interval, str):
+        return _eventstore.parse_duration(interval)
+    value = getattr(interval, "value", None)  # pandas.Timedelta
+    if isinstance(value, int):
+        return value
+    raise EventStoreError(f"not an interval: {interval!r} (give '1m', a timedelta or nanoseconds)")
+
+
+def _store_error(e: Exception) -> EventStoreError:
+    """A damaged file met while reading, as the store's own error."""
+    msg = str(e)
+    for prefix in ("External error: ",):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return EventStoreError(msg)
+
+
+def _batches(r: pa.RecordBatchReader):
+    while True:
+        try:
+            b = r.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowException as e:
+            raise _store_error(e) from None
+        yield b
+
+
+def _reader(stream: ArrowStream) -> pa.RecordBatchReader:
+    """The batches of `stream`, one at a time; an error met on the way is
+    an EventStoreError."""
+    r = pa.RecordBatchReader.from_stream(stream)
+    return pa.RecordBatchReader.from_batches(r.schema, _batches(r))
+
+
+def _read_all(stream: ArrowStream) -> pa.Table:
+    try:
+        return pa.RecordBatchReader.from_stream(stream).read_all()
+    except pa.ArrowException as e:
+        raise _store_error(e) from None
+
+
+def _floats(table: pa.Table) -> pa.Table:
+    """Decimal columns as float64."""
+    cols = []
+    for f, c in zip(table.schema, table.columns):
+        if pa.types.is_decimal(f.type):
+            c = c.cast(pa.float64())
+        cols.append(c)
+    return pa.table(cols, names=table.column_names)
+
+
+def _prices(table: pa.Table, prices: str) -> pa.Table:
+    if prices == "decimal":
+        return table
+    if prices == "float":
+        return _floats(table)
+    raise EventStoreError(f"prices={prices!r}: give 'decimal' (exact) or 'float' (float64)")
+
+
+class Book:
+    """A book as of a time: ``levels`` (a table of side, level, price,
+    size; bids then asks, best first) and ``state`` (reliable, gaps, the
+    snapshot it started from, the records replayed after it)."""
+
+    def __init__(self, stream: str, levels: pa.Table, state: BookState):
+        self.stream = stream
+        self.levels = levels
+        self.state = state
+
+    @property
+    def reliable(self) -> bool:
+        return self.state.reliable
+
+    def bids(self) -> pa.Table:
+        return self.levels.filter(pa.compute.equal(self.levels["side"], "bid"))
+
+    def asks(self) -> pa.Table:
+        return self.levels.filter(pa.compute.equal(self.levels["side"], "ask"))
+
+    def to_pandas(self):
+        return self.levels.to_pandas()
+
+    def __repr__(self) -> str:
+        return f"Book({self.stream!r}, {self.state!r}, {self.levels.num_rows} levels)"
+
+    def _repr_html_(self) -> str:
+        return f"<p>{self!r}</p>" + self.levels.to_pandas().to_html(index=False)
+
+
+class Store:
+    """A store: a folder of streams (``eventstore.Store("data")``).
+
+    Every call reads only the files its time range needs (found by the
+    files' names and time index) and decodes compact files' blocks
+    straight into Arrow columns."""
+
+    def __init__(self, root: Union[str, "os.PathLike[str]"]):
+        import os
+
+        self._store = _eventstore.Store(os.fspath(root))
+        self.root = self._store.root
+
+    def __repr__(self) -> str:
+        return f"eventstore.Store({str(self.root)!r})"
+
+    def _repr_html_(self) -> str:
+        return f"<p>{self!r}</p>" + self.streams().to_pandas().to_html(index=False)
+
+    # ---- what is stored ----------------------------------------------
+
+    def streams(self) -> pa.Table:
+        """Every stream: name, kind, files, records, first and last record
+        time, bytes on disk, sealed files, compact files."""
+        rows = self._store.streams()
+        ts = pa.timestamp("ns", tz="UTC")
+        cols = list(zip(*rows)) if rows else [[] for _ in range(9)]
+        return pa.table(
+            {
+                "name": pa.array(cols[0], pa.string()),
+                "kind": pa.array(cols[1], pa.string()),
+                "files": pa.array(cols[2], pa.uint64()),
+                "records": pa.array(cols[3], pa.uint64()),
+                "first": pa.array(cols[4], pa.int64()).cast(ts),
+                "last": pa.array(cols[5], pa.int64()).cast(ts),
+                "bytes": pa.array(cols[6], pa.uint64()),
+                "sealed": pa.array(cols[7], pa.uint64()),
+                "compact": pa.array(cols[8], pa.uint64()),
+            }
+        )
+
+    def kind(self, stream: str) -> str:
+        """``trades``, ``book_l2``, ``quotes``, ``orders_l3``, or ``raw``."""
+        return self._store.kind(stream)
+
+    def metadata(self, stream: str) -> dict:
+        """A market stream's metadata (venue, symbol, kind, scales, ...)."""
+        import json
+
+        return json.loads(self._store.metadata(stream))
+
+    # ---- records -------------------------------------------------------
+
+    def _kind_records(self, stream, kinds, start, end, rows) -> ArrowStream:
+        k = self._store.kind(stream)
+        if k not in kinds:
+            raise EventStoreError(f"{stream} holds {k} records, not {' or '.join(kinds)}")
+        return self._store.records(stream, _opt_ns(start), _opt_ns(end), rows)
+
+    def trades(
+        self,
+        stream: str,
+        start: Optional[TimeLike] = None,
+        end: Optional[TimeLike] = None,
+        *,
+        prices: str = "decimal",
+    ) -> pa.Table:
+        """The trades received in ``[start, end)``: local_ts, exchange_ts,
+        price, size, side, trade_id, trade_id_text."""
+        return _prices(_read_all(self._kind_records(stream, ("trades",), start, end, 65_536)), prices)
+
+    def trades_batches(
+        self,
+        stream: str,
+        start: Optional[TimeLike] = None,
+        end: Optional[TimeLike] = None,
+        *,
+        rows: int = 65_536,
+    ) -> pa.RecordBatchReader:
+        """The trades as a stream of record batches of at most ``rows`` rows."""
+        return _reader(self._kind_records(stream, ("trades",), start, end, rows))
+
+    def levels(self, stream, start=None, end=None, *, prices: str = "decimal") -> pa.Table:
+        """The raw level updates of a depth stream received in ``[start, end)``."""
+        return _prices(_read_all(self._kind_records(stream, ("book_l2",), start, end, 65_536)), prices)
+
+    def quotes(self, stream, start=None, end=None, *, prices: str = "decimal") -> pa.Table:
+        """The best bid and ask updates received in ``[start, end)``."""
+        return _prices(_read_all(self._kind_records(stream, ("quotes",), start, end, 65_536)), prices)
+
+    def orders(self, stream, start=None, end=None, *, prices: str = "decimal") -> pa.Table:
+        """The raw order events (L3) received in ``[start, end)``."""
+        return _prices(_read_all(self._kind_records(stream, ("orders_l3",), start, end, 65_536)), prices)
+
+    def records(self, stream, start=None, end=None, *, rows: int = 65_536) -> pa.RecordBatchReader:
+        """A market stream's records of any kind, as batches of its schema."""
+        return _reader(self._store.records(stream, _opt_ns(start), _opt_ns(end), rows))
+
+    def read(self, stream, start=None, end=None, *, rows: int = 65_536) -> pa.RecordBatchReader:
+        """Any stream's raw records received in ``[start, end)``: seq, ts,
+        payload (bytes), in batches of at most ``rows``."""
+        return _reader(self._store.read(stream, _opt_ns(start), _opt_ns(end), rows))
+
+    # ---- answers -------------------------------------------------------
+
+    def bars(
+        self,
+        stream: str,
+        interval: Union[str, int, _dt.timedelta] = "1m",
+        start: Optional[TimeLike] = None,
+        end: Optional[TimeLike] = None,
+        *,
+        prices: str = "decimal",
+    ) -> pa.Table:
+        """OHLCV bars of the trades received in ``[start, end)``: start,
+        open, high, low, close, volume, buy_volume, sell_volume, vwap,
+        trades. Bars align to multiples of the interval since the epoch
+        (UTC); intervals without trades are left out."""
+        s = self._store.bars(stream, _interval_ns(interval), _opt_ns(start), _opt_ns(end))
+        return _prices(_read_all(s), prices)
+
+    def book(self, stream: str, at: TimeLike, depth: int = 10) -> Book:
+        """The book as of ``at`` (every update received before it applied),
+        from the snapshot of the file that holds ``at``."""
+        s, state = self._store.book(stream, to_ns(at), depth)
+        return Book(stream, _read_all(s), state)
+
+    def book_snapshots(
+        self,
+        stream: str,
+        interval: Union[str, int, _dt.timedelta],
+        depth: int,
+        start: TimeLike,
+        end: Optional[TimeLike] = None,
+        *,
+        prices: str = "decimal",
+    ) -> pa.Table:
+        """The best ``depth`` levels every ``interval`` from ``start``, one
+        wide row per time: ts, reliable, bid_price_0, bid_size_0,
+        ask_price_0, ask_size_0, ..."""
+        s = self._store.book_snapshots(
+            stream, _interval_ns(interval), depth, to_ns(start), _opt_ns(end)
+        )
+        return _prices(_read_all(s), prices)
+
+    # ---- conveniences --------------------------------------------------
+
+    def as_pandas(self, table: pa.Table):
+        """``table.to_pandas()``."""
+        return table.to_pandas()
+
+    def as_polars(self, table: pa.Table):
+        """``polars.from_arrow(table)``."""
+        import polars as pl
+
+        return pl.from_arrow(table)
+
+
+class Writer:
+    """The single writer of a stream: ``with eventstore.Writer("data",
+    "my/feed", roll="1h") as w: w.append(b"...")``.
+
+    ``durability``: ``"os"`` (the default: a record survives the process at
+    once, a power loss once the OS writes it back), ``"batch"`` (fsync per
+    append) or an interval such as ``"10ms"``."""
+
+    def __init__(
+        self,
+        root,
+        stream: str,
+        *,
+        roll: str = "1h",
+        durability: str = "os",
+        by_record_time: bool = False,
+    ):
+        import os
+
+        self._w = _eventstore.Writer(os.fspath(root), stream, roll, durability, by_record_time)
+
+    def append(self, payload: bytes, ts: Optional[TimeLike] = None) -> int:
+        """Append one record (with an event time, else the writer's clock);
+        returns its sequence number."""
+        return self._w.append(payload, _opt_ns(ts))
+
+    def append_batch(
+        self, payloads: Sequence[bytes], ts: Optional[Iterable[TimeLike]] = None
+    ) -> range:
+        """Append many records at once; returns their sequence numbers."""
+        times: Optional[List[int]] = None if ts is None else [to_ns(t) for t in ts]
+        a, b = self._w.append_batch(list(payloads), times)
+        return range(a, b)
+
+    @property
+    def next_seq(self) -> int:
+        return self._w.next_seq
+
+    def sync(self) -> None:
+        """fsync everything appended so far."""
+        self._w.sync()
+
+    def close(self) -> None:
+        """Seal the open file if its interval has passed, else sync it."""
+        self._w.close()
+
+    def __enter__(self) -> "Writer":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
