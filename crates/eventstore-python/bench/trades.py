@@ -108,7 +108,7 @@ def main():
             ("store.trades -> pyarrow.Table", t_arrow),
             ("store.trades -> polars DataFrame", t_polars),
             ("pyarrow.parquet.read_table (baseline)", t_parquet),
-            ("eventstore trades --format csv | pyarrow.csv (one run)", t_cli),
+            ("eventstore trades --format csv, read by pyarrow.csv (one run)", t_cli),
         ]:
             print(f"| {label} | {s:.3f} | {mrows(s)} | {t_parquet / s:.2f}x |")
         print(f"\nstore.trades against the CLI's CSV path: {t_cli / t_arrow:.1f}x")
