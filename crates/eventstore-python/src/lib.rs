@@ -371,22 +371,11 @@ impl Store {
             Field::new("vwap", price(), true),
             Field::new("trades", DataType::UInt64, false),
         ]));
-        let s = schema.clone();
-        Ok(ArrowStream::new(
+        Ok(rows_stream(
             schema,
-            Box::new(move || {
-                let mut v: Vec<Bar> = Vec::new();
-                while v.len() < BATCH_ROWS {
-                    match bars.try_next().map_err(|e| e.to_string())? {
-                        Some(b) => v.push(b),
-                        None => break,
-                    }
-                }
-                if v.is_empty() {
-                    return Ok(None);
-                }
-                bars_batch(&s, &m, &v).map(Some)
-            }),
+            BATCH_ROWS,
+            move || bars.try_next().map_err(|e| e.to_string()),
+            move |s, v: &[Bar]| bars_batch(s, &m, v),
         ))
     }
 
@@ -488,29 +477,45 @@ impl Store {
             }
         }
         let schema = Arc::new(Schema::new(fields));
-        let s = schema.clone();
         let batch_rows = (BATCH_ROWS / (4 * depth + 2).max(1)).max(1);
-        Ok(ArrowStream::new(
+        Ok(rows_stream(
             schema,
-            Box::new(move || {
-                let mut v: Vec<BookRow> = Vec::new();
-                while v.len() < batch_rows {
-                    match rows.try_next().map_err(|e| e.to_string())? {
-                        Some(r) => v.push(r),
-                        None => break,
-                    }
-                }
-                if v.is_empty() {
-                    return Ok(None);
-                }
-                snapshots_batch(&s, &m, depth, &v).map(Some)
-            }),
+            batch_rows,
+            move || rows.try_next().map_err(|e| e.to_string()),
+            move |s, v: &[BookRow]| snapshots_batch(s, &m, depth, v),
         ))
     }
 
     fn __repr__(&self) -> String {
         format!("eventstore.Store({:?})", self.root.display().to_string())
     }
+}
+
+/// A stream of batches of at most `max` rows, each built by `build` from
+/// the rows `next` gives until it gives `None`.
+fn rows_stream<T: 'static>(
+    schema: SchemaRef,
+    max: usize,
+    mut next: impl FnMut() -> Result<Option<T>, String> + Send + 'static,
+    build: impl Fn(&SchemaRef, &[T]) -> Result<RecordBatch, String> + Send + 'static,
+) -> ArrowStream {
+    let s = schema.clone();
+    ArrowStream::new(
+        schema,
+        Box::new(move || {
+            let mut v = Vec::new();
+            while v.len() < max {
+                match next()? {
+                    Some(r) => v.push(r),
+                    None => break,
+                }
+            }
+            if v.is_empty() {
+                return Ok(None);
+            }
+            build(&s, &v).map(Some)
+        }),
+    )
 }
 
 fn bars_batch(s: &SchemaRef, m: &StreamMeta, v: &[Bar]) -> Result<RecordBatch, String> {
