@@ -217,3 +217,18 @@ def test_help_and_reprs_explain_the_calls(binance):
     assert "<table" in s._repr_html_()
     assert "BookState(" in repr(s.book(DEPTH, T1).state)
     assert os.path.exists(os.path.join(os.path.dirname(eventstore.__file__), "__init__.pyi"))
+
+
+def test_quotes_are_every_book_ticker_with_exact_prices(binance):
+    s = eventstore.Store(binance)
+    name = "binance/btcusdt/bookticker"
+    q = s.quotes(name)
+    records = {r["name"]: r["records"] for r in s.streams().to_pylist()}[name]
+    assert q.num_rows == records > 1000
+    assert q.column_names[:6] == ["local_ts", "exchange_ts", "bid_price", "bid_size", "ask_price", "ask_size"]
+    assert pa.types.is_decimal(q.schema.field("bid_price").type)
+    assert all(b < a for b, a in zip(q["bid_price"].to_pylist(), q["ask_price"].to_pylist()))
+    ts = [pd.Timestamp(t).value for t in q["local_ts"].to_pylist()]
+    assert ts == sorted(ts)
+    with pytest.raises(eventstore.EventStoreError, match="quotes"):
+        s.levels(name)
