@@ -40,6 +40,15 @@ impl ReadOptions {
             ..Default::default()
         }
     }
+    /// The records received in `[from_ns, to_ns)` (ns since the epoch;
+    /// `None`: from the beginning, to the end).
+    pub fn received_in(from_ns: Option<i64>, to_ns: Option<i64>) -> Self {
+        ReadOptions {
+            start: from_ns.map_or(StartAt::Beginning, StartAt::Time),
+            stop: to_ns.map(StopAt::Time),
+            ..Default::default()
+        }
+    }
     /// Stop before `stop`.
     pub fn stop(mut self, stop: StopAt) -> Self {
         self.stop = Some(stop);

@@ -33,7 +33,7 @@ use arrow_array::{
     ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use eventstore_log::{ReadOptions, StartAt, StopAt, StreamName, StreamReader};
+use eventstore_log::{ReadOptions, StreamName, StreamReader};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -434,8 +434,7 @@ impl Batches {
         let source = if meta.kind == StreamKind::Trades {
             Source::Trades(Box::new(TradeBlocks::open(&dir, from_ns, to_ns)?))
         } else {
-            let mut opts = ReadOptions::from(from_ns.map_or(StartAt::Beginning, StartAt::Time));
-            opts.stop = to_ns.map(StopAt::Time);
+            let opts = ReadOptions::received_in(from_ns, to_ns);
             Source::Records(Box::new(StreamReader::open_dir(&dir, opts)?))
         };
         Ok(Batches {

@@ -13,7 +13,7 @@ use arrow_array::builder::{
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchReader, StringArray, UInt32Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
-use eventstore_log::{ReadOptions, StartAt, StopAt, StreamName, StreamReader};
+use eventstore_log::{ReadOptions, StreamName, StreamReader};
 use eventstore_market::read::bars::{Bar, Bars};
 use eventstore_market::read::orders::BookRow;
 use eventstore_market::{OrderStreamReader, StreamMeta, TradeStreamReader};
@@ -146,6 +146,14 @@ fn stream_name(s: &str) -> PyResult<StreamName> {
     StreamName::new(s).map_err(err)
 }
 
+/// The kind of the stream in `dir`: its market metadata's, or `raw`.
+fn kind_of(dir: &std::path::Path) -> PyResult<String> {
+    Ok(match StreamMeta::load(dir).map_err(err)? {
+        Some(m) => m.kind.to_string(),
+        None => "raw".into(),
+    })
+}
+
 /// Decimal column builders at a scale.
 fn decimals(n: usize, scale: u8) -> Decimal128Builder {
     Decimal128Builder::with_capacity(n).with_data_type(DataType::Decimal128(38, scale as i8))
@@ -168,16 +176,6 @@ impl Store {
             )));
         }
         Ok(dir)
-    }
-
-    fn meta(&self, stream: &str) -> PyResult<StreamMeta> {
-        let dir = self.dir(stream)?;
-        StreamMeta::load(&dir).map_err(err)?.ok_or_else(|| {
-            err(format!(
-                "{stream} has no market metadata ({}): not a market stream",
-                dir.join("market.json").display()
-            ))
-        })
     }
 }
 
@@ -219,10 +217,7 @@ impl Store {
         for name in eventstore_log::files::list_streams(&self.root).map_err(err)? {
             let dir = name.dir(&self.root);
             let info = eventstore_log::stream_info(&dir).map_err(err)?;
-            let kind = match StreamMeta::load(&dir).map_err(err)? {
-                Some(m) => m.kind.to_string(),
-                None => "raw".to_string(),
-            };
+            let kind = kind_of(&dir)?;
             let first = info.files.iter().filter_map(|f| f.min_ts).min();
             let last = info.files.iter().filter_map(|f| f.max_ts).max();
             let sealed = info.files.iter().filter(|f| f.sealed).count() as u64;
@@ -249,11 +244,7 @@ impl Store {
     /// The kind of a stream's records (`trades`, `book_l2`, `quotes`,
     /// `orders_l3`, or `raw` for a stream without market metadata).
     fn kind(&self, stream: &str) -> PyResult<String> {
-        let dir = self.dir(stream)?;
-        Ok(match StreamMeta::load(&dir).map_err(err)? {
-            Some(m) => m.kind.to_string(),
-            None => "raw".into(),
-        })
+        kind_of(&self.dir(stream)?)
     }
 
     /// The stream's market metadata as JSON text.
@@ -273,7 +264,8 @@ impl Store {
         end: Option<i64>,
         rows: usize,
     ) -> PyResult<ArrowStream> {
-        self.meta(stream)?;
+        // Batches::open says when it is not a market stream.
+        self.dir(stream)?;
         let name = stream_name(stream)?;
         let mut b = eventstore_market::arrow::Batches::open(&self.root, &name, start, end, rows)
             .map_err(err)?;
@@ -295,8 +287,7 @@ impl Store {
         rows: usize,
     ) -> PyResult<ArrowStream> {
         let dir = self.dir(stream)?;
-        let mut opts = ReadOptions::from(start.map_or(StartAt::Beginning, StartAt::Time));
-        opts.stop = end.map(StopAt::Time);
+        let opts = ReadOptions::received_in(start, end);
         let mut r = StreamReader::open_dir(&dir, opts).map_err(err)?;
         let schema = Arc::new(Schema::new(vec![
             Field::new("seq", DataType::UInt64, false),

@@ -36,8 +36,7 @@ impl TradeStreamReader {
                 wanted: "trades",
             });
         }
-        let mut opts = ReadOptions::from(from_ns.map_or(StartAt::Beginning, StartAt::Time));
-        opts.stop = to_ns.map(StopAt::Time);
+        let opts = ReadOptions::received_in(from_ns, to_ns);
         Ok(TradeStreamReader {
             name: name.to_string(),
             meta,
