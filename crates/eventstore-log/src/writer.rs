@@ -377,9 +377,13 @@ impl StreamWriter {
             self.seal_rolled(a)?;
         }
         self.notifier.notify_always();
-        let hint = self.last_bytes;
-        if let Some(w) = self.worker() {
-            w.prepare(hint);
+        // Only once the stream's rate is known (the size of a file it
+        // left): a spare made without it would reserve the 9 MiB of a
+        // busy stream for whichever file takes it later.
+        if let Some(hint) = self.last_bytes {
+            if let Some(w) = self.worker() {
+                w.prepare(Some(hint));
+            }
         }
         Ok(())
     }
