@@ -368,6 +368,11 @@ impl StreamReader {
                 ));
             }
         }
+        // Reading on: of the files behind, only the one just left stays
+        // mapped, so that a long read holds three files however many it
+        // passes (their pages, and a compact file's decoded block).
+        let behind = self.files[i.saturating_sub(1)].start_ns;
+        self.cache.retain(|&start, _| start >= behind);
         self.cur = Some(Cursor {
             start_ns: self.files[i].start_ns,
             seg,

@@ -37,7 +37,7 @@ use eventstore_log::{ReadOptions, StreamName, StreamReader};
 use std::path::Path;
 use std::sync::Arc;
 
-fn ts_type() -> DataType {
+pub(crate) fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
@@ -102,7 +102,7 @@ fn side_name(s: BookSide) -> &'static str {
     }
 }
 
-fn action_name(a: Action) -> &'static str {
+pub(crate) fn action_name(a: Action) -> &'static str {
     match a {
         Action::Add => "add",
         Action::Modify => "modify",

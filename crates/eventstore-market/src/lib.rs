@@ -43,6 +43,8 @@ pub mod export;
 pub mod import;
 pub mod read;
 pub mod records;
+#[cfg(feature = "arrow")]
+pub mod replay;
 pub mod synth;
 
 pub use error::{Error, Result};

@@ -473,3 +473,55 @@ mod tests {
         assert_eq!(s, "{\"e\":\"trade\",\"E\":1723075200000,\"s\":\"BTCUSDT\",\"t\":7,\"p\":\"61837.63\",\"q\":\"0.01234\",\"T\":1723075200000,\"m\":true}");
     }
 }
+
+/// What [`record_market`] wrote: records of the trade and depth streams.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub trades: u64,
+    pub depth: u64,
+}
+
+/// Record the simulated market of `cfg` from its start until `end_ns` as
+/// two market streams under `root`: `trades` and `depth` (the depth stream
+/// starting with the empty book), each record at its receive time, files
+/// rolled by record time as `opts` says (its roll interval, durability and
+/// compaction).
+pub fn record_market(
+    root: &std::path::Path,
+    trades: &eventstore_log::StreamName,
+    depth: &eventstore_log::StreamName,
+    cfg: &SynthConfig,
+    end_ns: i64,
+    opts: eventstore_log::WriterOptions,
+) -> crate::Result<Recorded> {
+    use eventstore_log::{RollBy, StreamWriter};
+    let opts = opts.roll_by(RollBy::RecordTime);
+    let mut tw = StreamWriter::open(root, trades, opts.clone())?;
+    let mut dw = StreamWriter::open(root, depth, opts)?;
+    if tw.next_seq() != 0 || dw.next_seq() != 0 {
+        return Err(crate::Error::Meta {
+            path: trades.dir(root),
+            reason: format!("{trades} or {depth} already holds records: record into new streams"),
+        });
+    }
+    cfg.meta(StreamKind::Trades).store(&trades.dir(root))?;
+    cfg.meta(StreamKind::BookL2).store(&depth.dir(root))?;
+    dw.append_at(cfg.start_ns, &cfg.empty_snapshot().encode())?;
+    let mut n = Recorded {
+        trades: 0,
+        depth: 1,
+    };
+    for ev in MarketSim::new(cfg.clone()).take_while(|e| e.ts_ns() < end_ns) {
+        let ts = ev.ts_ns();
+        if ev.is_trade() {
+            ev.record().with_bytes(|b| tw.append_at(ts, b))?;
+            n.trades += 1;
+        } else {
+            ev.record().with_bytes(|b| dw.append_at(ts, b))?;
+            n.depth += 1;
+        }
+    }
+    tw.close()?;
+    dw.close()?;
+    Ok(n)
+}

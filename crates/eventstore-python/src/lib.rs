@@ -477,6 +477,32 @@ impl Store {
         ))
     }
 
+    /// Many market streams merged into one stream of batches in receive
+    /// time (ties: the streams' order as given, then each stream's own
+    /// order), every record received in `[start, end)`; each order stream
+    /// starts with its book at `start`. Memory is one chunk per stream and
+    /// one batch, however long the range.
+    #[pyo3(signature = (streams, start=None, end=None, rows=BATCH_ROWS))]
+    fn replay(
+        &self,
+        streams: Vec<String>,
+        start: Option<i64>,
+        end: Option<i64>,
+        rows: usize,
+    ) -> PyResult<ArrowStream> {
+        let mut names = Vec::with_capacity(streams.len());
+        for s in &streams {
+            self.dir(s)?;
+            names.push(stream_name(s)?);
+        }
+        let mut r = eventstore_market::replay::Replay::open(&self.root, &names, start, end, rows)
+            .map_err(err)?;
+        Ok(ArrowStream::new(
+            r.schema(),
+            Box::new(move || r.next_batch().map_err(|e| e.to_string())),
+        ))
+    }
+
     fn __repr__(&self) -> String {
         format!("eventstore.Store({:?})", self.root.display().to_string())
     }
@@ -750,6 +776,54 @@ fn format_time(ns: i64) -> String {
     eventstore_log::time::format_utc(ns)
 }
 
+/// Record a simulated market (a seeded random walk: trades and an order
+/// book around the mid) as the market streams `<prefix>/trades` and
+/// `<prefix>/depth` under `root`, from `start` until `end` (ns), files
+/// rolled by record time every `roll`, made compact once sealed when
+/// `compact`. Returns the records written (trades, depth).
+#[pyfunction]
+#[pyo3(signature = (root, prefix, start, end, seed=1, trades_per_sec=200.0, book_updates_per_sec=2000.0, symbol="BTCUSDT", roll="1h", compact=true))]
+#[allow(clippy::too_many_arguments)]
+fn synth_market(
+    py: Python<'_>,
+    root: PathBuf,
+    prefix: &str,
+    start: i64,
+    end: i64,
+    seed: u64,
+    trades_per_sec: f64,
+    book_updates_per_sec: f64,
+    symbol: &str,
+    roll: &str,
+    compact: bool,
+) -> PyResult<(u64, u64)> {
+    use eventstore_market::synth::{record_market, SynthConfig};
+    if !(trades_per_sec > 0.0 && book_updates_per_sec > 0.0) {
+        return Err(err(format!(
+            "rates must be positive: {trades_per_sec} trades/s, {book_updates_per_sec} book updates/s"
+        )));
+    }
+    let trades = stream_name(&format!("{prefix}/trades"))?;
+    let depth = stream_name(&format!("{prefix}/depth"))?;
+    let cfg = SynthConfig {
+        seed,
+        start_ns: start,
+        trades_per_sec,
+        book_updates_per_sec,
+        symbol: symbol.to_string(),
+        ..SynthConfig::default()
+    };
+    let mut opts = eventstore_log::WriterOptions::default()
+        .roll(eventstore_log::RollInterval::parse(roll).map_err(err)?);
+    if compact {
+        opts = opts.compact(Some(eventstore_log::CompactOptions::default()));
+    }
+    let n = py
+        .detach(|| record_market(&root, &trades, &depth, &cfg, end, opts))
+        .map_err(err)?;
+    Ok((n.trades, n.depth))
+}
+
 #[pymodule]
 fn _eventstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The market codecs of compact files, for readers of the log alone.
@@ -760,6 +834,7 @@ fn _eventstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BookState>()?;
     m.add_class::<Writer>()?;
     m.add_function(wrap_pyfunction!(parse_time, m)?)?;
+    m.add_function(wrap_pyfunction!(synth_market, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     m.add_function(wrap_pyfunction!(format_time, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

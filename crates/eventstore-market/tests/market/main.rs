@@ -4,5 +4,6 @@ mod book_at_equals_replay;
 mod common;
 mod compact_files;
 mod order_books;
+mod replay;
 mod trades_import;
 mod venues;

@@ -39,6 +39,7 @@ __all__ = [
     "EventStoreError",
     "to_ns",
     "format_time",
+    "synth",
 ]
 
 __version__ = _eventstore.__version__
@@ -145,6 +146,22 @@ def _floats(table: pa.Table) -> pa.Table:
             c = c.cast(pa.float64())
         cols.append(c)
     return pa.table(cols, names=table.column_names)
+
+
+def _float_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(f.name, pa.float64(), f.nullable) if pa.types.is_decimal(f.type) else f
+            for f in schema
+        ]
+    )
+
+
+def _float_batch(b: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.record_batch(
+        [c.cast(pa.float64()) if pa.types.is_decimal(c.type) else c for c in b.columns],
+        schema=schema,
+    )
 
 
 def _prices(table: pa.Table, prices: str) -> pa.Table:
@@ -330,6 +347,43 @@ class Store:
         )
         return _prices(_read_all(s), prices)
 
+    def replay(
+        self,
+        streams: Sequence[str],
+        start: Optional[TimeLike] = None,
+        end: Optional[TimeLike] = None,
+        *,
+        rows: int = 65_536,
+        prices: str = "decimal",
+    ) -> pa.RecordBatchReader:
+        """Many market streams (trades, depth, quotes, orders, of any
+        symbols and venues) merged into one stream of record batches in
+        receive time, every record received in ``[start, end)``.
+
+        Ties (the same receive time) come in the order ``streams`` were
+        given, and a stream's own order is never changed. Every depth or
+        order stream starts with its book as of ``start``: a clear, then
+        each level (or order) flagged ``snapshot`` (flags 1, the last 3),
+        at ``ts = start``, before any other row.
+
+        Columns: ts, exchange_ts, stream, event (trade, level, quote,
+        order), side, price, size, bid_price, bid_size, ask_price,
+        ask_size, action, id, id_text, update_id, flags; those a row's
+        kind does not have are null. Prices are at the largest scale of
+        the streams. Memory is one chunk per stream and one batch,
+        however long the range: iterate the reader rather than
+        ``read_all()`` it for a long replay."""
+        s = self._store.replay(list(streams), _opt_ns(start), _opt_ns(end), rows)
+        r = _reader(s)
+        if prices == "decimal":
+            return r
+        if prices != "float":
+            raise EventStoreError(f"prices={prices!r}: give 'decimal' (exact) or 'float' (float64)")
+        floats = _float_schema(r.schema)
+        return pa.RecordBatchReader.from_batches(
+            floats, (_float_batch(b, floats) for b in r)
+        )
+
     # ---- conveniences --------------------------------------------------
 
     def as_pandas(self, table: pa.Table):
@@ -341,6 +395,41 @@ class Store:
         import polars as pl
 
         return pl.from_arrow(table)
+
+
+def synth(
+    root: Union[str, "os.PathLike[str]"],
+    prefix: str,
+    start: TimeLike,
+    end: TimeLike,
+    *,
+    seed: int = 1,
+    trades_per_sec: float = 200.0,
+    book_updates_per_sec: float = 2000.0,
+    symbol: str = "BTCUSDT",
+    roll: str = "1h",
+    compact: bool = True,
+) -> tuple:
+    """Record a simulated market under ``root``: the market streams
+    ``<prefix>/trades`` and ``<prefix>/depth`` from ``start`` to ``end``
+    (a seeded random walk with an order book around the mid, the same for
+    the same seed), files rolled by record time every ``roll`` and made
+    compact once sealed. For trying the package and for tests at scale.
+    Returns the records written: ``(trades, depth)``."""
+    import os
+
+    return _eventstore.synth_market(
+        os.fspath(root),
+        prefix,
+        to_ns(start),
+        to_ns(end),
+        seed,
+        trades_per_sec,
+        book_updates_per_sec,
+        symbol,
+        roll,
+        compact,
+    )
 
 
 class Writer:

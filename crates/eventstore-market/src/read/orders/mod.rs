@@ -19,6 +19,7 @@ pub use periodic::{book_columns, BookRow, Periodic};
 pub use stream::{OrderStream, Update};
 
 use crate::book::replay::{Applied, BookKind, Replay};
+use crate::records::level::FLAG_SNAPSHOT;
 use crate::{Error, Result, StreamMeta};
 use eventstore_log::{files, FileEntry, ReadOptions, StartAt, StopAt, StreamName, StreamReader};
 use std::collections::VecDeque;
@@ -60,6 +61,20 @@ impl BookAt {
             Applied::Level(l) => out.push(l.encode().to_vec()),
             Applied::Order(o) => out.push(o.encode().to_vec()),
             Applied::Gap(_) => {}
+        });
+        out
+    }
+
+    /// The book alone as of `ts`: the records of [`BookAt::records`]
+    /// without the diffs a venue's sequencing still keeps for a later
+    /// snapshot (they are in the book already, and were received before
+    /// `ts`). What a replay starting at `ts` begins with.
+    pub fn book_records(&self, ts: i64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        self.replay.snapshot_batch(ts, |a| match a {
+            Applied::Level(l) if l.flags & FLAG_SNAPSHOT != 0 => out.push(l.encode().to_vec()),
+            Applied::Order(o) if o.flags & FLAG_SNAPSHOT != 0 => out.push(o.encode().to_vec()),
+            _ => {}
         });
         out
     }
