@@ -159,11 +159,34 @@ fn decimals(n: usize, scale: u8) -> Decimal128Builder {
     Decimal128Builder::with_capacity(n).with_data_type(DataType::Decimal128(38, scale as i8))
 }
 
-/// A store: a folder of streams.
+/// A store: a folder of streams, or a remote read through a local cache
+/// folder.
 #[pyclass(module = "eventstore._eventstore")]
 struct Store {
+    /// The folder read: the store, or the remote's cache.
     root: PathBuf,
+    remote: Option<RemoteStore>,
 }
+
+/// A remote store: the cache, the runtime its requests run on, and what
+/// it fetched so far.
+struct RemoteStore {
+    cache: eventstore_remote::RemoteCache,
+    rt: tokio::runtime::Runtime,
+    stats: Mutex<CacheStats>,
+}
+
+#[derive(Default)]
+struct CacheStats {
+    downloaded: u64,
+    bytes: u64,
+    hits: u64,
+    evicted: u64,
+    last: Vec<String>,
+}
+
+/// The time bound that asks a remote for a stream's metadata only.
+const METADATA_ONLY: Option<i64> = Some(i64::MIN);
 
 impl Store {
     fn dir(&self, stream: &str) -> PyResult<PathBuf> {
@@ -177,16 +200,143 @@ impl Store {
         }
         Ok(dir)
     }
+
+    /// The folder of `stream`, holding every file with records received
+    /// in `[from, to)`: for a remote store, fetched into the cache first.
+    fn need(&self, stream: &str, from: Option<i64>, to: Option<i64>) -> PyResult<PathBuf> {
+        if let Some(r) = &self.remote {
+            let name = stream_name(stream)?;
+            // Without the GIL: other Python threads run while it waits.
+            let rep =
+                Python::attach(|py| py.detach(|| r.rt.block_on(r.cache.fetch(&name, from, to))))
+                    .map_err(err)?;
+            let mut st = r
+                .stats
+                .lock()
+                .map_err(|_| err("the cache's counters are poisoned"))?;
+            st.downloaded += rep.downloaded.len() as u64;
+            st.bytes += rep.bytes;
+            st.hits += rep.hits as u64;
+            st.evicted += rep.evicted.len() as u64;
+            st.last = rep.downloaded;
+            // The remote holds the stream (else the fetch said so); the
+            // folder may hold only its metadata, for a range without files.
+            let dir = name.dir(&self.root);
+            std::fs::create_dir_all(&dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+            return Ok(dir);
+        }
+        self.dir(stream)
+    }
 }
 
 #[pymethods]
 impl Store {
+    /// A store at a folder, or (`cache` given) a remote at a URL
+    /// (`s3://bucket/prefix`, `az://container/prefix`, `file:///path`)
+    /// read through the folder `cache`, which holds at most `cache_bytes`.
     #[new]
-    fn py_new(root: PathBuf) -> PyResult<Store> {
-        if !root.is_dir() {
-            return Err(err(format!("no store at {}: not a folder", root.display())));
+    #[pyo3(signature = (root, cache=None, cache_bytes=None, endpoint=None))]
+    fn py_new(
+        root: String,
+        cache: Option<PathBuf>,
+        cache_bytes: Option<u64>,
+        endpoint: Option<String>,
+    ) -> PyResult<Store> {
+        let Some(cache) = cache else {
+            let root = PathBuf::from(root);
+            if !root.is_dir() {
+                return Err(err(format!("no store at {}: not a folder", root.display())));
+            }
+            return Ok(Store { root, remote: None });
+        };
+        let mut opts = eventstore_remote::RemoteOptions::default();
+        if let Some(ep) = endpoint {
+            opts.s3.endpoint = Some(ep.clone());
+            opts.azure.endpoint = Some(ep);
         }
-        Ok(Store { root })
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| err(format!("can not start the remote's runtime: {e}")))?;
+        // object_store's clients need a runtime about them when built.
+        let remote = {
+            let _in = rt.enter();
+            eventstore_remote::Remote::open(&root, &opts).map_err(err)?
+        };
+        let mut copts = eventstore_remote::CacheOptions::default();
+        if let Some(b) = cache_bytes {
+            copts.limit_bytes = b;
+        }
+        let cache = eventstore_remote::RemoteCache::new(remote, &cache, copts).map_err(err)?;
+        Ok(Store {
+            root: cache.root().to_path_buf(),
+            remote: Some(RemoteStore {
+                cache,
+                rt,
+                stats: Mutex::new(CacheStats::default()),
+            }),
+        })
+    }
+
+    /// The remote's URL (None for a local store).
+    #[getter]
+    fn url(&self) -> Option<String> {
+        self.remote.as_ref().map(|r| r.cache.url().to_string())
+    }
+
+    /// What a remote store's cache did so far: files downloaded, bytes,
+    /// hits (files a query needed that the cache held), files evicted, and
+    /// the files the last query downloaded.
+    #[allow(clippy::type_complexity)]
+    fn cache_info(&self) -> PyResult<Option<(u64, u64, u64, u64, Vec<String>)>> {
+        let Some(r) = &self.remote else {
+            return Ok(None);
+        };
+        let st = r
+            .stats
+            .lock()
+            .map_err(|_| err("the cache's counters are poisoned"))?;
+        Ok(Some((
+            st.downloaded,
+            st.bytes,
+            st.hits,
+            st.evicted,
+            st.last.clone(),
+        )))
+    }
+
+    /// A remote store's streams as listed: (name, kind, files, first file
+    /// start, last file start, bytes, files in the cache).
+    #[allow(clippy::type_complexity)]
+    fn remote_streams(
+        &self,
+    ) -> PyResult<Vec<(String, String, u64, Option<i64>, Option<i64>, u64, u64)>> {
+        let Some(r) = &self.remote else {
+            return Err(err("not a remote store"));
+        };
+        let listing =
+            Python::attach(|py| py.detach(|| r.rt.block_on(r.cache.streams()))).map_err(err)?;
+        let mut out = Vec::new();
+        for s in listing.streams {
+            let files: Vec<_> = s.files.iter().filter(|f| f.complete).collect();
+            let dir = s.name.dir(&self.root);
+            let cached = files.iter().filter(|f| dir.join(&f.name).exists()).count() as u64;
+            let kind = if dir.is_dir() {
+                kind_of(&dir)?
+            } else {
+                "raw".into()
+            };
+            out.push((
+                s.name.to_string(),
+                kind,
+                files.len() as u64,
+                files.first().map(|f| f.start_ns),
+                files.last().map(|f| f.start_ns),
+                files.iter().map(|f| f.size).sum(),
+                cached,
+            ));
+        }
+        Ok(out)
     }
 
     /// The store's folder.
@@ -244,12 +394,12 @@ impl Store {
     /// The kind of a stream's records (`trades`, `book_l2`, `quotes`,
     /// `orders_l3`, or `raw` for a stream without market metadata).
     fn kind(&self, stream: &str) -> PyResult<String> {
-        kind_of(&self.dir(stream)?)
+        kind_of(&self.need(stream, None, METADATA_ONLY)?)
     }
 
     /// The stream's market metadata as JSON text.
     fn metadata(&self, stream: &str) -> PyResult<String> {
-        let dir = self.dir(stream)?;
+        let dir = self.need(stream, None, METADATA_ONLY)?;
         std::fs::read_to_string(dir.join("market.json"))
             .map_err(|e| err(format!("{}: {e}", dir.join("market.json").display())))
     }
@@ -265,7 +415,7 @@ impl Store {
         rows: usize,
     ) -> PyResult<ArrowStream> {
         // Batches::open says when it is not a market stream.
-        self.dir(stream)?;
+        self.need(stream, start, end)?;
         let name = stream_name(stream)?;
         let mut b = eventstore_market::arrow::Batches::open(&self.root, &name, start, end, rows)
             .map_err(err)?;
@@ -286,7 +436,7 @@ impl Store {
         end: Option<i64>,
         rows: usize,
     ) -> PyResult<ArrowStream> {
-        let dir = self.dir(stream)?;
+        let dir = self.need(stream, start, end)?;
         let opts = ReadOptions::received_in(start, end);
         let mut r = StreamReader::open_dir(&dir, opts).map_err(err)?;
         let schema = Arc::new(Schema::new(vec![
@@ -343,7 +493,7 @@ impl Store {
                 "the bar interval must be positive, not {interval_ns} ns"
             )));
         }
-        self.dir(stream)?;
+        self.need(stream, start, end)?;
         let name = stream_name(stream)?;
         let r = TradeStreamReader::open(&self.root, &name, start, end).map_err(err)?;
         let m = r.meta().clone();
@@ -375,7 +525,7 @@ impl Store {
     /// size), and its state.
     #[pyo3(signature = (stream, at, depth=10))]
     fn book(&self, stream: &str, at: i64, depth: usize) -> PyResult<(ArrowStream, BookState)> {
-        self.dir(stream)?;
+        self.need(stream, Some(at), at.checked_add(1))?;
         let name = stream_name(stream)?;
         let r = OrderStreamReader::open(&self.root, &name).map_err(err)?;
         let m = r.meta().clone();
@@ -443,7 +593,7 @@ impl Store {
         start: i64,
         end: Option<i64>,
     ) -> PyResult<ArrowStream> {
-        self.dir(stream)?;
+        self.need(stream, Some(start), end)?;
         let name = stream_name(stream)?;
         let r = OrderStreamReader::open(&self.root, &name).map_err(err)?;
         let m = r.meta().clone();
@@ -492,7 +642,7 @@ impl Store {
     ) -> PyResult<ArrowStream> {
         let mut names = Vec::with_capacity(streams.len());
         for s in &streams {
-            self.dir(s)?;
+            self.need(s, start, end)?;
             names.push(stream_name(s)?);
         }
         let mut r = eventstore_market::replay::Replay::open(&self.root, &names, start, end, rows)

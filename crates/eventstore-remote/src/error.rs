@@ -39,6 +39,10 @@ pub enum Error {
         source: object_store::Error,
     },
 
+    /// A stream the remote does not hold.
+    #[error("{remote}: no stream {stream}")]
+    NoSuchRemoteStream { remote: String, stream: String },
+
     /// A remote object whose bytes do not match its manifest.
     #[error("remote object {key} is corrupt: {reason}; not installed")]
     Corrupt { key: String, reason: String },

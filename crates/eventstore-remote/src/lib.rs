@@ -11,7 +11,7 @@
 //!
 //! Modules: `remote` (URLs to stores), `layout` (keys and manifests),
 //! `upload` (the pass; `upload/multipart.rs`, the multipart path and its
-//! note), `retry` (transient failures retried with the shared backoff), `poll`, [`intercept`] (a wrapper store for fault injection).
+//! note), `retry` (transient failures retried with the shared backoff), `poll`, `cache` (a remote read through a local folder of limited size), [`intercept`] (a wrapper store for fault injection).
 //!
 //! ```no_run
 //! # async fn f() -> eventstore_remote::Result<()> {
@@ -24,6 +24,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![deny(unsafe_code)]
 
+mod cache;
 mod error;
 pub mod intercept;
 pub mod layout;
@@ -32,6 +33,7 @@ mod remote;
 mod retry;
 mod upload;
 
+pub use cache::{CacheOptions, FetchReport, RemoteCache};
 pub use error::{Error, Result};
 pub use layout::FileMeta;
 pub use poll::{matches, Listing, PollOptions, PollReport, RemoteFile, RemoteStream, StreamPoller};

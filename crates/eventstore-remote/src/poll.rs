@@ -274,8 +274,19 @@ impl StreamPoller {
 
     /// Download what is missing under `root`.
     pub async fn poll(&self, root: &Path, opts: &PollOptions) -> Result<PollReport> {
-        let mut jobs = Vec::new();
         let listing = self.listing().await?;
+        self.poll_listed(listing, root, opts).await
+    }
+
+    /// Download what is missing under `root` of the files in `listing`
+    /// (a listing of this remote made just before).
+    pub async fn poll_listed(
+        &self,
+        listing: Listing,
+        root: &Path,
+        opts: &PollOptions,
+    ) -> Result<PollReport> {
+        let mut jobs = Vec::new();
         let mut report = PollReport {
             skipped: listing.skipped,
             ..PollReport::default()

@@ -164,6 +164,30 @@ def _float_batch(b: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     )
 
 
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _bytes(size: Union[int, str]) -> int:
+    """Bytes of ``size``: an int, or text such as ``"500MB"`` or ``"20GiB"``."""
+    if isinstance(size, bool):
+        raise EventStoreError(f"not a size: {size!r}")
+    if isinstance(size, int):
+        if size < 0:
+            raise EventStoreError(f"not a size: {size!r}")
+        return size
+    if isinstance(size, str):
+        t = size.strip().lower().replace(" ", "")
+        num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = t[len(num):]
+        try:
+            if unit in _UNITS and num:
+                return int(float(num) * _UNITS[unit])
+        except ValueError:
+            pass
+    raise EventStoreError(f"not a size: {size!r} (give bytes, or text such as '500MB' or '20GiB')")
+
+
 def _prices(table: pa.Table, prices: str) -> pa.Table:
     if prices == "decimal":
         return table
@@ -209,13 +233,43 @@ class Store:
     files' names and time index) and decodes compact files' blocks
     straight into Arrow columns."""
 
-    def __init__(self, root: Union[str, "os.PathLike[str]"]):
+    def __init__(
+        self,
+        root: Union[str, "os.PathLike[str]"],
+        *,
+        cache: Optional[Union[str, "os.PathLike[str]"]] = None,
+        cache_size: Union[int, str] = "10GiB",
+        endpoint: Optional[str] = None,
+    ):
+        """``Store("data")``: the store in a folder. ``Store("s3://bucket/prefix",
+        cache="~/.cache/eventstore/x", cache_size="20GiB")``: a remote store
+        (``s3://``, ``az://``, ``file:///``) answering the same calls; each
+        call fetches only the files its stream and time range need (with
+        their manifests and checksums checked, as ``eventstore poll`` does)
+        into the cache folder, which keeps at most ``cache_size`` bytes
+        (files used longest ago go first), then reads them there.
+        Credentials and endpoints come from the usual variables
+        (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``,
+        ``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_STORAGE_ACCOUNT_KEY``) or
+        ``endpoint``."""
         import os
 
-        self._store = _eventstore.Store(os.fspath(root))
+        text = os.fspath(root)
+        if "://" in text:
+            if cache is None:
+                base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+                safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in text)
+                cache = os.path.join(base, "eventstore", safe)
+            cache = os.path.expanduser(os.fspath(cache))
+            self._store = _eventstore.Store(text, cache, _bytes(cache_size), endpoint)
+        else:
+            self._store = _eventstore.Store(text)
         self.root = self._store.root
+        self.url = self._store.url
 
     def __repr__(self) -> str:
+        if self.url is not None:
+            return f"eventstore.Store({self.url!r}, cache={str(self.root)!r})"
         return f"eventstore.Store({str(self.root)!r})"
 
     def _repr_html_(self) -> str:
@@ -225,9 +279,25 @@ class Store:
 
     def streams(self) -> pa.Table:
         """Every stream: name, kind, files, records, first and last record
-        time, bytes on disk, sealed files, compact files."""
-        rows = self._store.streams()
+        time, bytes on disk, sealed files, compact files. For a remote
+        store, as listed there: name, kind, files, first and last file
+        start, bytes, files held in the cache."""
         ts = pa.timestamp("ns", tz="UTC")
+        if self.url is not None:
+            rows = self._store.remote_streams()
+            cols = list(zip(*rows)) if rows else [[] for _ in range(7)]
+            return pa.table(
+                {
+                    "name": pa.array(cols[0], pa.string()),
+                    "kind": pa.array(cols[1], pa.string()),
+                    "files": pa.array(cols[2], pa.uint64()),
+                    "first_file": pa.array(cols[3], pa.int64()).cast(ts),
+                    "last_file": pa.array(cols[4], pa.int64()).cast(ts),
+                    "bytes": pa.array(cols[5], pa.uint64()),
+                    "cached": pa.array(cols[6], pa.uint64()),
+                }
+            )
+        rows = self._store.streams()
         cols = list(zip(*rows)) if rows else [[] for _ in range(9)]
         return pa.table(
             {
@@ -242,6 +312,18 @@ class Store:
                 "compact": pa.array(cols[8], pa.uint64()),
             }
         )
+
+    def cache_info(self) -> Optional[dict]:
+        """What a remote store's cache did so far: ``downloaded`` (files),
+        ``bytes``, ``hits`` (files a call needed that the cache held),
+        ``evicted`` (files removed to keep within ``cache_size``) and
+        ``last`` (the files the last call downloaded). None for a local
+        store."""
+        info = self._store.cache_info()
+        if info is None:
+            return None
+        d, b, h, e, last = info
+        return {"downloaded": d, "bytes": b, "hits": h, "evicted": e, "last": last}
 
     def kind(self, stream: str) -> str:
         """``trades``, ``book_l2``, ``quotes``, ``orders_l3``, or ``raw``."""

@@ -47,9 +47,13 @@ class Book:
 
 class Store:
     root: str
-    def __init__(self, root: Union[str, os.PathLike[str]]) -> None: ...
+    url: Optional[str]
+    def __init__(self, root: Union[str, os.PathLike[str]], *, cache: Optional[Union[str, os.PathLike[str]]] = None, cache_size: Union[int, str] = "10GiB", endpoint: Optional[str] = None) -> None:
+        """A folder, or a remote (s3://, az://, file:///) read through a cache folder of limited size."""
     def streams(self) -> pa.Table:
-        """name, kind, files, records, first, last, bytes, sealed, compact."""
+        """name, kind, files, records, first, last, bytes, sealed, compact (remote: name, kind, files, first_file, last_file, bytes, cached)."""
+    def cache_info(self) -> Optional[dict]:
+        """downloaded, bytes, hits, evicted, last (None for a local store)."""
     def kind(self, stream: str) -> str: ...
     def metadata(self, stream: str) -> dict: ...
     def trades(self, stream: str, start: Optional[TimeLike] = None, end: Optional[TimeLike] = None, *, prices: str = "decimal") -> pa.Table:
