@@ -30,7 +30,8 @@ use arrow_array::builder::{
     UInt8Builder,
 };
 use arrow_array::{
-    ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
+    Array, ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use eventstore_log::{ReadOptions, StreamName, StreamReader};
@@ -101,6 +102,19 @@ fn side_name(s: BookSide) -> &'static str {
         BookSide::None => "none",
     }
 }
+
+/// Every action, in the order of the replay's `action` dictionary.
+pub(crate) const ACTIONS: [Action; 9] = [
+    Action::Add,
+    Action::Modify,
+    Action::Cancel,
+    Action::Fill,
+    Action::HiddenFill,
+    Action::Clear,
+    Action::Other,
+    Action::Reduce,
+    Action::Trade,
+];
 
 pub(crate) fn action_name(a: Action) -> &'static str {
     match a {
@@ -507,5 +521,239 @@ impl Iterator for Batches {
     type Item = Result<RecordBatch>;
     fn next(&mut self) -> Option<Self::Item> {
         self.next_batch().transpose()
+    }
+}
+
+/// Records of a stream of `meta`'s kind from a batch of its [`schema`]
+/// (the inverse of [`Batches`]): each as (receive time, encoded record),
+/// in row order, appended to `out`. Columns are found by name (others are
+/// ignored); prices and sizes must be decimals at the stream's scales, and
+/// the nullable columns may be absent. An error names the row (counting
+/// from `first_row`) and the column.
+pub fn encode_batch(
+    meta: &StreamMeta,
+    batch: &RecordBatch,
+    first_row: u64,
+    out: &mut Vec<(i64, Vec<u8>)>,
+) -> std::result::Result<(), String> {
+    let cols = BatchColumns {
+        batch,
+        meta,
+        first_row,
+    };
+    let n = batch.num_rows();
+    let local = cols.ts("local_ts")?;
+    let exchange = cols.ts("exchange_ts")?;
+    let at = |i: usize| first_row + i as u64;
+    out.reserve(n);
+    match meta.kind {
+        StreamKind::Trades => {
+            let price = cols.dec("price", meta.price_scale)?;
+            let size = cols.dec("size", meta.size_scale)?;
+            let side = cols.text("side")?;
+            let id = cols.opt::<UInt64Array>("trade_id")?;
+            let text = cols.opt::<StringArray>("trade_id_text")?;
+            for i in 0..n {
+                let side = match side.value(i) {
+                    "buy" => crate::records::trade::Side::Buy,
+                    "sell" => crate::records::trade::Side::Sell,
+                    "unknown" => crate::records::trade::Side::Unknown,
+                    s => {
+                        return Err(format!(
+                            "row {}: side {s:?} (give buy, sell or unknown)",
+                            at(i)
+                        ))
+                    }
+                };
+                let trade_id = match (id.filter(|c| c.is_valid(i)), text.filter(|c| c.is_valid(i)))
+                {
+                    (Some(c), None) => crate::records::trade::TradeId::Num(c.value(i)),
+                    (None, Some(t)) => crate::records::trade::TradeId::Text(
+                        crate::records::trade::TextId::new(t.value(i))
+                            .map_err(|e| format!("row {}: trade_id_text: {e}", at(i)))?,
+                    ),
+                    (None, None) => crate::records::trade::TradeId::Num(0),
+                    (Some(_), Some(_)) => {
+                        return Err(format!("row {}: both trade_id and trade_id_text", at(i)))
+                    }
+                };
+                let t = Trade {
+                    exchange_ts: exchange.value(i),
+                    local_ts: local.value(i),
+                    price: cols.int(price, i, "price")?,
+                    size: cols.int(size, i, "size")?,
+                    side,
+                    trade_id,
+                };
+                out.push((t.local_ts, t.encode().to_vec()));
+            }
+        }
+        StreamKind::BookL2 => {
+            let side = cols.text("side")?;
+            let price = cols.dec("price", meta.price_scale)?;
+            let size = cols.dec("size", meta.size_scale)?;
+            let flags = cols.req::<arrow_array::UInt8Array>("flags")?;
+            let first = cols.req::<UInt64Array>("first_update_id")?;
+            let last = cols.req::<UInt64Array>("last_update_id")?;
+            let prev = cols.req::<UInt64Array>("prev_update_id")?;
+            let checksum = cols.opt::<arrow_array::Int32Array>("checksum")?;
+            for i in 0..n {
+                let sum = checksum.filter(|c| c.is_valid(i)).map(|c| c.value(i));
+                let mut f = flags.value(i) & !FLAG_CHECKSUM;
+                if sum.is_some() {
+                    f |= FLAG_CHECKSUM;
+                }
+                let l = BookLevel {
+                    exchange_ts: exchange.value(i),
+                    local_ts: local.value(i),
+                    side: book_side(side.value(i)).ok_or_else(|| {
+                        format!(
+                            "row {}: side {:?} (give bid, ask or none)",
+                            at(i),
+                            side.value(i)
+                        )
+                    })?,
+                    flags: f,
+                    price: cols.int(price, i, "price")?,
+                    size: cols.int(size, i, "size")?,
+                    first_update_id: first.value(i),
+                    last_update_id: last.value(i),
+                    prev_update_id: prev.value(i),
+                    checksum: sum.unwrap_or(0),
+                };
+                out.push((l.local_ts, l.encode().to_vec()));
+            }
+        }
+        StreamKind::Quotes => {
+            let bp = cols.dec("bid_price", meta.price_scale)?;
+            let bs = cols.dec("bid_size", meta.size_scale)?;
+            let ap = cols.dec("ask_price", meta.price_scale)?;
+            let asz = cols.dec("ask_size", meta.size_scale)?;
+            let id = cols.req::<UInt64Array>("update_id")?;
+            for i in 0..n {
+                let q = Quote {
+                    exchange_ts: exchange.value(i),
+                    local_ts: local.value(i),
+                    bid_price: cols.int(bp, i, "bid_price")?,
+                    bid_size: cols.int(bs, i, "bid_size")?,
+                    ask_price: cols.int(ap, i, "ask_price")?,
+                    ask_size: cols.int(asz, i, "ask_size")?,
+                    update_id: id.value(i),
+                };
+                out.push((q.local_ts, q.encode().to_vec()));
+            }
+        }
+        StreamKind::OrdersL3 => {
+            let action = cols.text("action")?;
+            let side = cols.text("side")?;
+            let price = cols.dec("price", meta.price_scale)?;
+            let size = cols.dec("size", meta.size_scale)?;
+            let order = cols.req::<UInt64Array>("order_id")?;
+            let seq = cols.req::<UInt64Array>("sequence")?;
+            let flags = cols.req::<arrow_array::UInt8Array>("flags")?;
+            for i in 0..n {
+                let a = action.value(i);
+                let o = OrderEvent {
+                    exchange_ts: exchange.value(i),
+                    local_ts: local.value(i),
+                    action: ACTIONS
+                        .iter()
+                        .copied()
+                        .find(|&x| action_name(x) == a)
+                        .ok_or_else(|| format!("row {}: action {a:?}", at(i)))?,
+                    side: book_side(side.value(i)).ok_or_else(|| {
+                        format!(
+                            "row {}: side {:?} (give bid, ask or none)",
+                            at(i),
+                            side.value(i)
+                        )
+                    })?,
+                    flags: flags.value(i),
+                    price: cols.int(price, i, "price")?,
+                    size: cols.int(size, i, "size")?,
+                    order_id: order.value(i),
+                    sequence: seq.value(i),
+                };
+                out.push((o.local_ts, o.encode().to_vec()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn book_side(s: &str) -> Option<BookSide> {
+    [BookSide::Bid, BookSide::Ask, BookSide::None]
+        .into_iter()
+        .find(|&b| side_name(b) == s)
+}
+
+/// A batch's columns by name, checked against a kind's schema.
+struct BatchColumns<'a> {
+    batch: &'a RecordBatch,
+    meta: &'a StreamMeta,
+    first_row: u64,
+}
+
+impl<'a> BatchColumns<'a> {
+    fn opt<T: 'static>(&self, name: &str) -> std::result::Result<Option<&'a T>, String> {
+        let Some(c) = self.batch.column_by_name(name) else {
+            return Ok(None);
+        };
+        c.as_any().downcast_ref::<T>().map(Some).ok_or_else(|| {
+            let want = schema(self.meta)
+                .field_with_name(name)
+                .map(|f| f.data_type().to_string())
+                .unwrap_or_default();
+            format!("column {name} is {}, not {want}", c.data_type())
+        })
+    }
+
+    /// A column that must be there without nulls.
+    fn req<T: Array + 'static>(&self, name: &str) -> std::result::Result<&'a T, String> {
+        let c = self.opt::<T>(name)?.ok_or_else(|| {
+            format!(
+                "no column {name} (a {} record has {})",
+                self.meta.kind.as_str(),
+                schema(self.meta)
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        if let Some(i) = (0..c.len()).find(|&i| c.is_null(i)) {
+            return Err(format!("row {}: {name} is null", self.first_row + i as u64));
+        }
+        Ok(c)
+    }
+
+    fn ts(&self, name: &str) -> std::result::Result<&'a TimestampNanosecondArray, String> {
+        self.req(name)
+    }
+
+    fn text(&self, name: &str) -> std::result::Result<&'a StringArray, String> {
+        self.req(name)
+    }
+
+    fn dec(&self, name: &str, scale: u8) -> std::result::Result<&'a Decimal128Array, String> {
+        let c: &Decimal128Array = self.req(name)?;
+        if c.scale() != scale as i8 {
+            return Err(format!(
+                "column {name} has scale {}, the stream's is {scale}",
+                c.scale()
+            ));
+        }
+        Ok(c)
+    }
+
+    fn int(&self, c: &Decimal128Array, i: usize, name: &str) -> std::result::Result<i64, String> {
+        i64::try_from(c.value(i)).map_err(|_| {
+            format!(
+                "row {}: {name} {} does not fit the stream's 64-bit integers",
+                self.first_row + i as u64,
+                c.value_as_string(i)
+            )
+        })
     }
 }

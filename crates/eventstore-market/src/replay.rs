@@ -37,7 +37,7 @@
 //! Prices are at the largest price scale of the streams, sizes at the
 //! largest size scale (exact: a value is multiplied by a power of ten).
 
-use crate::arrow::{action_name, ts_type};
+use crate::arrow::{action_name, ts_type, ACTIONS};
 use crate::compact::TradeColumns;
 use crate::read::trades::TradeBlocks;
 use crate::records::level::{BookLevel, BookSide, Quote};
@@ -75,19 +75,6 @@ fn trade_side(s: Side) -> u8 {
 fn book_side(s: BookSide) -> u8 {
     3 + s as u8
 }
-
-/// Every action, in the order of the `action` column's values.
-const ACTIONS: [Action; 9] = [
-    Action::Add,
-    Action::Modify,
-    Action::Cancel,
-    Action::Fill,
-    Action::HiddenFill,
-    Action::Clear,
-    Action::Other,
-    Action::Reduce,
-    Action::Trade,
-];
 
 fn action_code(a: Action) -> u8 {
     ACTIONS.iter().position(|&x| x == a).unwrap_or(0) as u8

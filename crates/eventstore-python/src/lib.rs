@@ -797,6 +797,8 @@ impl BookState {
 struct Writer {
     inner: Option<eventstore_log::StreamWriter>,
     stream: String,
+    /// A market stream's metadata: its records are appended from Arrow.
+    meta: Option<StreamMeta>,
 }
 
 impl Writer {
@@ -811,13 +813,14 @@ impl Writer {
 #[pymethods]
 impl Writer {
     #[new]
-    #[pyo3(signature = (root, stream, roll="1h", durability="os", by_record_time=false))]
+    #[pyo3(signature = (root, stream, roll="1h", durability="os", by_record_time=false, compact=false))]
     fn py_new(
         root: PathBuf,
         stream: &str,
         roll: &str,
         durability: &str,
         by_record_time: bool,
+        compact: bool,
     ) -> PyResult<Writer> {
         let name = stream_name(stream)?;
         let mut opts = eventstore_log::WriterOptions::default()
@@ -826,11 +829,82 @@ impl Writer {
         if by_record_time {
             opts = opts.roll_by(eventstore_log::RollBy::RecordTime);
         }
+        if compact {
+            opts = opts.compact(Some(eventstore_log::CompactOptions::default()));
+        }
         let w = eventstore_log::StreamWriter::open(&root, &name, opts).map_err(err)?;
         Ok(Writer {
             inner: Some(w),
             stream: stream.to_string(),
+            meta: None,
         })
+    }
+
+    /// Make the stream a market stream of `kind` (its metadata stored
+    /// beside it), or check that it is one with these scales.
+    fn set_market(
+        &mut self,
+        kind: &str,
+        venue: &str,
+        symbol: &str,
+        price_scale: u8,
+        size_scale: u8,
+    ) -> PyResult<()> {
+        let meta = market_meta(kind, venue, symbol, price_scale, size_scale)?;
+        let dir = self.w()?.dir().to_path_buf();
+        match StreamMeta::load(&dir).map_err(err)? {
+            Some(m) => {
+                if (m.kind, m.price_scale, m.size_scale)
+                    != (meta.kind, meta.price_scale, meta.size_scale)
+                {
+                    return Err(err(format!(
+                        "{} holds {} records at price scale {} and size scale {}, not {kind} at {price_scale} and {size_scale}",
+                        self.stream,
+                        m.kind.as_str(),
+                        m.price_scale,
+                        m.size_scale
+                    )));
+                }
+                self.meta = Some(m);
+            }
+            None => {
+                if self.w()?.next_seq() != 0 {
+                    return Err(err(format!(
+                        "{} already holds records without market metadata: not a market stream",
+                        self.stream
+                    )));
+                }
+                meta.store(&dir).map_err(err)?;
+                self.meta = Some(meta);
+            }
+        }
+        Ok(())
+    }
+
+    /// Append the rows of `data` (anything with `__arrow_c_stream__`, in
+    /// the stream's kind's schema) as records, each at its `local_ts`;
+    /// returns the first and the next sequence numbers. A bad row is an
+    /// error naming it, and nothing of the call is appended.
+    fn append_records(&mut self, data: &Bound<'_, PyAny>) -> PyResult<(u64, u64)> {
+        let stream = self.stream.clone();
+        let Some(meta) = self.meta.clone() else {
+            return Err(err(format!(
+                "{stream} is not a market stream: give kind= to the writer"
+            )));
+        };
+        let mut records = Vec::new();
+        let mut row = 0u64;
+        for batch in import_stream(data)? {
+            let batch = batch.map_err(|e| err(format!("{stream}: reading the rows: {e}")))?;
+            eventstore_market::arrow::encode_batch(&meta, &batch, row, &mut records)
+                .map_err(|e| err(format!("{stream}: {e}")))?;
+            row += batch.num_rows() as u64;
+        }
+        let w = self.w()?;
+        let r = w
+            .append_batch_at(records.iter().map(|(t, b)| (*t, &b[..])))
+            .map_err(err)?;
+        Ok((r.start, r.end))
     }
 
     /// Append one record; `ts` is its event time (ns), the writer's clock
@@ -905,6 +979,73 @@ impl Writer {
         self.close()?;
         Ok(false)
     }
+}
+
+/// Market metadata of a stream a Python writer makes.
+fn market_meta(
+    kind: &str,
+    venue: &str,
+    symbol: &str,
+    price_scale: u8,
+    size_scale: u8,
+) -> PyResult<StreamMeta> {
+    let kind = eventstore_market::records::meta::StreamKind::parse(kind).ok_or_else(|| {
+        err(format!(
+            "kind {kind:?}: give trades, book_l2, quotes or orders_l3"
+        ))
+    })?;
+    let max = eventstore_market::records::decimal::MAX_SCALE;
+    if price_scale > max || size_scale > max {
+        return Err(err(format!(
+            "scales {price_scale} and {size_scale}: at most {max} decimals"
+        )));
+    }
+    Ok(StreamMeta {
+        venue: venue.to_string(),
+        symbol: symbol.to_string(),
+        kind,
+        price_scale,
+        size_scale,
+        style: eventstore_market::records::decimal::DecimalStyle::Fixed,
+        depth: None,
+        checksum: None,
+    })
+}
+
+/// The record batches of a Python object with `__arrow_c_stream__`.
+fn import_stream(
+    data: &Bound<'_, PyAny>,
+) -> PyResult<arrow_array::ffi_stream::RecordBatchStreamReader> {
+    let capsule = data.call_method0("__arrow_c_stream__").map_err(|_| {
+        err("give a pyarrow Table or RecordBatch (anything with __arrow_c_stream__)")
+    })?;
+    let capsule = capsule
+        .cast::<PyCapsule>()
+        .map_err(|_| err("__arrow_c_stream__ did not return a capsule"))?;
+    let ptr = capsule
+        .pointer_checked(Some(c"arrow_array_stream"))
+        .map_err(|_| {
+            err("__arrow_c_stream__ returned a capsule that is not an arrow_array_stream")
+        })?;
+    // SAFETY: by the Arrow PyCapsule protocol a capsule named
+    // "arrow_array_stream" points at a valid ArrowArrayStream; from_raw
+    // moves it out and marks the capsule's released, so the stream is
+    // released once, by the reader.
+    let stream =
+        unsafe { FFI_ArrowArrayStream::from_raw(ptr.as_ptr() as *mut FFI_ArrowArrayStream) };
+    arrow_array::ffi_stream::RecordBatchStreamReader::try_new(stream)
+        .map_err(|e| err(format!("reading the rows: {e}")))
+}
+
+/// The Arrow schema of a market stream of `kind` at these scales, as an
+/// empty stream of batches.
+#[pyfunction]
+fn market_schema(kind: &str, price_scale: u8, size_scale: u8) -> PyResult<ArrowStream> {
+    let meta = market_meta(kind, "", "", price_scale, size_scale)?;
+    Ok(ArrowStream::new(
+        Arc::new(eventstore_market::arrow::schema(&meta)),
+        Box::new(|| Ok(None)),
+    ))
 }
 
 /// Nanoseconds since the epoch of an RFC 3339 time (`2024-08-08T00:01:00Z`,
@@ -985,6 +1126,7 @@ fn _eventstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Writer>()?;
     m.add_function(wrap_pyfunction!(parse_time, m)?)?;
     m.add_function(wrap_pyfunction!(synth_market, m)?)?;
+    m.add_function(wrap_pyfunction!(market_schema, m)?)?;
     m.add_function(wrap_pyfunction!(parse_duration, m)?)?;
     m.add_function(wrap_pyfunction!(format_time, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -232,3 +232,44 @@ def test_quotes_are_every_book_ticker_with_exact_prices(binance):
     assert ts == sorted(ts)
     with pytest.raises(eventstore.EventStoreError, match="quotes"):
         s.levels(name)
+
+
+def test_a_market_writer_appends_rows_and_every_reader_reads_them_back(binance, tmp_path):
+    src = eventstore.Store(binance)
+    # The real recording's records, written again from Python, read back equal.
+    for name, kind in ((TRADES, "trades"), (DEPTH, "book_l2"), ("binance/btcusdt/bookticker", "quotes")):
+        m = src.metadata(name)
+        rows = pa.Table.from_batches(list(src.records(name, T0, T1)))
+        with eventstore.Writer(tmp_path, f"copy/{kind}", kind=kind, roll="1m", venue="binance",
+                               symbol="BTCUSDT", price_scale=m["price_scale"], size_scale=m["size_scale"]) as w:
+            assert w.write(rows) == range(0, rows.num_rows)
+        back = pa.Table.from_batches(list(eventstore.Store(tmp_path).records(f"copy/{kind}")))
+        assert back.equals(rows), kind
+    dst = eventstore.Store(tmp_path)
+    assert dst.kind("copy/trades") == "trades"
+    assert dst.bars("copy/trades", "1m").equals(src.bars(TRADES, "1m", T0, T1))
+    # From pandas, with float prices and naive times: cast exactly to the scales.
+    df = pd.DataFrame({
+        "local_ts": pd.to_datetime(["2024-08-09T00:00:00.5", "2024-08-09T00:00:01.0"]),
+        "exchange_ts": pd.to_datetime(["2024-08-09T00:00:00.4", "2024-08-09T00:00:00.9"]),
+        "price": [61000.25, 61000.5],
+        "size": [0.001, 2.0],
+        "side": ["buy", "sell"],
+        "trade_id": [1, 2],
+    })
+    with eventstore.Writer(tmp_path, "py/trades", kind="trades", price_scale=2, size_scale=5) as w:
+        assert list(w.write(df)) == [0, 1]
+        before = w.next_seq
+        with pytest.raises(eventstore.EventStoreError, match='row 1: side "up"'):
+            w.write(df.assign(side=["buy", "up"]))
+        with pytest.raises(eventstore.EventStoreError, match="price"):
+            w.write(df.assign(price=[1.0, 1.001]))
+        with pytest.raises(eventstore.EventStoreError, match="no column size"):
+            w.write(df.drop(columns=["size"]))
+        assert w.next_seq == before, "a bad call appended"
+        w.write(pl.from_pandas(df.assign(trade_id=[3, 4])))
+    t = eventstore.Store(tmp_path).trades("py/trades")
+    assert [str(p) for p in t["price"].to_pylist()] == ["61000.25", "61000.50", "61000.25", "61000.50"]
+    assert pd.Timestamp(t["local_ts"][0].as_py()).value == eventstore.to_ns("2024-08-09T00:00:00.5Z")
+    with pytest.raises(eventstore.EventStoreError, match="price scale 2"):
+        eventstore.Writer(tmp_path, "py/trades", kind="trades", price_scale=3, size_scale=5)

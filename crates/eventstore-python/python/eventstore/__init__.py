@@ -479,6 +479,20 @@ class Store:
         return pl.from_arrow(table)
 
 
+def _as_table(data) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    if type(data).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if hasattr(data, "to_arrow"):  # polars
+        return data.to_arrow()
+    raise EventStoreError(f"not rows: {type(data).__name__} (give a pyarrow Table, or a pandas or polars DataFrame)")
+
+
 def synth(
     root: Union[str, "os.PathLike[str]"],
     prefix: str,
@@ -520,7 +534,14 @@ class Writer:
 
     ``durability``: ``"os"`` (the default: a record survives the process at
     once, a power loss once the OS writes it back), ``"batch"`` (fsync per
-    append) or an interval such as ``"10ms"``."""
+    append) or an interval such as ``"10ms"``.
+
+    With ``kind`` (``trades``, ``book_l2``, ``quotes``, ``orders_l3``) the
+    stream is a market stream at ``price_scale`` and ``size_scale``
+    decimals (its metadata stored beside it, or checked where it exists),
+    its files roll by record time and become compact once sealed, and
+    :meth:`write` appends rows of the kind's schema (what
+    ``Store.records`` returns) as records, each at its ``local_ts``."""
 
     def __init__(
         self,
@@ -529,11 +550,85 @@ class Writer:
         *,
         roll: str = "1h",
         durability: str = "os",
-        by_record_time: bool = False,
+        by_record_time: Optional[bool] = None,
+        kind: Optional[str] = None,
+        venue: str = "python",
+        symbol: str = "",
+        price_scale: Optional[int] = None,
+        size_scale: Optional[int] = None,
+        compact: Optional[bool] = None,
     ):
         import os
 
-        self._w = _eventstore.Writer(os.fspath(root), stream, roll, durability, by_record_time)
+        market = kind is not None
+        if market and (price_scale is None or size_scale is None):
+            raise EventStoreError(f"a {kind} stream needs price_scale= and size_scale= (decimals)")
+        self._w = _eventstore.Writer(
+            os.fspath(root),
+            stream,
+            roll,
+            durability,
+            market if by_record_time is None else by_record_time,
+            market if compact is None else compact,
+        )
+        self._schema = None
+        if market:
+            self._w.set_market(kind, venue, symbol or stream, price_scale, size_scale)
+            self._schema = pa.RecordBatchReader.from_stream(
+                _eventstore.market_schema(kind, price_scale, size_scale)
+            ).schema
+
+    @property
+    def schema(self) -> Optional[pa.Schema]:
+        """The rows :meth:`write` takes (None for a raw stream)."""
+        return self._schema
+
+    def write(self, data) -> range:
+        """Append the rows of ``data`` (a ``pyarrow.Table`` or
+        ``RecordBatch``, a pandas or polars DataFrame, or anything with
+        ``__arrow_c_stream__``) to a market stream; returns their sequence
+        numbers. Columns are matched by name and cast to :attr:`schema`:
+        times may be any timestamp unit (naive means UTC) or integer ns,
+        prices and sizes decimals, floats or text (cast exactly to the
+        stream's scale, an error where that loses digits); the nullable
+        columns may be left out. Nothing of a call with a bad row is
+        appended, and the error names the row and column."""
+        if self._schema is None:
+            raise EventStoreError("not a market stream: give kind= (and the scales) to the writer")
+        table = _as_table(data)
+        cols = []
+        for f in self._schema:
+            if f.name not in table.column_names:
+                if not f.nullable:
+                    raise EventStoreError(
+                        f"no column {f.name}: a row needs {', '.join(self._schema.names)}"
+                    )
+                cols.append(pa.nulls(table.num_rows, f.type))
+                continue
+            c = table[f.name]
+            try:
+                if pa.types.is_timestamp(f.type) and pa.types.is_timestamp(c.type) and c.type.tz is None:
+                    c = c.cast(pa.timestamp(c.type.unit)).cast(pa.timestamp(c.type.unit, tz="UTC"))
+                if pa.types.is_dictionary(c.type):
+                    c = c.cast(c.type.value_type)
+                d = c.cast(f.type, safe=True)
+                if pa.types.is_decimal(f.type) and pa.types.is_floating(c.type):
+                    # A float cast to a decimal is rounded: refuse what
+                    # the stream's scale can not hold.
+                    import pyarrow.compute as pc
+
+                    lost = pc.invert(pc.equal(d.cast(pa.float64()), c.cast(pa.float64())))
+                    if pc.any(lost).as_py():
+                        i = pc.index(lost, True).as_py()
+                        raise EventStoreError(
+                            f"row {i}: {f.name} {c[i].as_py()!r} has more decimals than the stream's {f.type.scale}"
+                        )
+                cols.append(d)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise EventStoreError(f"column {f.name} ({c.type}) as {f.type}: {e}") from None
+        t = pa.Table.from_arrays(cols, schema=self._schema)
+        a, b = self._w.append_records(t)
+        return range(a, b)
 
     def append(self, payload: bytes, ts: Optional[TimeLike] = None) -> int:
         """Append one record (with an event time, else the writer's clock);
