@@ -39,7 +39,7 @@
 
 use crate::arrow::{action_name, ts_type, ACTIONS};
 use crate::compact::TradeColumns;
-use crate::read::trades::TradeBlocks;
+use crate::read::trades::{BlockSink, Blocks};
 use crate::records::level::{BookLevel, BookSide, Quote};
 use crate::records::meta::StreamKind;
 use crate::records::order::{Action, OrderEvent};
@@ -52,7 +52,7 @@ use arrow_array::{
 };
 use arrow_buffer::{BooleanBuffer, NullBuffer};
 use arrow_schema::{DataType, Field, Schema};
-use eventstore_log::{ReadOptions, StreamName, StreamReader};
+use eventstore_log::StreamName;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::Path;
@@ -206,64 +206,72 @@ impl Events {
     ) -> std::result::Result<(), String> {
         match kind {
             StreamKind::Trades => {
-                let t = Trade::decode(b)?;
                 let mut c = TradeColumns::default();
-                c.push(&t);
+                c.push(&Trade::decode(b)?);
                 self.push_trades(s, &c);
             }
-            StreamKind::BookL2 => {
-                let l = BookLevel::decode(b)?;
-                self.push_row(
-                    s,
-                    l.local_ts,
-                    l.exchange_ts,
-                    LEVEL,
-                    book_side(l.side),
-                    l.price,
-                    l.size,
-                    [0; 4],
-                    0,
-                    0,
-                    l.last_update_id,
-                    l.flags,
-                );
-            }
-            StreamKind::Quotes => {
-                let q = Quote::decode(b)?;
-                self.push_row(
-                    s,
-                    q.local_ts,
-                    q.exchange_ts,
-                    QUOTE,
-                    0,
-                    0,
-                    0,
-                    [q.bid_price, q.bid_size, q.ask_price, q.ask_size],
-                    0,
-                    0,
-                    q.update_id,
-                    0,
-                );
-            }
-            StreamKind::OrdersL3 => {
-                let o = OrderEvent::decode(b)?;
-                self.push_row(
-                    s,
-                    o.local_ts,
-                    o.exchange_ts,
-                    ORDER,
-                    book_side(o.side),
-                    o.price,
-                    o.size,
-                    [0; 4],
-                    action_code(o.action),
-                    o.order_id,
-                    o.sequence,
-                    o.flags,
-                );
-            }
+            StreamKind::BookL2 => self.push_levels(s, &[BookLevel::decode(b)?]),
+            StreamKind::Quotes => self.push_quotes(s, &[Quote::decode(b)?]),
+            StreamKind::OrdersL3 => self.push_orders(s, &[OrderEvent::decode(b)?]),
         }
         Ok(())
+    }
+
+    fn push_levels(&mut self, s: Scale, v: &[BookLevel]) {
+        for l in v {
+            self.push_row(
+                s,
+                l.local_ts,
+                l.exchange_ts,
+                LEVEL,
+                book_side(l.side),
+                l.price,
+                l.size,
+                [0; 4],
+                0,
+                0,
+                l.last_update_id,
+                l.flags,
+            );
+        }
+    }
+
+    fn push_quotes(&mut self, s: Scale, v: &[Quote]) {
+        for q in v {
+            self.push_row(
+                s,
+                q.local_ts,
+                q.exchange_ts,
+                QUOTE,
+                0,
+                0,
+                0,
+                [q.bid_price, q.bid_size, q.ask_price, q.ask_size],
+                0,
+                0,
+                q.update_id,
+                0,
+            );
+        }
+    }
+
+    fn push_orders(&mut self, s: Scale, v: &[OrderEvent]) {
+        for o in v {
+            self.push_row(
+                s,
+                o.local_ts,
+                o.exchange_ts,
+                ORDER,
+                book_side(o.side),
+                o.price,
+                o.size,
+                [0; 4],
+                action_code(o.action),
+                o.order_id,
+                o.sequence,
+                o.flags,
+            );
+        }
     }
 
     /// Add the trades of `c`.
@@ -417,16 +425,47 @@ impl Events {
     }
 }
 
-/// Where a stream's records come from.
+/// Where a stream's records come from: its blocks, decoded straight into
+/// records of its kind (no stored record in between).
 enum Source {
-    Trades(Box<TradeBlocks>, TradeColumns),
-    Records(Box<StreamReader>),
+    Trades(Box<Blocks<TradeColumns>>, TradeColumns),
+    Levels(Box<Blocks<Vec<BookLevel>>>, Vec<BookLevel>),
+    Quotes(Box<Blocks<Vec<Quote>>>, Vec<Quote>),
+    Orders(Box<Blocks<Vec<OrderEvent>>>, Vec<OrderEvent>),
+}
+
+impl Source {
+    fn open(kind: StreamKind, dir: &Path, from: Option<i64>, to: Option<i64>) -> Result<Source> {
+        Ok(match kind {
+            StreamKind::Trades => {
+                Source::Trades(Box::new(Blocks::open(dir, from, to)?), Default::default())
+            }
+            StreamKind::BookL2 => {
+                Source::Levels(Box::new(Blocks::open(dir, from, to)?), Vec::new())
+            }
+            StreamKind::Quotes => {
+                Source::Quotes(Box::new(Blocks::open(dir, from, to)?), Vec::new())
+            }
+            StreamKind::OrdersL3 => {
+                Source::Orders(Box::new(Blocks::open(dir, from, to)?), Vec::new())
+            }
+        })
+    }
+}
+
+/// Read at most `n` records of `b` into `v` (emptied first).
+fn fill<S: BlockSink>(b: &mut Blocks<S>, v: &mut S, n: usize) -> Result<()> {
+    v.clear();
+    while v.len() < n {
+        if b.read_into(v, n - v.len())? == 0 {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// One stream of a replay: its next chunk of rows.
 struct Cursor {
-    name: String,
-    kind: StreamKind,
     scale: Scale,
     source: Source,
     chunk: Events,
@@ -448,31 +487,23 @@ impl Cursor {
     fn refill(&mut self, n: usize) -> Result<()> {
         self.chunk.clear();
         self.row = 0;
+        let sc = self.scale;
         match &mut self.source {
-            Source::Trades(t, cols) => {
-                cols.clear();
-                cols.reserve(n);
-                while cols.len() < n {
-                    if t.read_into(cols, n - cols.len())? == 0 {
-                        break;
-                    }
-                }
-                self.chunk.push_trades(self.scale, cols);
+            Source::Trades(b, v) => {
+                fill(b, v, n)?;
+                self.chunk.push_trades(sc, v);
             }
-            Source::Records(r) => {
-                while self.chunk.len() < n {
-                    let Some(rec) = r.next()? else {
-                        break;
-                    };
-                    let seq = rec.seq;
-                    self.chunk
-                        .push_record(self.scale, self.kind, rec.payload)
-                        .map_err(|reason| Error::BadRecord {
-                            stream: self.name.clone(),
-                            seq,
-                            reason,
-                        })?;
-                }
+            Source::Levels(b, v) => {
+                fill(b, v, n)?;
+                self.chunk.push_levels(sc, v);
+            }
+            Source::Quotes(b, v) => {
+                fill(b, v, n)?;
+                self.chunk.push_quotes(sc, v);
+            }
+            Source::Orders(b, v) => {
+                fill(b, v, n)?;
+                self.chunk.push_orders(sc, v);
             }
         }
         self.done = self.chunk.len() == 0;
@@ -494,6 +525,8 @@ pub struct Replay {
     /// Books at the start still to be emitted, in the streams' order.
     books: VecDeque<Events>,
     out: Events,
+    /// Rows of the batch still in their streams' chunks: (stream, rows).
+    runs: Vec<(u16, u32, u32)>,
     rows: usize,
 }
 
@@ -546,15 +579,7 @@ impl Replay {
                 price: 10i128.pow((ps - meta.price_scale) as u32),
                 size: 10i128.pow((ss - meta.size_scale) as u32),
             };
-            let source = if meta.kind == StreamKind::Trades {
-                Source::Trades(
-                    Box::new(TradeBlocks::open(&dir, from_ns, to_ns)?),
-                    TradeColumns::default(),
-                )
-            } else {
-                let opts = ReadOptions::received_in(from_ns, to_ns);
-                Source::Records(Box::new(StreamReader::open_dir(&dir, opts)?))
-            };
+            let source = Source::open(meta.kind, &dir, from_ns, to_ns)?;
             if let (Some(t), StreamKind::BookL2 | StreamKind::OrdersL3) = (from_ns, meta.kind) {
                 let at = OrderStreamReader::open(root, name)?
                     .read_only()
@@ -570,8 +595,6 @@ impl Replay {
                 books.push_back(book);
             }
             let mut c = Cursor {
-                name: name.to_string(),
-                kind: meta.kind,
                 scale,
                 source,
                 chunk: Events::default(),
@@ -594,6 +617,7 @@ impl Replay {
             heap,
             books,
             out: Events::default(),
+            runs: Vec::new(),
             rows,
         })
     }
@@ -623,19 +647,21 @@ impl Replay {
             }
         }
         let chunk = CHUNK_ROWS.min(rows).max(64);
-        while self.out.len() < rows {
+        let mut filled = self.out.len();
+        while filled < rows {
             let Some(Reverse((_, i))) = self.heap.pop() else {
                 break;
             };
             let bound = self.heap.peek().map(|Reverse(k)| *k);
-            let c = &mut self.cursors[i as usize];
+            let at = i as usize;
             loop {
-                let room = rows - self.out.len();
-                let ts = &c.chunk.ts;
-                let lim = ts.len().min(c.row + room);
+                let c = &mut self.cursors[at];
+                let lim = c.chunk.len().min(c.row + (rows - filled));
+                // The rows before the next stream's next row.
                 let end = match bound {
                     None => lim,
                     Some(b) => {
+                        let ts = &c.chunk.ts;
                         let mut e = c.row;
                         while e < lim && (ts[e], i) < b {
                             e += 1;
@@ -643,23 +669,31 @@ impl Replay {
                         e
                     }
                 };
-                self.out.extend_rows(&c.chunk, c.row..end);
+                if end > c.row {
+                    self.runs.push((i, c.row as u32, end as u32));
+                    filled += end - c.row;
+                }
                 c.row = end;
-                if c.row < c.chunk.len() || self.out.len() == rows {
+                if c.row < c.chunk.len() || filled == rows {
                     break;
                 }
+                // The chunk is used up: its rows go out before it is refilled.
+                flush(&mut self.out, &mut self.runs, &self.cursors);
+                let c = &mut self.cursors[at];
                 c.refill(chunk)?;
                 if c.done || bound.is_some_and(|b| c.key().is_some_and(|k| k > b)) {
                     break;
                 }
             }
-            if c.row == c.chunk.len() && !c.done {
-                c.refill(chunk)?;
+            if self.cursors[at].row == self.cursors[at].chunk.len() && !self.cursors[at].done {
+                flush(&mut self.out, &mut self.runs, &self.cursors);
+                self.cursors[at].refill(chunk)?;
             }
-            if let Some(k) = c.key() {
+            if let Some(k) = self.cursors[at].key() {
                 self.heap.push(Reverse(k));
             }
         }
+        flush(&mut self.out, &mut self.runs, &self.cursors);
         if self.out.len() == 0 {
             return Ok(None);
         }
@@ -670,6 +704,65 @@ impl Replay {
                 stream: "replay".into(),
                 reason,
             })
+    }
+}
+
+/// Copy the rows of `runs` (stream, first row, end row) from the streams'
+/// chunks to `out`, column by column, and forget them.
+fn flush(out: &mut Events, runs: &mut Vec<(u16, u32, u32)>, cursors: &[Cursor]) {
+    if runs.is_empty() {
+        return;
+    }
+    let n: usize = runs.iter().map(|r| (r.2 - r.1) as usize).sum();
+    let mut row = out.len();
+    for &(c, a, b) in runs.iter() {
+        let t = &cursors[c as usize].chunk.text_ids;
+        if !t.is_empty() {
+            let (a, b) = (a as usize, b as usize);
+            let lo = t.partition_point(|(r, _)| *r < a);
+            let hi = t.partition_point(|(r, _)| *r < b);
+            out.text_ids
+                .extend(t[lo..hi].iter().map(|&(r, id)| (row + r - a, id)));
+        }
+        row += (b - a) as usize;
+    }
+    let ch = |c: usize| &cursors[c].chunk;
+    copy_runs(&mut out.ts, runs, n, |c| &ch(c).ts);
+    copy_runs(&mut out.exchange_ts, runs, n, |c| &ch(c).exchange_ts);
+    copy_runs(&mut out.stream, runs, n, |c| &ch(c).stream);
+    copy_runs(&mut out.event, runs, n, |c| &ch(c).event);
+    copy_runs(&mut out.side, runs, n, |c| &ch(c).side);
+    copy_runs(&mut out.price, runs, n, |c| &ch(c).price);
+    copy_runs(&mut out.size, runs, n, |c| &ch(c).size);
+    for q in 0..4 {
+        copy_runs(&mut out.quote[q], runs, n, |c| &ch(c).quote[q]);
+    }
+    copy_runs(&mut out.action, runs, n, |c| &ch(c).action);
+    copy_runs(&mut out.id, runs, n, |c| &ch(c).id);
+    copy_runs(&mut out.update_id, runs, n, |c| &ch(c).update_id);
+    copy_runs(&mut out.flags, runs, n, |c| &ch(c).flags);
+    runs.clear();
+}
+
+/// One column of [`flush`]: short runs element by element (cheaper than
+/// a copy call for the one or two rows a merge of busy streams takes at a
+/// time), long ones as slices.
+fn copy_runs<'a, T: Copy + 'a>(
+    out: &mut Vec<T>,
+    runs: &[(u16, u32, u32)],
+    n: usize,
+    col: impl Fn(usize) -> &'a Vec<T>,
+) {
+    out.reserve(n);
+    for &(c, a, b) in runs {
+        let s = &col(c as usize)[a as usize..b as usize];
+        if s.len() <= 8 {
+            for &x in s {
+                out.push(x);
+            }
+        } else {
+            out.extend_from_slice(s);
+        }
     }
 }
 

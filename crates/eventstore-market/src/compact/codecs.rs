@@ -15,7 +15,7 @@ use crate::records::trade::Trade;
 use eventstore_log::compact::{BlockCodec, Decoded};
 
 /// A market record kind the codecs know.
-trait Record: Sized {
+pub trait Record: Sized {
     const ID: u16;
     const NAME: &'static str;
     fn decode(b: &[u8]) -> Result<Self, String>;

@@ -13,7 +13,7 @@ pub mod orders;
 pub mod quotes;
 pub mod trades;
 
-pub use codecs::{install, LEVELS, ORDERS, QUOTES, TRADES};
+pub use codecs::{install, Record, LEVELS, ORDERS, QUOTES, TRADES};
 pub use levels::{decode_levels, encode_levels};
 pub use orders::{decode_orders, encode_orders};
 pub use quotes::{decode_quotes, encode_quotes};

@@ -71,13 +71,81 @@ impl Iterator for TradeStreamReader {
     }
 }
 
+/// Where decoded records go: the columns of [`TradeColumns`], or a
+/// vector of records of another kind.
+pub trait BlockSink: Default {
+    /// The codec whose blocks decode straight into this sink.
+    fn codec() -> u16;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn clear(&mut self);
+    /// Append the records of a block body of [`BlockSink::codec`].
+    fn decode_block(body: &[u8], out: &mut Self) -> std::result::Result<(), String>;
+    /// Append one record from its stored bytes.
+    fn push_bytes(&mut self, b: &[u8]) -> std::result::Result<(), String>;
+    /// Append rows `r` of `other`.
+    fn extend_rows(&mut self, other: &Self, r: std::ops::Range<usize>);
+}
+
+impl BlockSink for TradeColumns {
+    fn codec() -> u16 {
+        TRADES.id()
+    }
+    fn len(&self) -> usize {
+        TradeColumns::len(self)
+    }
+    fn clear(&mut self) {
+        TradeColumns::clear(self)
+    }
+    fn decode_block(body: &[u8], out: &mut Self) -> std::result::Result<(), String> {
+        decode_trade_columns(body, out)
+    }
+    fn push_bytes(&mut self, b: &[u8]) -> std::result::Result<(), String> {
+        self.push(&Trade::decode(b)?);
+        Ok(())
+    }
+    fn extend_rows(&mut self, other: &Self, r: std::ops::Range<usize>) {
+        TradeColumns::extend_rows(self, other, r)
+    }
+}
+
+impl<R: crate::compact::Record + Copy> BlockSink for Vec<R> {
+    fn codec() -> u16 {
+        R::ID
+    }
+    fn len(&self) -> usize {
+        <[R]>::len(self)
+    }
+    fn clear(&mut self) {
+        Vec::clear(self)
+    }
+    fn decode_block(body: &[u8], out: &mut Self) -> std::result::Result<(), String> {
+        out.extend(R::decode_block(body)?);
+        Ok(())
+    }
+    fn push_bytes(&mut self, b: &[u8]) -> std::result::Result<(), String> {
+        self.push(R::decode(b)?);
+        Ok(())
+    }
+    fn extend_rows(&mut self, other: &Self, r: std::ops::Range<usize>) {
+        self.extend_from_slice(&other[r])
+    }
+}
+
 /// The trades of a stream in a time range by column, decoded straight
 /// from the blocks of its compact files (no record in between): what
-/// Arrow batches are built from. Framed files, and blocks stored by the
-/// log's general codec, are read record by record into the same columns.
-/// The range is the one [`TradeStreamReader`] reads: from the first trade
-/// received at or after `from_ns` to the first at or after `to_ns`.
-pub struct TradeBlocks {
+/// Arrow batches are built from.
+pub type TradeBlocks = Blocks<TradeColumns>;
+
+/// The records of a stream in a time range, decoded straight from the
+/// blocks of its compact files into a [`BlockSink`] (no stored record in
+/// between). Framed files, and blocks stored by the log's general codec,
+/// are read record by record into the same sink. The range is the one
+/// every reader reads: from the first record received at or after
+/// `from_ns` to the first at or after `to_ns`.
+pub struct Blocks<S: BlockSink> {
     name: String,
     dir: PathBuf,
     files: Vec<eventstore_log::FileEntry>,
@@ -88,12 +156,12 @@ pub struct TradeBlocks {
     raw: Option<(RawBlocks, usize)>,
     framed: Option<StreamReader>,
     decoded: Decoded,
-    scratch: TradeColumns,
+    scratch: S,
 }
 
-impl TradeBlocks {
-    /// The trades of the stream in `dir` received in `[from_ns, to_ns)`.
-    pub fn open(dir: &Path, from_ns: Option<i64>, to_ns: Option<i64>) -> Result<TradeBlocks> {
+impl<S: BlockSink> Blocks<S> {
+    /// The records of the stream in `dir` received in `[from_ns, to_ns)`.
+    pub fn open(dir: &Path, from_ns: Option<i64>, to_ns: Option<i64>) -> Result<Blocks<S>> {
         crate::compact::install();
         let name = dir.display().to_string();
         // Where the range starts and stops, found by index as every reader
@@ -107,7 +175,7 @@ impl TradeBlocks {
         };
         let next_seq = seq_at(from_ns, 0)?;
         let stop_seq = seq_at(to_ns, u64::MAX)?;
-        Ok(TradeBlocks {
+        Ok(Blocks {
             name,
             dir: dir.to_path_buf(),
             files: eventstore_log::files::list_files(dir)?,
@@ -117,13 +185,13 @@ impl TradeBlocks {
             raw: None,
             framed: None,
             decoded: Decoded::default(),
-            scratch: TradeColumns::default(),
+            scratch: S::default(),
         })
     }
 
-    /// Append the next trades of the range to `out`: at most `max`, and
+    /// Append the next records of the range to `out`: at most `max`, and
     /// at most one block's. Returns how many; 0 at the end of the range.
-    pub fn read_into(&mut self, out: &mut TradeColumns, max: usize) -> Result<usize> {
+    pub fn read_into(&mut self, out: &mut S, max: usize) -> Result<usize> {
         let max = max.max(1);
         loop {
             if self.next_seq >= self.stop_seq {
@@ -133,8 +201,8 @@ impl TradeBlocks {
                 let mut n = 0;
                 while n < max {
                     let Some(rec) = r.next()? else { break };
-                    let t = Trade::decode(rec.payload).map_err(|e| bad(&self.name, rec.seq, e))?;
-                    out.push(&t);
+                    out.push_bytes(rec.payload)
+                        .map_err(|e| bad(&self.name, rec.seq, e))?;
                     self.next_seq = rec.seq + 1;
                     n += 1;
                 }
@@ -164,18 +232,18 @@ impl TradeBlocks {
                 let (h, body) = raw.block(i)?;
                 let lo = self.next_seq.saturating_sub(e.first_seq) as usize;
                 let hi = (self.stop_seq.min(end) - e.first_seq) as usize;
-                // A whole trade block that fits goes straight into `out`;
-                // anything else through the scratch columns.
+                // A whole block of the sink's codec that fits goes
+                // straight into `out`; anything else through the scratch.
                 let direct =
-                    h.codec == TRADES.id() && lo == 0 && hi == e.count as usize && hi <= max;
-                if h.codec == TRADES.id() {
+                    h.codec == S::codec() && lo == 0 && hi == e.count as usize && hi <= max;
+                if h.codec == S::codec() {
                     let target = if direct {
                         &mut *out
                     } else {
                         self.scratch.clear();
                         &mut self.scratch
                     };
-                    decode_trade_columns(body, target).map_err(|reason| {
+                    S::decode_block(body, target).map_err(|reason| {
                         let at =
                             format!("{}: the block at offset {}", raw.path().display(), e.offset);
                         bad(&self.name, e.first_seq, format!("{at}: {reason}"))
@@ -185,9 +253,9 @@ impl TradeBlocks {
                     self.scratch.clear();
                     for k in 0..self.decoded.len() {
                         let (at, len) = self.decoded.span(k);
-                        let t = Trade::decode(&self.decoded.data[at..at + len])
+                        self.scratch
+                            .push_bytes(&self.decoded.data[at..at + len])
                             .map_err(|r| bad(&self.name, e.first_seq + k as u64, r))?;
-                        self.scratch.push(&t);
                     }
                 }
                 let took = if direct {
