@@ -208,7 +208,7 @@ impl Events {
             StreamKind::Trades => {
                 let mut c = TradeColumns::default();
                 c.push(&Trade::decode(b)?);
-                self.push_trades(s, &c);
+                self.push_trades(s, &c, 0..1);
             }
             StreamKind::BookL2 => self.push_levels(s, &[BookLevel::decode(b)?]),
             StreamKind::Quotes => self.push_quotes(s, &[Quote::decode(b)?]),
@@ -275,24 +275,35 @@ impl Events {
     }
 
     /// Add the trades of `c`.
-    fn push_trades(&mut self, s: Scale, c: &TradeColumns) {
+    fn push_trades(&mut self, s: Scale, c: &TradeColumns, r: std::ops::Range<usize>) {
         let base = self.len();
-        let n = c.len();
-        self.ts.extend_from_slice(&c.local_ts);
-        self.exchange_ts.extend_from_slice(&c.exchange_ts);
+        let n = r.len();
+        self.ts.extend_from_slice(&c.local_ts[r.clone()]);
+        self.exchange_ts
+            .extend_from_slice(&c.exchange_ts[r.clone()]);
         self.stream.resize(base + n, s.stream);
         self.event.resize(base + n, TRADE);
-        self.side.extend(c.side.iter().map(|&x| trade_side(x)));
+        self.side
+            .extend(c.side[r.clone()].iter().map(|&x| trade_side(x)));
         self.price
-            .extend(c.price.iter().map(|&x| x as i128 * s.price));
-        self.size.extend(c.size.iter().map(|&x| x as i128 * s.size));
+            .extend(c.price[r.clone()].iter().map(|&x| x as i128 * s.price));
+        self.size
+            .extend(c.size[r.clone()].iter().map(|&x| x as i128 * s.size));
         for q in &mut self.quote {
             q.resize(base + n, 0);
         }
         self.action.resize(base + n, 0);
-        self.id.extend_from_slice(&c.id);
-        self.text_ids
-            .extend(c.text_ids.iter().map(|&(r, t)| (base + r, t)));
+        self.id.extend_from_slice(&c.id[r.clone()]);
+        if !c.text_ids.is_empty() {
+            // Text ids are in row order: the run's are one slice of them.
+            let lo = c.text_ids.partition_point(|(row, _)| *row < r.start);
+            let hi = c.text_ids.partition_point(|(row, _)| *row < r.end);
+            self.text_ids.extend(
+                c.text_ids[lo..hi]
+                    .iter()
+                    .map(|&(row, t)| (base + row - r.start, t)),
+            );
+        }
         self.update_id.resize(base + n, 0);
         self.flags.resize(base + n, 0);
     }
@@ -467,8 +478,9 @@ fn fill<S: BlockSink>(b: &mut Blocks<S>, v: &mut S, n: usize) -> Result<()> {
 /// One stream of a replay: its next chunk of rows.
 struct Cursor {
     scale: Scale,
+    /// The chunk: the source's records, their receive times.
     source: Source,
-    chunk: Events,
+    ts: Vec<i64>,
     row: usize,
     done: bool,
 }
@@ -476,37 +488,47 @@ struct Cursor {
 impl Cursor {
     /// The key of the next row: its receive time, then the stream's place.
     fn key(&self) -> Option<(i64, u16)> {
-        self.ts().map(|t| (t, self.scale.stream))
+        self.ts.get(self.row).map(|&t| (t, self.scale.stream))
     }
 
-    fn ts(&self) -> Option<i64> {
-        self.chunk.ts.get(self.row).copied()
+    fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// Rows `r` of the chunk, added to `out`.
+    fn emit(&self, out: &mut Events, r: std::ops::Range<usize>) {
+        let s = self.scale;
+        match &self.source {
+            Source::Trades(_, c) => out.push_trades(s, c, r),
+            Source::Levels(_, v) => out.push_levels(s, &v[r]),
+            Source::Quotes(_, v) => out.push_quotes(s, &v[r]),
+            Source::Orders(_, v) => out.push_orders(s, &v[r]),
+        }
     }
 
     /// Read the next chunk of at most `n` rows (`done` at the end).
     fn refill(&mut self, n: usize) -> Result<()> {
-        self.chunk.clear();
         self.row = 0;
-        let sc = self.scale;
+        self.ts.clear();
         match &mut self.source {
-            Source::Trades(b, v) => {
-                fill(b, v, n)?;
-                self.chunk.push_trades(sc, v);
+            Source::Trades(b, c) => {
+                fill(b, c, n)?;
+                self.ts.extend_from_slice(&c.local_ts);
             }
             Source::Levels(b, v) => {
                 fill(b, v, n)?;
-                self.chunk.push_levels(sc, v);
+                self.ts.extend(v.iter().map(|x| x.local_ts));
             }
             Source::Quotes(b, v) => {
                 fill(b, v, n)?;
-                self.chunk.push_quotes(sc, v);
+                self.ts.extend(v.iter().map(|x| x.local_ts));
             }
             Source::Orders(b, v) => {
                 fill(b, v, n)?;
-                self.chunk.push_orders(sc, v);
+                self.ts.extend(v.iter().map(|x| x.local_ts));
             }
         }
-        self.done = self.chunk.len() == 0;
+        self.done = self.ts.is_empty();
         Ok(())
     }
 }
@@ -525,8 +547,6 @@ pub struct Replay {
     /// Books at the start still to be emitted, in the streams' order.
     books: VecDeque<Events>,
     out: Events,
-    /// Rows of the batch still in their streams' chunks: (stream, rows).
-    runs: Vec<(u16, u32, u32)>,
     rows: usize,
 }
 
@@ -597,7 +617,7 @@ impl Replay {
             let mut c = Cursor {
                 scale,
                 source,
-                chunk: Events::default(),
+                ts: Vec::new(),
                 row: 0,
                 done: false,
             };
@@ -617,7 +637,6 @@ impl Replay {
             heap,
             books,
             out: Events::default(),
-            runs: Vec::new(),
             rows,
         })
     }
@@ -647,53 +666,42 @@ impl Replay {
             }
         }
         let chunk = CHUNK_ROWS.min(rows).max(64);
-        let mut filled = self.out.len();
-        while filled < rows {
+        while self.out.len() < rows {
             let Some(Reverse((_, i))) = self.heap.pop() else {
                 break;
             };
             let bound = self.heap.peek().map(|Reverse(k)| *k);
-            let at = i as usize;
+            let c = &mut self.cursors[i as usize];
             loop {
-                let c = &mut self.cursors[at];
-                let lim = c.chunk.len().min(c.row + (rows - filled));
+                let lim = c.len().min(c.row + (rows - self.out.len()));
                 // The rows before the next stream's next row.
                 let end = match bound {
                     None => lim,
                     Some(b) => {
-                        let ts = &c.chunk.ts;
                         let mut e = c.row;
-                        while e < lim && (ts[e], i) < b {
+                        while e < lim && (c.ts[e], i) < b {
                             e += 1;
                         }
                         e
                     }
                 };
-                if end > c.row {
-                    self.runs.push((i, c.row as u32, end as u32));
-                    filled += end - c.row;
-                }
+                c.emit(&mut self.out, c.row..end);
                 c.row = end;
-                if c.row < c.chunk.len() || filled == rows {
+                if c.row < c.len() || self.out.len() == rows {
                     break;
                 }
-                // The chunk is used up: its rows go out before it is refilled.
-                flush(&mut self.out, &mut self.runs, &self.cursors);
-                let c = &mut self.cursors[at];
                 c.refill(chunk)?;
                 if c.done || bound.is_some_and(|b| c.key().is_some_and(|k| k > b)) {
                     break;
                 }
             }
-            if self.cursors[at].row == self.cursors[at].chunk.len() && !self.cursors[at].done {
-                flush(&mut self.out, &mut self.runs, &self.cursors);
-                self.cursors[at].refill(chunk)?;
+            if c.row == c.len() && !c.done {
+                c.refill(chunk)?;
             }
-            if let Some(k) = self.cursors[at].key() {
+            if let Some(k) = c.key() {
                 self.heap.push(Reverse(k));
             }
         }
-        flush(&mut self.out, &mut self.runs, &self.cursors);
         if self.out.len() == 0 {
             return Ok(None);
         }
@@ -704,65 +712,6 @@ impl Replay {
                 stream: "replay".into(),
                 reason,
             })
-    }
-}
-
-/// Copy the rows of `runs` (stream, first row, end row) from the streams'
-/// chunks to `out`, column by column, and forget them.
-fn flush(out: &mut Events, runs: &mut Vec<(u16, u32, u32)>, cursors: &[Cursor]) {
-    if runs.is_empty() {
-        return;
-    }
-    let n: usize = runs.iter().map(|r| (r.2 - r.1) as usize).sum();
-    let mut row = out.len();
-    for &(c, a, b) in runs.iter() {
-        let t = &cursors[c as usize].chunk.text_ids;
-        if !t.is_empty() {
-            let (a, b) = (a as usize, b as usize);
-            let lo = t.partition_point(|(r, _)| *r < a);
-            let hi = t.partition_point(|(r, _)| *r < b);
-            out.text_ids
-                .extend(t[lo..hi].iter().map(|&(r, id)| (row + r - a, id)));
-        }
-        row += (b - a) as usize;
-    }
-    let ch = |c: usize| &cursors[c].chunk;
-    copy_runs(&mut out.ts, runs, n, |c| &ch(c).ts);
-    copy_runs(&mut out.exchange_ts, runs, n, |c| &ch(c).exchange_ts);
-    copy_runs(&mut out.stream, runs, n, |c| &ch(c).stream);
-    copy_runs(&mut out.event, runs, n, |c| &ch(c).event);
-    copy_runs(&mut out.side, runs, n, |c| &ch(c).side);
-    copy_runs(&mut out.price, runs, n, |c| &ch(c).price);
-    copy_runs(&mut out.size, runs, n, |c| &ch(c).size);
-    for q in 0..4 {
-        copy_runs(&mut out.quote[q], runs, n, |c| &ch(c).quote[q]);
-    }
-    copy_runs(&mut out.action, runs, n, |c| &ch(c).action);
-    copy_runs(&mut out.id, runs, n, |c| &ch(c).id);
-    copy_runs(&mut out.update_id, runs, n, |c| &ch(c).update_id);
-    copy_runs(&mut out.flags, runs, n, |c| &ch(c).flags);
-    runs.clear();
-}
-
-/// One column of [`flush`]: short runs element by element (cheaper than
-/// a copy call for the one or two rows a merge of busy streams takes at a
-/// time), long ones as slices.
-fn copy_runs<'a, T: Copy + 'a>(
-    out: &mut Vec<T>,
-    runs: &[(u16, u32, u32)],
-    n: usize,
-    col: impl Fn(usize) -> &'a Vec<T>,
-) {
-    out.reserve(n);
-    for &(c, a, b) in runs {
-        let s = &col(c as usize)[a as usize..b as usize];
-        if s.len() <= 8 {
-            for &x in s {
-                out.push(x);
-            }
-        } else {
-            out.extend_from_slice(s);
-        }
     }
 }
 
