@@ -606,13 +606,7 @@ pub fn encode_batch(
                 let l = BookLevel {
                     exchange_ts: exchange.value(i),
                     local_ts: local.value(i),
-                    side: book_side(side.value(i)).ok_or_else(|| {
-                        format!(
-                            "row {}: side {:?} (give bid, ask or none)",
-                            at(i),
-                            side.value(i)
-                        )
-                    })?,
+                    side: book_side(side.value(i), at(i))?,
                     flags: f,
                     price: cols.int(price, i, "price")?,
                     size: cols.int(size, i, "size")?,
@@ -661,13 +655,7 @@ pub fn encode_batch(
                         .copied()
                         .find(|&x| action_name(x) == a)
                         .ok_or_else(|| format!("row {}: action {a:?}", at(i)))?,
-                    side: book_side(side.value(i)).ok_or_else(|| {
-                        format!(
-                            "row {}: side {:?} (give bid, ask or none)",
-                            at(i),
-                            side.value(i)
-                        )
-                    })?,
+                    side: book_side(side.value(i), at(i))?,
                     flags: flags.value(i),
                     price: cols.int(price, i, "price")?,
                     size: cols.int(size, i, "size")?,
@@ -681,10 +669,12 @@ pub fn encode_batch(
     Ok(())
 }
 
-fn book_side(s: &str) -> Option<BookSide> {
+/// The book side named `s` on row `row`.
+fn book_side(s: &str, row: u64) -> std::result::Result<BookSide, String> {
     [BookSide::Bid, BookSide::Ask, BookSide::None]
         .into_iter()
         .find(|&b| side_name(b) == s)
+        .ok_or_else(|| format!("row {row}: side {s:?} (give bid, ask or none)"))
 }
 
 /// A batch's columns by name, checked against a kind's schema.

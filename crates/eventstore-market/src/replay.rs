@@ -146,6 +146,26 @@ impl Events {
         self.ts.len()
     }
 
+    /// Room for `n` more rows in every column (a batch's columns are
+    /// handed to Arrow, so each batch starts with new ones: reserved
+    /// once, they are never copied to grow).
+    fn reserve(&mut self, n: usize) {
+        self.ts.reserve(n);
+        self.exchange_ts.reserve(n);
+        self.stream.reserve(n);
+        self.event.reserve(n);
+        self.side.reserve(n);
+        self.price.reserve(n);
+        self.size.reserve(n);
+        for q in &mut self.quote {
+            q.reserve(n);
+        }
+        self.action.reserve(n);
+        self.id.reserve(n);
+        self.update_id.reserve(n);
+        self.flags.reserve(n);
+    }
+
     fn clear(&mut self) {
         self.ts.clear();
         self.exchange_ts.clear();
@@ -464,11 +484,13 @@ impl Source {
     }
 }
 
-/// Read at most `n` records of `b` into `v` (emptied first).
+/// Read `b` into `v` (emptied first) until it holds at least `n` records,
+/// taking whole blocks (of at most `n` records) so that no block is cut at
+/// the chunk's end and decoded twice: at most `2n` records.
 fn fill<S: BlockSink>(b: &mut Blocks<S>, v: &mut S, n: usize) -> Result<()> {
     v.clear();
     while v.len() < n {
-        if b.read_into(v, n - v.len())? == 0 {
+        if b.read_into(v, n)? == 0 {
             break;
         }
     }
@@ -649,6 +671,9 @@ impl Replay {
     /// The next batch; `None` after the last.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         let rows = self.rows;
+        if self.out.len() == 0 {
+            self.out.reserve(rows);
+        }
         while let Some(b) = self.books.front_mut() {
             let room = rows - self.out.len();
             let take = room.min(b.len());
