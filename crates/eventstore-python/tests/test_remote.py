@@ -26,6 +26,7 @@ class CountingProxy:
     def __init__(self, upstream: str):
         u = urllib.parse.urlparse(upstream)
         self.gets = []
+        self.lists = []
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -37,7 +38,10 @@ class CountingProxy:
             def forward(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
-                if self.command == "GET" and "list-type" not in self.path:
+                if self.command == "GET" and "list-type" in self.path:
+                    q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                    proxy.lists.append(q.get("prefix", [""])[0])
+                elif self.command == "GET":
                     proxy.gets.append(urllib.parse.urlparse(self.path).path)
                 c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
@@ -102,8 +106,11 @@ def test_a_remote_query_fetches_only_the_files_it_needs_and_the_next_hits_the_ca
     assert proxy.logs() == []  # listing and metadata only
     # An hour inside the third file, and a range across two files.
     a, b = START + 2 * HOUR + 600 * 10**9, START + 2 * HOUR + 1200 * 10**9
+    lists = len(proxy.lists)
     t = store.trades("sim/btc/trades", a, b)
     assert t.equals(ref.trades("sim/btc/trades", a, b)) and t.num_rows > 500
+    # The query listed the stream's folder only, not the whole remote.
+    assert proxy.lists[lists:] and all(p.endswith("/sim/btc/trades/") for p in proxy.lists[lists:])
     assert len(proxy.logs()) == 1 and proxy.logs()[0].endswith("/sim/btc/trades/20240501T020000Z.log")
     assert store.cache_info()["last"] == ["sim/btc/trades/20240501T020000Z.log"]
     before = len(proxy.gets)

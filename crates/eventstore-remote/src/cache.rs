@@ -1,7 +1,7 @@
 //! `RemoteCache`: a remote read through a local folder of limited size.
 //!
 //! A query names a stream and a time range; [`RemoteCache::fetch`] lists
-//! the remote, picks the stream's files that hold the range (the file
+//! the stream's folder on the remote (not the whole remote), picks the stream's files that hold the range (the file
 //! whose interval holds the start, then every file that starts before the
 //! end) and has the poller install those the folder lacks, with their
 //! sidecars and every check a poll makes (manifest, size, CRC-32C,
@@ -109,7 +109,7 @@ impl RemoteCache {
         from_ns: Option<i64>,
         to_ns: Option<i64>,
     ) -> Result<FetchReport> {
-        let mut listing = self.poller.listing().await?;
+        let mut listing = self.poller.listing_of(name).await?;
         let Some(i) = listing.streams.iter().position(|s| s.name == *name) else {
             return Err(Error::NoSuchRemoteStream {
                 remote: self.url.clone(),

@@ -169,13 +169,23 @@ impl StreamPoller {
     /// (a `..` or an empty segment) fails the whole page it is listed in,
     /// so then the listing goes folder by folder: a folder that cannot be
     /// listed is skipped and reported, every other one is listed.
-    async fn objects(&self) -> Result<(Vec<object_store::ObjectMeta>, Vec<String>)> {
-        let prefix = (!self.remote.prefix.as_ref().is_empty()).then_some(&self.remote.prefix);
+    async fn objects(
+        &self,
+        under: Option<&StreamName>,
+    ) -> Result<(Vec<object_store::ObjectMeta>, Vec<String>)> {
+        let folder = under.map(|s| self.remote.key(s.as_str()));
+        let prefix = match &folder {
+            Some(f) => Some(f),
+            None => (!self.remote.prefix.as_ref().is_empty()).then_some(&self.remote.prefix),
+        };
         let url = &self.remote.url;
         match self.remote.store.list(prefix).try_collect().await {
             Ok(v) => return Ok((v, Vec::new())),
             Err(object_store::Error::InvalidPath { .. }) => {}
-            Err(e) => return Err(backend(url, "list", self.remote.prefix.as_ref(), e)),
+            Err(e) => {
+                let at = prefix.map(|p| p.to_string()).unwrap_or_default();
+                return Err(backend(url, "list", &at, e));
+            }
         }
         let (mut objects, mut skipped) = (Vec::new(), Vec::new());
         let mut folders = vec![prefix.cloned()];
@@ -201,7 +211,20 @@ impl StreamPoller {
     /// Every stream under the remote prefix, with its files, and the keys
     /// skipped on the way.
     pub async fn listing(&self) -> Result<Listing> {
-        let (objects, mut skipped) = self.objects().await?;
+        self.listing_under(None).await
+    }
+
+    /// The stream `name` alone, with its files (listing only its folder,
+    /// however many other streams the remote holds); an empty listing
+    /// where the remote has no such stream.
+    pub async fn listing_of(&self, name: &StreamName) -> Result<Listing> {
+        let mut l = self.listing_under(Some(name)).await?;
+        l.streams.retain(|s| s.name == *name);
+        Ok(l)
+    }
+
+    async fn listing_under(&self, under: Option<&StreamName>) -> Result<Listing> {
+        let (objects, mut skipped) = self.objects(under).await?;
         let mut by_stream: BTreeMap<String, BTreeMap<String, RemoteFile>> = BTreeMap::new();
         let mut metas = Vec::new();
         let mut sidecars: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
