@@ -152,6 +152,8 @@ pub struct Blocks<S: BlockSink> {
     /// The file being read.
     file: usize,
     next_seq: u64,
+    /// The sequence number of the first record the last read appended.
+    read_seq: u64,
     stop_seq: u64,
     raw: Option<(RawBlocks, usize)>,
     framed: Option<StreamReader>,
@@ -175,18 +177,38 @@ impl<S: BlockSink> Blocks<S> {
         };
         let next_seq = seq_at(from_ns, 0)?;
         let stop_seq = seq_at(to_ns, u64::MAX)?;
+        let mut b = Self::open_seqs(dir, next_seq, stop_seq)?;
+        b.name = name;
+        Ok(b)
+    }
+
+    /// The records of the stream in `dir` with sequence numbers in
+    /// `[from_seq, to_seq)`.
+    pub fn open_seqs(dir: &Path, from_seq: u64, to_seq: u64) -> Result<Blocks<S>> {
+        crate::compact::install();
+        let files = eventstore_log::files::list_files(dir)?;
+        // The files before the one holding the first record are never
+        // opened: a binary search over their headers finds it.
+        let file = holding(&files, from_seq);
         Ok(Blocks {
-            name,
+            name: dir.display().to_string(),
             dir: dir.to_path_buf(),
-            files: eventstore_log::files::list_files(dir)?,
-            file: 0,
-            next_seq,
-            stop_seq,
+            files,
+            file,
+            next_seq: from_seq,
+            read_seq: from_seq,
+            stop_seq: to_seq,
             raw: None,
             framed: None,
             decoded: Decoded::default(),
             scratch: S::default(),
         })
+    }
+
+    /// The sequence number of the first record the last
+    /// [`Blocks::read_into`] appended (the others follow it one by one).
+    pub fn read_seq(&self) -> u64 {
+        self.read_seq
     }
 
     /// Append the next records of the range to `out`: at most `max`, and
@@ -203,6 +225,9 @@ impl<S: BlockSink> Blocks<S> {
                     let Some(rec) = r.next()? else { break };
                     out.push_bytes(rec.payload)
                         .map_err(|e| bad(&self.name, rec.seq, e))?;
+                    if n == 0 {
+                        self.read_seq = rec.seq;
+                    }
                     self.next_seq = rec.seq + 1;
                     n += 1;
                 }
@@ -265,6 +290,7 @@ impl<S: BlockSink> Blocks<S> {
                     out.extend_rows(&self.scratch, lo..hi);
                     hi - lo
                 };
+                self.read_seq = e.first_seq + lo as u64;
                 self.next_seq = e.first_seq + (lo + took) as u64;
                 if *b > 0 && self.next_seq < end {
                     // The rest of this block comes next time.
@@ -296,6 +322,35 @@ impl<S: BlockSink> Blocks<S> {
             }
         }
     }
+}
+
+/// The last of `files` whose first record is at or before `seq` (0 when
+/// none is, or when a header can not be read: then every file is looked
+/// at, as before).
+fn holding(files: &[eventstore_log::FileEntry], seq: u64) -> usize {
+    let first = |i: usize| -> Option<u64> {
+        let f: &eventstore_log::FileEntry = files.get(i)?;
+        match eventstore_log::read_header(&f.path) {
+            Ok(h) => Some(h.first_seq),
+            // Sealed (renamed) since the listing.
+            Err(_) => eventstore_log::read_header(&eventstore_log::files::sealed_path(
+                f.path.parent()?,
+                f.start_ns,
+            ))
+            .ok()
+            .map(|h| h.first_seq),
+        }
+    };
+    let (mut lo, mut hi) = (0, files.len());
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        match first(mid) {
+            Some(s) if s <= seq => lo = mid,
+            Some(_) => hi = mid,
+            None => return 0,
+        }
+    }
+    lo
 }
 
 fn bad(stream: &str, seq: u64, reason: String) -> Error {

@@ -3,13 +3,23 @@
 //! file), built from the one before when missing, and read to reach a file.
 
 use super::{Files, OrderStreamReader};
-use crate::book::replay::Replay;
+use crate::book::replay::{BookKind, Replay};
 use crate::book::snapshot::{self, snapshot_path, NEXT_BOOK};
+use crate::read::trades::Blocks;
+use crate::records::level::BookLevel;
+use crate::records::order::OrderEvent;
 use crate::{Error, Result};
-use eventstore_log::{ReadOptions, StartAt, StopAt, StreamReader};
 use std::path::Path;
 
 impl OrderStreamReader {
+    /// Apply the stream's records with sequence numbers in `[from, to)`
+    /// (`to: None`: to the end) to `r`, as `book_at` replays a file's
+    /// records: compact blocks decoded straight into records. Returns how
+    /// many.
+    pub fn apply_range(&self, r: &mut Replay, from: u64, to: Option<u64>) -> Result<u64> {
+        self.replay(r, from, to, &[], |_, _| Ok(()))
+    }
+
     /// Apply the records `[from, to)` to `r` (`to: None`: to the end);
     /// returns how many. `at_file(seq, r)` is called before the record
     /// `seq` when it starts one of `starts`.
@@ -24,21 +34,51 @@ impl OrderStreamReader {
         if to.is_some_and(|t| t <= from) {
             return Ok(0);
         }
-        let mut opts = ReadOptions::from(StartAt::Seq(from));
-        opts.stop = to.map(StopAt::Seq);
-        let mut reader = StreamReader::open_dir(&self.dir, opts)?;
-        let mut n = 0;
+        // Decoded straight from the blocks of compact files into records
+        // (framed files record by record), no stored record in between.
+        let to = to.unwrap_or(u64::MAX);
         let mut next_start = starts.iter().copied().filter(|s| *s > from).peekable();
-        let mut none = |_, _| {};
-        while let Some(rec) = reader.next()? {
-            while next_start.peek().is_some_and(|s| *s <= rec.seq) {
+        let mut at = |seq: u64, r: &mut Replay| -> Result<()> {
+            while next_start.peek().is_some_and(|s| *s <= seq) {
                 if let Some(s) = next_start.next() {
                     at_file(s, r)?;
                 }
             }
-            r.apply_payload(rec.seq, rec.payload, &mut none)
-                .map_err(|reason| self.bad_record(rec.seq, reason))?;
-            n += 1;
+            Ok(())
+        };
+        let mut none = |_, _| {};
+        let mut n = 0;
+        match self.kind {
+            BookKind::L2 => {
+                let mut b = Blocks::<Vec<BookLevel>>::open_seqs(&self.dir, from, to)?;
+                let mut v = Vec::new();
+                while {
+                    v.clear();
+                    b.read_into(&mut v, 4096)? > 0
+                } {
+                    for (j, l) in v.iter().enumerate() {
+                        let seq = b.read_seq() + j as u64;
+                        at(seq, r)?;
+                        r.apply_level(seq, l, &mut none);
+                        n += 1;
+                    }
+                }
+            }
+            BookKind::L3 => {
+                let mut b = Blocks::<Vec<OrderEvent>>::open_seqs(&self.dir, from, to)?;
+                let mut v = Vec::new();
+                while {
+                    v.clear();
+                    b.read_into(&mut v, 4096)? > 0
+                } {
+                    for (j, o) in v.iter().enumerate() {
+                        let seq = b.read_seq() + j as u64;
+                        at(seq, r)?;
+                        r.apply_order(seq, o, &mut none);
+                        n += 1;
+                    }
+                }
+            }
         }
         Ok(n)
     }
