@@ -154,6 +154,8 @@ pub struct Blocks<S: BlockSink> {
     next_seq: u64,
     /// The sequence number of the first record the last read appended.
     read_seq: u64,
+    /// The file after the run of framed files being read.
+    framed_end: usize,
     stop_seq: u64,
     raw: Option<(RawBlocks, usize)>,
     framed: Option<StreamReader>,
@@ -197,6 +199,7 @@ impl<S: BlockSink> Blocks<S> {
             file,
             next_seq: from_seq,
             read_seq: from_seq,
+            framed_end: 0,
             stop_seq: to_seq,
             raw: None,
             framed: None,
@@ -235,7 +238,7 @@ impl<S: BlockSink> Blocks<S> {
                     return Ok(n);
                 }
                 self.framed = None;
-                self.file += 1;
+                self.file = self.framed_end;
                 continue;
             }
             if let Some((raw, b)) = &mut self.raw {
@@ -306,13 +309,24 @@ impl<S: BlockSink> Blocks<S> {
                 // A framed file, or one sealed since it was listed: read by
                 // record up to the next file's first record.
                 _ => {
-                    let end = match self.files.get(self.file + 1) {
-                        Some(n) => eventstore_log::read_header(&n.path)?.first_seq,
-                        None => u64::MAX,
-                    };
+                    // One reader for the whole run of framed files that
+                    // starts here (opening one per file would list the
+                    // stream's files each time), up to the next compact
+                    // file's first record.
+                    let mut k = self.file + 1;
+                    let mut end = u64::MAX;
+                    while let Some(n) = self.files.get(k) {
+                        let h = header(n)?;
+                        if h.form == eventstore_log::format::Form::Compact {
+                            end = h.first_seq;
+                            break;
+                        }
+                        k += 1;
+                    }
+                    self.framed_end = k;
                     let stop = end.min(self.stop_seq);
                     if stop <= self.next_seq {
-                        self.file += 1;
+                        self.file = k;
                         continue;
                     }
                     let opts =
@@ -328,19 +342,7 @@ impl<S: BlockSink> Blocks<S> {
 /// none is, or when a header can not be read: then every file is looked
 /// at, as before).
 fn holding(files: &[eventstore_log::FileEntry], seq: u64) -> usize {
-    let first = |i: usize| -> Option<u64> {
-        let f: &eventstore_log::FileEntry = files.get(i)?;
-        match eventstore_log::read_header(&f.path) {
-            Ok(h) => Some(h.first_seq),
-            // Sealed (renamed) since the listing.
-            Err(_) => eventstore_log::read_header(&eventstore_log::files::sealed_path(
-                f.path.parent()?,
-                f.start_ns,
-            ))
-            .ok()
-            .map(|h| h.first_seq),
-        }
-    };
+    let first = |i: usize| -> Option<u64> { header(files.get(i)?).ok().map(|h| h.first_seq) };
     let (mut lo, mut hi) = (0, files.len());
     while lo + 1 < hi {
         let mid = (lo + hi) / 2;
@@ -351,6 +353,20 @@ fn holding(files: &[eventstore_log::FileEntry], seq: u64) -> usize {
         }
     }
     lo
+}
+
+/// The header of a listed file, read under its sealed name if it was
+/// sealed (renamed) since the listing.
+fn header(f: &eventstore_log::FileEntry) -> Result<eventstore_log::format::FileHeader> {
+    match eventstore_log::read_header(&f.path) {
+        Ok(h) => Ok(h),
+        Err(e) => match f.path.parent() {
+            Some(dir) => Ok(eventstore_log::read_header(
+                &eventstore_log::files::sealed_path(dir, f.start_ns),
+            )?),
+            None => Err(e.into()),
+        },
+    }
 }
 
 fn bad(stream: &str, seq: u64, reason: String) -> Error {
