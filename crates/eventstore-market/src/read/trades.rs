@@ -168,17 +168,8 @@ impl<S: BlockSink> Blocks<S> {
     pub fn open(dir: &Path, from_ns: Option<i64>, to_ns: Option<i64>) -> Result<Blocks<S>> {
         crate::compact::install();
         let name = dir.display().to_string();
-        // Where the range starts and stops, found by index as every reader
-        // finds it.
-        let seq_at = |t: Option<i64>, none: u64| -> Result<u64> {
-            let Some(t) = t else {
-                return Ok(none);
-            };
-            let mut r = StreamReader::open_dir(dir, ReadOptions::from(StartAt::Time(t)))?;
-            Ok(r.next()?.map_or(u64::MAX, |rec| rec.seq))
-        };
-        let next_seq = seq_at(from_ns, 0)?;
-        let stop_seq = seq_at(to_ns, u64::MAX)?;
+        let next_seq = seq_at(dir, from_ns, 0)?;
+        let stop_seq = seq_at(dir, to_ns, u64::MAX)?;
         let mut b = Self::open_seqs(dir, next_seq, stop_seq)?;
         b.name = name;
         Ok(b)
@@ -336,6 +327,17 @@ impl<S: BlockSink> Blocks<S> {
             }
         }
     }
+}
+
+/// The sequence number of the first record of the stream in `dir`
+/// received at or after `t` (found by index, as every reader finds it;
+/// `u64::MAX` when there is none), `none` without a time.
+pub fn seq_at(dir: &Path, t: Option<i64>, none: u64) -> Result<u64> {
+    let Some(t) = t else {
+        return Ok(none);
+    };
+    let mut r = StreamReader::open_dir(dir, ReadOptions::from(StartAt::Time(t)))?;
+    Ok(r.next()?.map_or(u64::MAX, |rec| rec.seq))
 }
 
 /// The last of `files` whose first record is at or before `seq` (0 when

@@ -19,9 +19,11 @@ pub use periodic::{book_columns, BookRow, Periodic};
 pub use stream::{OrderStream, Update};
 
 use crate::book::replay::{Applied, BookKind, Replay};
-use crate::records::level::FLAG_SNAPSHOT;
+use crate::read::trades::Blocks;
+use crate::records::level::{BookLevel, FLAG_SNAPSHOT};
+use crate::records::order::OrderEvent;
 use crate::{Error, Result, StreamMeta};
-use eventstore_log::{files, FileEntry, ReadOptions, StartAt, StopAt, StreamName, StreamReader};
+use eventstore_log::{files, FileEntry, ReadOptions, StartAt, StreamName, StreamReader};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
@@ -77,6 +79,89 @@ impl BookAt {
             _ => {}
         });
         out
+    }
+}
+
+/// An order stream's records in sequence order from `from_seq`, received
+/// before `to_ns`: compact blocks decoded straight into records (framed
+/// files record by record), a block at a time.
+pub(super) struct Records {
+    source: Source,
+    /// The next record of the chunk.
+    at: usize,
+}
+
+enum Source {
+    L2(Box<Blocks<Vec<BookLevel>>>, Vec<BookLevel>),
+    L3(Box<Blocks<Vec<OrderEvent>>>, Vec<OrderEvent>),
+}
+
+/// One record of [`Records`].
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Rec {
+    Level(BookLevel),
+    Order(OrderEvent),
+}
+
+impl Rec {
+    /// Its receive time.
+    pub(super) fn ts(&self) -> i64 {
+        match self {
+            Rec::Level(l) => l.local_ts,
+            Rec::Order(o) => o.local_ts,
+        }
+    }
+
+    /// Apply it to `r` as record `seq`.
+    pub(super) fn apply(&self, seq: u64, r: &mut Replay, emit: &mut impl FnMut(u64, Applied)) {
+        match self {
+            Rec::Level(l) => r.apply_level(seq, l, emit),
+            Rec::Order(o) => r.apply_order(seq, o, emit),
+        }
+    }
+}
+
+impl Records {
+    pub(super) fn open(
+        dir: &Path,
+        kind: BookKind,
+        from_seq: u64,
+        to_ns: Option<i64>,
+    ) -> Result<Records> {
+        let stop = crate::read::trades::seq_at(dir, to_ns, u64::MAX)?;
+        let source = match kind {
+            BookKind::L2 => Source::L2(
+                Box::new(Blocks::open_seqs(dir, from_seq, stop)?),
+                Vec::new(),
+            ),
+            BookKind::L3 => Source::L3(
+                Box::new(Blocks::open_seqs(dir, from_seq, stop)?),
+                Vec::new(),
+            ),
+        };
+        Ok(Records { source, at: 0 })
+    }
+
+    /// The next record and its sequence number; `None` at the end.
+    pub(super) fn next(&mut self) -> Result<Option<(u64, Rec)>> {
+        macro_rules! next {
+            ($b:expr, $v:expr, $wrap:path) => {{
+                if self.at == $v.len() {
+                    $v.clear();
+                    self.at = 0;
+                    if $b.read_into($v, 4096)? == 0 {
+                        return Ok(None);
+                    }
+                }
+                let k = self.at;
+                self.at += 1;
+                Ok(Some(($b.read_seq() + k as u64, $wrap($v[k]))))
+            }};
+        }
+        match &mut self.source {
+            Source::L2(b, v) => next!(b, v, Rec::Level),
+            Source::L3(b, v) => next!(b, v, Rec::Order),
+        }
     }
 }
 
@@ -243,12 +328,9 @@ impl OrderStreamReader {
                 reliable,
             })
         });
-        let mut opts = ReadOptions::from(StartAt::Seq(at.next_seq));
-        opts.stop = to.map(StopAt::Time);
         Ok(OrderStream {
-            name: self.name.clone(),
             replay: at.replay,
-            reader: StreamReader::open_dir(&self.dir, opts)?,
+            reader: Records::open(&self.dir, self.kind, at.next_seq, to)?,
             queue,
         })
     }
@@ -271,19 +353,15 @@ impl OrderStreamReader {
             ));
         }
         let at = self.book_at(from)?;
-        let mut opts = ReadOptions::from(StartAt::Seq(at.next_seq));
-        opts.stop = to.map(StopAt::Time);
         Ok(Periodic {
-            name: self.name.clone(),
             replay: at.replay,
-            reader: StreamReader::open_dir(&self.dir, opts)?,
+            reader: Records::open(&self.dir, self.kind, at.next_seq, to)?,
             next_ts: from,
             to,
             every_ns,
             depth,
             done: false,
             held: None,
-            held_payload: Vec::new(),
         })
     }
 }

@@ -1,8 +1,7 @@
 //! [`Periodic`]: the book's best levels at regular times, as rows.
 
 use crate::book::replay::Replay;
-use crate::{Error, Result};
-use eventstore_log::StreamReader;
+use crate::Result;
 
 /// A book row of [`OrderStreamReader::every`](crate::OrderStreamReader::every).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,18 +29,16 @@ pub fn book_columns(depth: usize) -> Vec<String> {
 
 /// The rows of [`OrderStreamReader::every`](crate::OrderStreamReader::every).
 pub struct Periodic {
-    pub(super) name: String,
     pub(super) replay: Replay,
-    pub(super) reader: StreamReader,
+    pub(super) reader: super::Records,
     pub(super) next_ts: i64,
     pub(super) to: Option<i64>,
     pub(super) every_ns: i64,
     pub(super) depth: usize,
     pub(super) done: bool,
-    /// A record read but not applied yet (sequence number and time; its
-    /// payload in `held_payload`): it lies after the next row's time.
-    pub(super) held: Option<(u64, i64)>,
-    pub(super) held_payload: Vec<u8>,
+    /// A record read but not applied yet (with its sequence number): it
+    /// lies after the next row's time.
+    pub(super) held: Option<(u64, super::Rec)>,
 }
 
 impl Periodic {
@@ -63,40 +60,28 @@ impl Periodic {
             return Ok(None);
         }
         let mut none = |_, _| {};
-        let name = &self.name;
-        let bad = |seq, reason| Error::BadRecord {
-            stream: name.clone(),
-            seq,
-            reason,
-        };
         loop {
-            if let Some((seq, ts)) = self.held {
-                if ts >= self.next_ts {
+            if let Some((seq, rec)) = self.held {
+                if rec.ts() >= self.next_ts {
                     return Ok(Some(self.row()));
                 }
                 self.held = None;
-                self.replay
-                    .apply_payload(seq, &self.held_payload, &mut none)
-                    .map_err(|r| bad(seq, r))?;
+                rec.apply(seq, &mut self.replay, &mut none);
                 continue;
             }
             if self.done {
                 break;
             }
-            let Some(rec) = self.reader.next()? else {
+            let Some((seq, rec)) = self.reader.next()? else {
                 self.done = true;
                 break;
             };
-            if rec.timestamp >= self.next_ts {
+            if rec.ts() >= self.next_ts {
                 // The row comes first; the record is applied after it.
-                self.held_payload.clear();
-                self.held_payload.extend_from_slice(rec.payload);
-                self.held = Some((rec.seq, rec.timestamp));
+                self.held = Some((seq, rec));
                 continue;
             }
-            self.replay
-                .apply_payload(rec.seq, rec.payload, &mut none)
-                .map_err(|r| bad(rec.seq, r))?;
+            rec.apply(seq, &mut self.replay, &mut none);
         }
         // After the last record: rows up to `to`, if there is one.
         match self.to {

@@ -2,8 +2,7 @@
 //! applied to the book as it is returned.
 
 use crate::book::replay::{Applied, Replay};
-use crate::{Error, Result};
-use eventstore_log::StreamReader;
+use crate::Result;
 use std::collections::VecDeque;
 
 /// One item of [`OrderStream`].
@@ -20,9 +19,8 @@ pub struct Update {
 
 /// The updates of [`OrderStreamReader::stream`](crate::OrderStreamReader::stream).
 pub struct OrderStream {
-    pub(super) name: String,
     pub(super) replay: Replay,
-    pub(super) reader: StreamReader,
+    pub(super) reader: super::Records,
     pub(super) queue: VecDeque<Update>,
 }
 
@@ -38,24 +36,18 @@ impl OrderStream {
             if let Some(u) = self.queue.pop_front() {
                 return Ok(Some(u));
             }
-            let Some(rec) = self.reader.next()? else {
+            let Some((seq, rec)) = self.reader.next()? else {
                 return Ok(None);
             };
             let q = &mut self.queue;
             let before = q.len();
-            self.replay
-                .apply_payload(rec.seq, rec.payload, &mut |seq, applied| {
-                    q.push_back(Update {
-                        seq: Some(seq),
-                        applied,
-                        reliable: false,
-                    })
+            rec.apply(seq, &mut self.replay, &mut |seq, applied| {
+                q.push_back(Update {
+                    seq: Some(seq),
+                    applied,
+                    reliable: false,
                 })
-                .map_err(|reason| Error::BadRecord {
-                    stream: self.name.clone(),
-                    seq: rec.seq,
-                    reason,
-                })?;
+            });
             let reliable = self.replay.is_reliable();
             for u in self.queue.iter_mut().skip(before) {
                 u.reliable = reliable;
