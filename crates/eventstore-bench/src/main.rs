@@ -6,7 +6,7 @@
 //! cargo run --release -p eventstore-bench -- all [--dir /path/on/the/disk/to/test]
 //! ```
 //!
-//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `rolls` (the rolling append, a day of minutely against hourly files, 50,000 one-record files), `compact` (compact files: sizes against DBN and Parquet, decoding, seeks, conversion cost), `market` (`market-decode`: the hourly decode only; `market-import`: the imports only), `book` (`book-apply`: its apply rates only), `service`, `all`.
+//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `rolls` (the rolling append, a day of minutely against hourly files, 50,000 one-record files), `compact` (compact files: sizes against DBN and Parquet, decoding, seeks, conversion cost), `market` (`market-decode`: the hourly decode only; `market-import`: the imports only; `market-blocks`: the compact blocks of the real trades and level updates only), `book` (`book-apply`: its apply rates only), `service`, `all`.
 //! `service` compares with NATS JetStream when built with `--features nats`
 //! and `nats-server` is installed.
 //! `remote` starts a local S3 server with `scripts/s3-server.sh` (or uses
@@ -75,6 +75,8 @@ fn main() {
         market::bench_decode(&dir);
     } else if cmd == "market-import" {
         market::bench_import(&dir);
+    } else if cmd == "market-blocks" {
+        market::bench_blocks(&dir);
     }
     if run("rolls") {
         rolls::bench_rolls(&dir);

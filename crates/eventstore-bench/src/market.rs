@@ -48,6 +48,12 @@ pub fn bench_import(dir: &Path) {
     compact_levels(dir);
 }
 
+/// The compact blocks of the real trades and level updates alone.
+pub fn bench_blocks(dir: &Path) {
+    compact_trades(dir);
+    compact_levels(dir);
+}
+
 /// Bytes a level update and decode speed of compact level blocks, against
 /// the raw records (64 B, 80 B framed) and zstd -19 of those records.
 fn compact_levels(dir: &Path) {

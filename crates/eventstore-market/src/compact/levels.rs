@@ -98,80 +98,53 @@ pub fn decode_levels(b: &[u8]) -> Result<Vec<BookLevel>, String> {
         *u = crate::compact::read_unit(&mut cols[k], k)?;
     }
 
-    // Column by column: each loop reads one kind of value, which keeps
-    // the decoding branches predictable. Sides come first: prices are
-    // deltas from the last price of the same side.
-    let bad = |i: usize, what: &str, e: String| format!("level update {i}: {what}: {e}");
     let mut out = Vec::with_capacity(n);
+    let mut last_price = [0i64; 3];
+    let (mut local, mut venue, mut first, mut prev) = (0i64, 0i64, 0u64, 0u64);
     for i in 0..n {
-        let sf = cols[2].bytes(2).map_err(|e| bad(i, "side and flags", e))?;
-        let (side, flags) = (sf[0], sf[1]);
+        let bad = |what: &str, e: String| format!("level update {i}: {what}: {e}");
+        local = local.wrapping_add(cols[0].get_signed().map_err(|e| bad("receive time", e))?);
+        let v = cols[1].get_signed().map_err(|e| bad("venue time", e))?;
+        venue = venue.wrapping_add(v.wrapping_mul(units[0]));
+        let sf = cols[2].bytes(2).map_err(|e| bad("side and flags", e))?;
+        let (side, flags) = (
+            sf.first().copied().unwrap_or(0),
+            sf.get(1).copied().unwrap_or(0),
+        );
         let side = match side {
             0 => BookSide::None,
             1 => BookSide::Bid,
             2 => BookSide::Ask,
             s => return Err(format!("level update {i}: side {s} is not 0, 1 or 2")),
         };
+        let k = side_index(side);
+        let dp = cols[3].get_signed().map_err(|e| bad("price", e))?;
+        last_price[k] = last_price[k].wrapping_add(dp.wrapping_mul(units[1]));
+        let size = cols[4]
+            .get_signed()
+            .map_err(|e| bad("size", e))?
+            .wrapping_mul(units[2]);
+        first = first.wrapping_add(cols[5].get_signed().map_err(|e| bad("first id", e))? as u64);
+        let last = first.wrapping_add(cols[6].get_signed().map_err(|e| bad("last id", e))? as u64);
+        prev = prev.wrapping_add(cols[7].get_signed().map_err(|e| bad("prev id", e))? as u64);
+        let checksum = if flags & FLAG_CHECKSUM != 0 {
+            let c = cols[8].bytes(4).map_err(|e| bad("checksum", e))?;
+            i32::from_le_bytes([c[0], c[1], c[2], c[3]])
+        } else {
+            0
+        };
         out.push(BookLevel {
-            exchange_ts: 0,
-            local_ts: 0,
+            exchange_ts: venue,
+            local_ts: local,
             side,
             flags,
-            price: 0,
-            size: 0,
-            first_update_id: 0,
-            last_update_id: 0,
-            prev_update_id: 0,
-            checksum: 0,
+            price: last_price[k],
+            size,
+            first_update_id: first,
+            last_update_id: last,
+            prev_update_id: prev,
+            checksum,
         });
-    }
-    let mut acc = 0i64;
-    for (i, l) in out.iter_mut().enumerate() {
-        acc = acc.wrapping_add(
-            cols[0]
-                .get_signed()
-                .map_err(|e| bad(i, "receive time", e))?,
-        );
-        l.local_ts = acc;
-    }
-    acc = 0;
-    for (i, l) in out.iter_mut().enumerate() {
-        let v = cols[1].get_signed().map_err(|e| bad(i, "venue time", e))?;
-        acc = acc.wrapping_add(v.wrapping_mul(units[0]));
-        l.exchange_ts = acc;
-    }
-    let mut last_price = [0i64; 3];
-    for (i, l) in out.iter_mut().enumerate() {
-        let k = side_index(l.side);
-        let dp = cols[3].get_signed().map_err(|e| bad(i, "price", e))?;
-        last_price[k] = last_price[k].wrapping_add(dp.wrapping_mul(units[1]));
-        l.price = last_price[k];
-    }
-    for (i, l) in out.iter_mut().enumerate() {
-        l.size = cols[4]
-            .get_signed()
-            .map_err(|e| bad(i, "size", e))?
-            .wrapping_mul(units[2]);
-    }
-    let mut id = 0u64;
-    for (i, l) in out.iter_mut().enumerate() {
-        id = id.wrapping_add(cols[5].get_signed().map_err(|e| bad(i, "first id", e))? as u64);
-        l.first_update_id = id;
-    }
-    for (i, l) in out.iter_mut().enumerate() {
-        let d = cols[6].get_signed().map_err(|e| bad(i, "last id", e))? as u64;
-        l.last_update_id = l.first_update_id.wrapping_add(d);
-    }
-    id = 0;
-    for (i, l) in out.iter_mut().enumerate() {
-        id = id.wrapping_add(cols[7].get_signed().map_err(|e| bad(i, "prev id", e))? as u64);
-        l.prev_update_id = id;
-    }
-    for (i, l) in out.iter_mut().enumerate() {
-        if l.flags & FLAG_CHECKSUM != 0 {
-            let c = cols[8].bytes(4).map_err(|e| bad(i, "checksum", e))?;
-            l.checksum = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        }
     }
     if let Some(k) = cols.iter().position(|c| !c.done()) {
         return Err(format!("column {k} holds more than {n} level updates"));
