@@ -129,6 +129,16 @@ impl Records {
         to_ns: Option<i64>,
     ) -> Result<Records> {
         let stop = crate::read::trades::seq_at(dir, to_ns, u64::MAX)?;
+        Self::open_seqs(dir, kind, from_seq, stop)
+    }
+
+    /// The records with sequence numbers in `[from_seq, stop)`.
+    pub(super) fn open_seqs(
+        dir: &Path,
+        kind: BookKind,
+        from_seq: u64,
+        stop: u64,
+    ) -> Result<Records> {
         let source = match kind {
             BookKind::L2 => Source::L2(
                 Box::new(Blocks::open_seqs(dir, from_seq, stop)?),

@@ -3,11 +3,8 @@
 //! file), built from the one before when missing, and read to reach a file.
 
 use super::{Files, OrderStreamReader};
-use crate::book::replay::{BookKind, Replay};
+use crate::book::replay::Replay;
 use crate::book::snapshot::{self, snapshot_path, NEXT_BOOK};
-use crate::read::trades::Blocks;
-use crate::records::level::BookLevel;
-use crate::records::order::OrderEvent;
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -48,37 +45,11 @@ impl OrderStreamReader {
         };
         let mut none = |_, _| {};
         let mut n = 0;
-        match self.kind {
-            BookKind::L2 => {
-                let mut b = Blocks::<Vec<BookLevel>>::open_seqs(&self.dir, from, to)?;
-                let mut v = Vec::new();
-                while {
-                    v.clear();
-                    b.read_into(&mut v, 4096)? > 0
-                } {
-                    for (j, l) in v.iter().enumerate() {
-                        let seq = b.read_seq() + j as u64;
-                        at(seq, r)?;
-                        r.apply_level(seq, l, &mut none);
-                        n += 1;
-                    }
-                }
-            }
-            BookKind::L3 => {
-                let mut b = Blocks::<Vec<OrderEvent>>::open_seqs(&self.dir, from, to)?;
-                let mut v = Vec::new();
-                while {
-                    v.clear();
-                    b.read_into(&mut v, 4096)? > 0
-                } {
-                    for (j, o) in v.iter().enumerate() {
-                        let seq = b.read_seq() + j as u64;
-                        at(seq, r)?;
-                        r.apply_order(seq, o, &mut none);
-                        n += 1;
-                    }
-                }
-            }
+        let mut records = super::Records::open_seqs(&self.dir, self.kind, from, to)?;
+        while let Some((seq, rec)) = records.next()? {
+            at(seq, r)?;
+            rec.apply(seq, r, &mut none);
+            n += 1;
         }
         Ok(n)
     }
