@@ -39,7 +39,7 @@
 
 use crate::arrow::{action_name, ts_type, ACTIONS};
 use crate::compact::TradeColumns;
-use crate::read::trades::{BlockSink, Blocks};
+use crate::read::trades::{seq_at, BlockSink, Blocks};
 use crate::records::level::{BookLevel, BookSide, Quote};
 use crate::records::meta::StreamKind;
 use crate::records::order::{Action, OrderEvent};
@@ -466,19 +466,21 @@ enum Source {
 }
 
 impl Source {
-    fn open(kind: StreamKind, dir: &Path, from: Option<i64>, to: Option<i64>) -> Result<Source> {
+    /// The records of `kind` in `dir` with sequence numbers in `[from, to)`.
+    fn open(kind: StreamKind, dir: &Path, from: u64, to: u64) -> Result<Source> {
         Ok(match kind {
-            StreamKind::Trades => {
-                Source::Trades(Box::new(Blocks::open(dir, from, to)?), Default::default())
-            }
+            StreamKind::Trades => Source::Trades(
+                Box::new(Blocks::open_seqs(dir, from, to)?),
+                Default::default(),
+            ),
             StreamKind::BookL2 => {
-                Source::Levels(Box::new(Blocks::open(dir, from, to)?), Vec::new())
+                Source::Levels(Box::new(Blocks::open_seqs(dir, from, to)?), Vec::new())
             }
             StreamKind::Quotes => {
-                Source::Quotes(Box::new(Blocks::open(dir, from, to)?), Vec::new())
+                Source::Quotes(Box::new(Blocks::open_seqs(dir, from, to)?), Vec::new())
             }
             StreamKind::OrdersL3 => {
-                Source::Orders(Box::new(Blocks::open(dir, from, to)?), Vec::new())
+                Source::Orders(Box::new(Blocks::open_seqs(dir, from, to)?), Vec::new())
             }
         })
     }
@@ -621,11 +623,13 @@ impl Replay {
                 price: 10i128.pow((ps - meta.price_scale) as u32),
                 size: 10i128.pow((ss - meta.size_scale) as u32),
             };
-            let source = Source::open(meta.kind, &dir, from_ns, to_ns)?;
+            let mut from = None;
             if let (Some(t), StreamKind::BookL2 | StreamKind::OrdersL3) = (from_ns, meta.kind) {
                 let at = OrderStreamReader::open(root, name)?
                     .read_only()
                     .book_at(t)?;
+                // The book's next record is where the stream's rows start.
+                from = Some(at.next_seq);
                 let mut book = Events::default();
                 for (k, r) in at.book_records(t).iter().enumerate() {
                     book.push_record(scale, meta.kind, r)
@@ -636,6 +640,11 @@ impl Replay {
                 }
                 books.push_back(book);
             }
+            let from = match from {
+                Some(s) => s,
+                None => seq_at(&dir, from_ns, 0)?,
+            };
+            let source = Source::open(meta.kind, &dir, from, seq_at(&dir, to_ns, u64::MAX)?)?;
             let mut c = Cursor {
                 scale,
                 source,

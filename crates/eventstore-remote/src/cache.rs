@@ -119,9 +119,11 @@ impl RemoteCache {
         let stream = listing.streams.swap_remove(i);
         let needed = needed_files(&stream, from_ns, to_ns);
         let dir = name.dir(&self.root);
+        // Where no file holds the range, files from the end of time: the
+        // stream's metadata only.
         let opts = PollOptions {
             pattern: Some(name.to_string()),
-            from_ns: needed.first().map(|&(s, _)| s),
+            from_ns: Some(needed.first().map_or(i64::MAX, |&(s, _)| s)),
             to_ns: needed.last().map(|&(s, _)| s.saturating_add(1)),
             concurrency: self.opts.concurrency,
             progress: None,
@@ -130,16 +132,7 @@ impl RemoteCache {
             streams: vec![stream],
             skipped: Vec::new(),
         };
-        let report = if needed.is_empty() {
-            // No file holds the range: the stream's metadata only.
-            let opts = PollOptions {
-                from_ns: Some(i64::MAX),
-                ..opts
-            };
-            self.poller.poll_listed(one, &self.root, &opts).await?
-        } else {
-            self.poller.poll_listed(one, &self.root, &opts).await?
-        };
+        let report = self.poller.poll_listed(one, &self.root, &opts).await?;
         if let Some(e) = report.failed.into_iter().next() {
             return Err(e);
         }

@@ -4,6 +4,7 @@
 use crate::{OrderStreamReader, Result, StreamMeta};
 
 pub mod bars;
+pub(crate) mod files;
 pub mod orders;
 pub mod summary;
 pub mod trades;

@@ -4,6 +4,7 @@
 //! only the files that overlap the range are opened.
 
 use crate::compact::{decode_trade_columns, TradeColumns, TRADES};
+use crate::read::files::Files;
 use crate::records::trade::Trade;
 use crate::{Error, Result, StreamMeta};
 use eventstore_log::compact::{BlockCodec, Decoded, RawBlocks};
@@ -148,7 +149,7 @@ pub type TradeBlocks = Blocks<TradeColumns>;
 pub struct Blocks<S: BlockSink> {
     name: String,
     dir: PathBuf,
-    files: Vec<eventstore_log::FileEntry>,
+    files: Files,
     /// The file being read.
     file: usize,
     next_seq: u64,
@@ -179,10 +180,11 @@ impl<S: BlockSink> Blocks<S> {
     /// `[from_seq, to_seq)`.
     pub fn open_seqs(dir: &Path, from_seq: u64, to_seq: u64) -> Result<Blocks<S>> {
         crate::compact::install();
-        let files = eventstore_log::files::list_files(dir)?;
+        let files = Files::list(dir)?;
         // The files before the one holding the first record are never
-        // opened: a binary search over their headers finds it.
-        let file = holding(&files, from_seq);
+        // opened: a binary search over their headers finds it (where a
+        // header can not be read, every file is looked at).
+        let file = files.holding(from_seq).unwrap_or(0);
         Ok(Blocks {
             name: dir.display().to_string(),
             dir: dir.to_path_buf(),
@@ -306,8 +308,8 @@ impl<S: BlockSink> Blocks<S> {
                     // file's first record.
                     let mut k = self.file + 1;
                     let mut end = u64::MAX;
-                    while let Some(n) = self.files.get(k) {
-                        let h = header(n)?;
+                    while k < self.files.len() {
+                        let h = self.files.header(k)?;
                         if h.form == eventstore_log::format::Form::Compact {
                             end = h.first_seq;
                             break;
@@ -338,37 +340,6 @@ pub fn seq_at(dir: &Path, t: Option<i64>, none: u64) -> Result<u64> {
     };
     let mut r = StreamReader::open_dir(dir, ReadOptions::from(StartAt::Time(t)))?;
     Ok(r.next()?.map_or(u64::MAX, |rec| rec.seq))
-}
-
-/// The last of `files` whose first record is at or before `seq` (0 when
-/// none is, or when a header can not be read: then every file is looked
-/// at, as before).
-fn holding(files: &[eventstore_log::FileEntry], seq: u64) -> usize {
-    let first = |i: usize| -> Option<u64> { header(files.get(i)?).ok().map(|h| h.first_seq) };
-    let (mut lo, mut hi) = (0, files.len());
-    while lo + 1 < hi {
-        let mid = (lo + hi) / 2;
-        match first(mid) {
-            Some(s) if s <= seq => lo = mid,
-            Some(_) => hi = mid,
-            None => return 0,
-        }
-    }
-    lo
-}
-
-/// The header of a listed file, read under its sealed name if it was
-/// sealed (renamed) since the listing.
-fn header(f: &eventstore_log::FileEntry) -> Result<eventstore_log::format::FileHeader> {
-    match eventstore_log::read_header(&f.path) {
-        Ok(h) => Ok(h),
-        Err(e) => match f.path.parent() {
-            Some(dir) => Ok(eventstore_log::read_header(
-                &eventstore_log::files::sealed_path(dir, f.start_ns),
-            )?),
-            None => Err(e.into()),
-        },
-    }
 }
 
 fn bad(stream: &str, seq: u64, reason: String) -> Error {

@@ -19,11 +19,12 @@ pub use periodic::{book_columns, BookRow, Periodic};
 pub use stream::{OrderStream, Update};
 
 use crate::book::replay::{Applied, BookKind, Replay};
+use crate::read::files::Files;
 use crate::read::trades::Blocks;
 use crate::records::level::{BookLevel, FLAG_SNAPSHOT};
 use crate::records::order::OrderEvent;
 use crate::{Error, Result, StreamMeta};
-use eventstore_log::{files, FileEntry, ReadOptions, StartAt, StreamName, StreamReader};
+use eventstore_log::{ReadOptions, StartAt, StreamName, StreamReader};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
@@ -175,59 +176,6 @@ impl Records {
     }
 }
 
-/// A stream's files, with their first sequence numbers read from their
-/// headers only when needed (a search over a day of minutely files reads
-/// about a dozen).
-struct Files {
-    dir: PathBuf,
-    list: Vec<FileEntry>,
-    seqs: std::cell::RefCell<Vec<Option<u64>>>,
-}
-
-impl Files {
-    fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    fn path(&self, i: usize) -> &Path {
-        &self.list[i].path
-    }
-
-    /// The first sequence number of file `i`.
-    fn seq(&self, i: usize) -> Result<u64> {
-        if let Some(s) = self.seqs.borrow()[i] {
-            return Ok(s);
-        }
-        let entry = &self.list[i];
-        let h = match eventstore_log::read_header(&entry.path) {
-            Err(eventstore_log::Error::IoAt { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                // Sealed (renamed) since the listing.
-                eventstore_log::read_header(&files::sealed_path(&self.dir, entry.start_ns))?
-            }
-            h => h?,
-        };
-        self.seqs.borrow_mut()[i] = Some(h.first_seq);
-        Ok(h.first_seq)
-    }
-
-    /// The last file whose first record is at or before `seq` (the first
-    /// file if none is).
-    fn holding(&self, seq: u64) -> Result<usize> {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.seq(mid)? <= seq {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(lo.max(1) - 1)
-    }
-}
-
 impl OrderStreamReader {
     /// Open the order stream `name` under `root`.
     pub fn open(root: &Path, name: &StreamName) -> Result<OrderStreamReader> {
@@ -271,12 +219,7 @@ impl OrderStreamReader {
     }
 
     fn files(&self) -> Result<Files> {
-        let list = files::list_files(&self.dir)?;
-        Ok(Files {
-            dir: self.dir.clone(),
-            seqs: std::cell::RefCell::new(vec![None; list.len()]),
-            list,
-        })
+        Files::list(&self.dir)
     }
 
     fn bad_record(&self, seq: u64, reason: String) -> Error {

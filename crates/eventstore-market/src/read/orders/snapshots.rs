@@ -2,9 +2,10 @@
 //! (the book as of its first record) and `book.next` (after the last sealed
 //! file), built from the one before when missing, and read to reach a file.
 
-use super::{Files, OrderStreamReader};
+use super::OrderStreamReader;
 use crate::book::replay::Replay;
 use crate::book::snapshot::{self, snapshot_path, NEXT_BOOK};
+use crate::read::files::Files;
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -182,7 +183,7 @@ impl OrderStreamReader {
             .ok()
             .and_then(|b| snapshot::first_seq(&b).ok());
         let last_first = files.seq(last)?;
-        if files.list[last].sealed && have.is_none_or(|s| s <= last_first) {
+        if files.entries()[last].sealed && have.is_none_or(|s| s <= last_first) {
             let n = self.replay(&mut r, last_first, None, &[], |_, _| Ok(()))?;
             let io = |e| Error::Io {
                 path: next.clone(),
@@ -192,7 +193,7 @@ impl OrderStreamReader {
             std::fs::write(&tmp, snapshot::encode(&r, last_first + n).map_err(io)?).map_err(io)?;
             std::fs::rename(&tmp, &next).map_err(io)?;
         }
-        for f in &files.list {
+        for f in files.entries() {
             let p = snapshot_path(&f.path);
             if !p.exists() {
                 return Err(Error::Io {
