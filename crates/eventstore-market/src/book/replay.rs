@@ -34,6 +34,13 @@ use std::collections::VecDeque;
 /// is of a book known to be incomplete (taken while it was unreliable).
 pub const FLAG_UNRELIABLE: u8 = 4;
 
+/// `BookLevel::flags`: a break in the feed, written by a recorder where it
+/// knows the venue's diffs stopped reaching it (a connection lost, a stalled
+/// stream, its own restart). The record has no side; its `price` holds the
+/// [`Cause`] and its update ids the last id recorded before the break. The
+/// book is not known to be right from it until the next snapshot.
+pub const FLAG_BREAK: u8 = 32;
+
 /// Diffs kept while waiting for a snapshot, at most.
 pub const MAX_PENDING: usize = 200_000;
 
@@ -95,6 +102,12 @@ pub enum Cause {
     /// The snapshot was of a book already known to be wrong
     /// ([`FLAG_UNRELIABLE`]).
     UnreliableSnapshot = 5,
+    /// The recorder lost its connection to the venue.
+    ConnectionLost = 6,
+    /// The venue sent nothing for longer than the recorder waits.
+    Stalled = 7,
+    /// The recorder was not running (it stopped or was killed).
+    RecorderDown = 8,
 }
 
 impl Cause {
@@ -106,6 +119,9 @@ impl Cause {
             Cause::CrossedBook => "crossed book",
             Cause::SnapshotCutShort => "snapshot cut short",
             Cause::UnreliableSnapshot => "snapshot of an unreliable book",
+            Cause::ConnectionLost => "connection lost",
+            Cause::Stalled => "feed stalled",
+            Cause::RecorderDown => "recorder down",
         }
     }
 
@@ -117,6 +133,9 @@ impl Cause {
             3 => Cause::CrossedBook,
             4 => Cause::SnapshotCutShort,
             5 => Cause::UnreliableSnapshot,
+            6 => Cause::ConnectionLost,
+            7 => Cause::Stalled,
+            8 => Cause::RecorderDown,
             _ => return None,
         })
     }
@@ -452,6 +471,10 @@ impl Replay {
     #[inline]
     pub fn apply_level(&mut self, seq: u64, l: &BookLevel, emit: &mut impl FnMut(u64, Applied)) {
         self.last_ts = l.local_ts;
+        if l.flags & FLAG_BREAK != 0 {
+            self.feed_break(seq, l, emit);
+            return;
+        }
         if l.flags & FLAG_SNAPSHOT != 0 {
             self.event_start = l.flags & FLAG_LAST != 0;
             if !self.in_snapshot {
@@ -492,6 +515,28 @@ impl Replay {
             let ids = (l.first_update_id, l.last_update_id, l.prev_update_id);
             self.broken(seq, l.local_ts, Cause::CrossedBook, ids, 0, emit);
         }
+    }
+
+    /// A break in the feed: a gap with its cause, whatever the book's state
+    /// (a snapshot it interrupts is cut short). Diffs after it are kept for
+    /// the next snapshot.
+    fn feed_break(&mut self, seq: u64, l: &BookLevel, emit: &mut impl FnMut(u64, Applied)) {
+        let cause = u8::try_from(l.price)
+            .ok()
+            .and_then(Cause::from_u8)
+            .unwrap_or(Cause::ConnectionLost);
+        if self.in_snapshot {
+            self.in_snapshot = false;
+            self.pending.clear();
+        }
+        self.event_start = true;
+        let ids = (l.first_update_id, l.last_update_id, l.prev_update_id);
+        let expected = if l.last_update_id == 0 {
+            0
+        } else {
+            l.last_update_id + 1
+        };
+        self.broken(seq, l.local_ts, cause, ids, expected, emit);
     }
 
     fn diff(&mut self, seq: u64, l: &BookLevel, emit: &mut impl FnMut(u64, Applied)) {

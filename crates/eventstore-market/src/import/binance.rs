@@ -31,6 +31,16 @@ pub(crate) fn parse_line(line: &str) -> std::result::Result<Option<ParsedLine>, 
             .find_map(|kv| kv.strip_prefix("symbol="))
             .map(String::from)
     });
+    parse_message(local, json, url_symbol)
+}
+
+/// Parse one message received at `local` (ns): a websocket message, or a
+/// REST depth snapshot (which does not name its symbol: `symbol` does).
+pub fn parse_message(
+    local: Option<i64>,
+    json: &str,
+    url_symbol: Option<String>,
+) -> std::result::Result<Option<ParsedLine>, String> {
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
     let msg = v.get("data").unwrap_or(&v);

@@ -111,7 +111,7 @@ impl Format {
     }
 
     /// The venue checksum the records of `stream` carry.
-    fn checksum(self, stream: &str) -> Option<crate::book::checksum::ChecksumKind> {
+    pub fn checksum(self, stream: &str) -> Option<crate::book::checksum::ChecksumKind> {
         match (self, stream) {
             (Format::Okx, "depth") => Some(crate::book::checksum::ChecksumKind::Okx),
             (Format::Kraken, s) if s.starts_with("book-") => {
@@ -130,7 +130,8 @@ impl Format {
         }
     }
 
-    fn style(self) -> DecimalStyle {
+    /// How the venue prints its decimals.
+    pub fn style(self) -> DecimalStyle {
         match self {
             Format::Binance | Format::Lobster | Format::Databento | Format::Kraken => {
                 DecimalStyle::Fixed

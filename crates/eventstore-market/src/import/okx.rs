@@ -30,10 +30,17 @@ pub(crate) fn parse_line(line: &str) -> Result<Option<ParsedLine>, String> {
     let Some(capture::CaptureLine { local, url, json }) = capture::split(line)? else {
         return Ok(None);
     };
-    let v: Value = serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
     if url.is_some() {
+        serde_json::from_str::<Value>(json)
+            .map_err(|e| format!("not a JSON message: {e}"))?;
         return Ok(Some(ParsedLine::Other("rest answer".into())));
     }
+    parse_message(local, json)
+}
+
+/// Parse one websocket message received at `local` (ns).
+pub fn parse_message(local: Option<i64>, json: &str) -> Result<Option<ParsedLine>, String> {
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
     if let Some(e) = v.get("event").and_then(Value::as_str) {
         return Ok(Some(ParsedLine::Other(format!("event {e}"))));
     }

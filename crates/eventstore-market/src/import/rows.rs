@@ -30,7 +30,7 @@ pub enum MarketRecord {
 impl MarketRecord {
     /// Bring prices printed with `pp` places and sizes with `sp` to the
     /// stream's scales.
-    pub(crate) fn rescale(
+    pub fn rescale(
         &mut self,
         pp: usize,
         sp: usize,
@@ -92,7 +92,7 @@ impl MarketRecord {
     }
 
     /// When the recorder received it.
-    pub(crate) fn local_ts(&self) -> i64 {
+    pub fn local_ts(&self) -> i64 {
         match self {
             MarketRecord::Trade(t) => t.local_ts,
             MarketRecord::Level(l) => l.local_ts,
@@ -102,7 +102,7 @@ impl MarketRecord {
     }
 
     /// Its flags, for the book records that have them.
-    pub(crate) fn flags_mut(&mut self) -> Option<&mut u8> {
+    pub fn flags_mut(&mut self) -> Option<&mut u8> {
         match self {
             MarketRecord::Level(l) => Some(&mut l.flags),
             MarketRecord::Order(o) => Some(&mut o.flags),
@@ -120,7 +120,7 @@ impl MarketRecord {
         }
     }
 
-    pub(crate) fn append(&self, w: &mut StreamWriter) -> eventstore_log::Result<u64> {
+    pub fn append(&self, w: &mut StreamWriter) -> eventstore_log::Result<u64> {
         match self {
             MarketRecord::Trade(t) => w.append_at(t.local_ts, &t.encode()),
             MarketRecord::Level(l) => w.append_at(l.local_ts, &l.encode()),
@@ -163,13 +163,22 @@ impl ParsedLine {
     }
 }
 
-/// `v` printed with `places` decimals, as units of `10^-scale`.
+/// `v` printed with `places` decimals, as units of `10^-scale`: exact, or
+/// an error (a value too large, or with more digits than the scale keeps).
 pub(crate) fn rescale(v: i64, places: usize, scale: u8) -> std::result::Result<i64, String> {
     let mut v = v;
     for _ in places..scale as usize {
         v = v
             .checked_mul(10)
             .ok_or("value too large for the stream's scale")?;
+    }
+    for _ in scale as usize..places {
+        if v % 10 != 0 {
+            return Err(format!(
+                "a value with {places} decimal places, more than the stream's scale {scale}"
+            ));
+        }
+        v /= 10;
     }
     Ok(v)
 }

@@ -98,6 +98,29 @@ impl BookLevel {
         }
     }
 
+    /// A break in the feed (see [`crate::book::replay::FLAG_BREAK`]): the
+    /// book is not known to be right from `local_ts`, for `cause`;
+    /// `last_update_id` is the last update id recorded before it (0 if
+    /// none).
+    pub fn feed_break(
+        local_ts: i64,
+        cause: crate::book::replay::Cause,
+        last_update_id: u64,
+    ) -> BookLevel {
+        BookLevel {
+            exchange_ts: 0,
+            local_ts,
+            side: BookSide::None,
+            flags: crate::book::replay::FLAG_BREAK | FLAG_LAST,
+            price: cause as i64,
+            size: 0,
+            first_update_id: last_update_id,
+            last_update_id,
+            prev_update_id: 0,
+            checksum: 0,
+        }
+    }
+
     /// `kind u8 | side u8 | flags u8 | zero u8 | checksum i32 | exchange_ts |
     /// local_ts | price | size | first_update_id | last_update_id |
     /// prev_update_id`, little-endian.
