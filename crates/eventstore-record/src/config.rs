@@ -58,8 +58,7 @@ pub struct VenueEntry {
 
 /// Read and check the file at `path`; errors name the file and the key.
 pub fn load(path: &Path) -> Result<FileConfig, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -142,8 +141,8 @@ impl FileConfig {
             if v.symbols.is_empty() {
                 return Err(format!("{at}.symbols: no symbol"));
             }
-            let channels =
-                channels(venue, v.channels.as_deref()).map_err(|e| format!("{at}.channels: {e}"))?;
+            let channels = channels(venue, v.channels.as_deref())
+                .map_err(|e| format!("{at}.channels: {e}"))?;
             let mut spec = VenueSpec::new(venue, v.symbols.clone(), channels);
             if let Some(u) = &v.ws_url {
                 spec.ws_url = u.clone();
@@ -201,11 +200,14 @@ ws_url = "ws://127.0.0.1:1/ws"
             toml::from_str("[[venue]]\nname = \"kraken\"\nsymbols = [\"x\"]\n").unwrap();
         let e = c.specs().unwrap_err();
         assert!(e.contains("venue[0].name"), "{e}");
-        let e = toml::from_str::<FileConfig>("rooot = 1\n").unwrap_err().to_string();
+        let e = toml::from_str::<FileConfig>("rooot = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rooot"), "{e}");
-        let c: FileConfig =
-            toml::from_str("[[venue]]\nname = \"okx\"\nsymbols = [\"x\"]\nchannels = [\"aggtrade\"]\n")
-                .unwrap();
+        let c: FileConfig = toml::from_str(
+            "[[venue]]\nname = \"okx\"\nsymbols = [\"x\"]\nchannels = [\"aggtrade\"]\n",
+        )
+        .unwrap();
         assert!(c.specs().unwrap_err().contains("venue[0].channels"));
     }
 }

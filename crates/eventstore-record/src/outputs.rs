@@ -60,7 +60,10 @@ pub(crate) struct LiveBook {
 impl LiveBook {
     /// The book needs a snapshot and none is asked for.
     pub fn wants_snapshot(&self, now: i64) -> bool {
-        !self.replay.is_reliable() && !self.fetching && self.first_id.is_some() && now >= self.retry_at
+        !self.replay.is_reliable()
+            && !self.fetching
+            && self.first_id.is_some()
+            && now >= self.retry_at
     }
 }
 
@@ -219,8 +222,8 @@ impl Outputs {
                     fresh
                 }
             };
-            let writer = StreamWriter::open(&self.root, &n, self.opts.clone())
-                .map_err(log_err(&name))?;
+            let writer =
+                StreamWriter::open(&self.root, &n, self.opts.clone()).map_err(log_err(&name))?;
             let mut book = None;
             if let Some(k) = BookKind::of_stream(kind) {
                 let mut replay = Replay::new(k);
@@ -305,7 +308,11 @@ impl Outputs {
         if let Some(book) = &mut out.book {
             book.fetching = false;
             let first = book.first_id.unwrap_or(0);
-            let bridges = if futures { id >= first } else { id + 1 >= first };
+            let bridges = if futures {
+                id >= first
+            } else {
+                id + 1 >= first
+            };
             if !bridges {
                 return Ok(false);
             }

@@ -8,6 +8,7 @@ use crate::stats::{Stats, VenueStats};
 use crate::venue::{Channel, Venue};
 use crate::{now_ns, RecordOptions};
 use eventstore_market::book::replay::Cause;
+use eventstore_market::import::rows::ParsedLine;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
@@ -20,7 +21,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Connecting = Pin<Box<dyn Future<Output = std::result::Result<Ws, String>>>>;
-type Fetch = Pin<Box<dyn Future<Output = (String, String, i64, std::result::Result<String, Fetched>)>>>;
+type Fetch =
+    Pin<Box<dyn Future<Output = (String, String, i64, std::result::Result<String, Fetched>)>>>;
 
 /// What one venue records and where it connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,10 +92,14 @@ fn open(url: String) -> Connecting {
         let config = WebSocketConfig::default()
             .max_message_size(Some(crate::MAX_MESSAGE))
             .max_frame_size(Some(crate::MAX_MESSAGE));
-        let (ws, _) =
-            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), Some(config), true, None)
-                .await
-                .map_err(|e| format!("{url}: {e}"))?;
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+            url.as_str(),
+            Some(config),
+            true,
+            None,
+        )
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
         Ok(ws)
     })
 }
@@ -149,7 +155,9 @@ pub async fn record_venue(
     stats: Stats,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
-    spec.venue.check_channels(&spec.channels).map_err(Error::Config)?;
+    spec.venue
+        .check_channels(&spec.channels)
+        .map_err(Error::Config)?;
     let venue = spec.venue;
     let name = venue.name();
     let mut out = Outputs::open(
@@ -171,7 +179,13 @@ pub async fn record_venue(
         };
         let mut b = opts.backoff();
         loop {
-            let (_, _, _, r) = fetch(client.clone(), s.clone(), url.clone(), opts.snapshot_timeout).await;
+            let (_, _, _, r) = fetch(
+                client.clone(),
+                s.clone(),
+                url.clone(),
+                opts.snapshot_timeout,
+            )
+            .await;
             match r.map_err(|f| f.reason).and_then(|body| okx_scales(&body)) {
                 Ok(sc) => {
                     out.scales.insert(venue.symbol(s), sc);
@@ -316,7 +330,11 @@ pub async fn record_venue(
             break;
         }
         let local = now_ns();
-        let conn = if which == 0 { &mut primary } else { &mut successor };
+        let conn = if which == 0 {
+            &mut primary
+        } else {
+            &mut successor
+        };
         match msg {
             Some(Ok(Message::Text(text))) => {
                 if let Some(c) = conn.as_mut() {
@@ -327,10 +345,31 @@ pub async fn record_venue(
                 v.bytes_received += text.len() as u64;
                 v.last_message_ns = local;
                 out.raw(local, text.as_bytes())?;
-                on_text(&mut out, &mut v, venue, local, text.as_str(), &mut logged_bad)?;
+                on_text(
+                    &mut out,
+                    &mut v,
+                    venue,
+                    local,
+                    text.as_str(),
+                    &mut logged_bad,
+                )?;
                 if let Some(c) = conn.as_mut() {
                     // Books that broke ask for a snapshot at once, not at the next tick.
-                    request_snapshots(&mut out, &mut fetches, &client, &spec, &opts, Some(c), local).await;
+                    request_snapshots(
+                        &mut out,
+                        &mut fetches,
+                        &client,
+                        &spec,
+                        &opts,
+                        Some(c),
+                        local,
+                    )
+                    .await;
+                }
+                if !fetches.is_empty() {
+                    // Let the HTTP client's connection task run: a backlog of
+                    // messages must not hold a snapshot request back.
+                    tokio::task::yield_now().await;
                 }
             }
             Some(Ok(Message::Ping(_))) => {
@@ -342,8 +381,18 @@ pub async fn record_venue(
                 }
             }
             Some(Ok(Message::Close(frame))) => {
-                let why = frame.map(|f| format!("{} {}", f.code, f.reason)).unwrap_or_default();
-                lost(&mut out, &mut v, name, which, &mut primary, &mut successor, &format!("closed by the venue {why}"))?;
+                let why = frame
+                    .map(|f| format!("{} {}", f.code, f.reason))
+                    .unwrap_or_default();
+                lost(
+                    &mut out,
+                    &mut v,
+                    name,
+                    which,
+                    &mut primary,
+                    &mut successor,
+                    &format!("closed by the venue {why}"),
+                )?;
             }
             Some(Ok(_)) => {
                 if let Some(c) = conn.as_mut() {
@@ -351,8 +400,24 @@ pub async fn record_venue(
                 }
                 v.other_messages += 1;
             }
-            Some(Err(e)) => lost(&mut out, &mut v, name, which, &mut primary, &mut successor, &e)?,
-            None => lost(&mut out, &mut v, name, which, &mut primary, &mut successor, "connection ended")?,
+            Some(Err(e)) => lost(
+                &mut out,
+                &mut v,
+                name,
+                which,
+                &mut primary,
+                &mut successor,
+                &e,
+            )?,
+            None => lost(
+                &mut out,
+                &mut v,
+                name,
+                which,
+                &mut primary,
+                &mut successor,
+                "connection ended",
+            )?,
         }
         if primary.is_none() && successor.is_none() && pending.is_none() && next_attempt.is_none() {
             let d = backoff.next_delay();
@@ -384,7 +449,10 @@ fn lost(
     *primary = successor.take();
     if primary.is_some() {
         v.planned_reconnects += 1;
-        log(name, &format!("connection lost ({why}); its successor goes on"));
+        log(
+            name,
+            &format!("connection lost ({why}); its successor goes on"),
+        );
         return Ok(());
     }
     v.reconnects += 1;
@@ -416,6 +484,7 @@ fn on_text(
         return Ok(());
     }
     match venue.parse_message(local, text) {
+        Ok(Some(ParsedLine::Other(_))) | Ok(None) => v.other_messages += 1,
         Ok(Some(line)) => match out.append(line) {
             Ok(_) => {}
             // A message whose values do not fit its stream: counted and
@@ -423,7 +492,6 @@ fn on_text(
             Err(Error::Config(reason)) => bad(v, venue, logged_bad, &reason, text),
             Err(e) => return Err(e),
         },
-        Ok(None) => v.other_messages += 1,
         Err(reason) => bad(v, venue, logged_bad, &reason, text),
     }
     Ok(())
@@ -446,11 +514,7 @@ fn bad(v: &mut VenueStats, venue: Venue, logged: &mut u64, reason: &str, text: &
         *logged += 1;
         log(
             venue.name(),
-            &format!(
-                "bad message #{} ({reason}): {}",
-                v.bad_messages,
-                head(text)
-            ),
+            &format!("bad message #{} ({reason}): {}", v.bad_messages, head(text)),
         );
     }
 }
@@ -483,7 +547,10 @@ async fn request_snapshots(
     }
     if let Some(c) = conn {
         for symbol in resubscribe {
-            log(venue.name(), &format!("{symbol}: book broke, subscribing again for a snapshot"));
+            log(
+                venue.name(),
+                &format!("{symbol}: book broke, subscribing again for a snapshot"),
+            );
             for m in venue.resubscribe_book(&symbol).into_iter().flatten() {
                 c.last_tx = Instant::now();
                 if let Err(e) = c.ws.send(Message::text(m)).await {
@@ -520,7 +587,13 @@ fn on_snapshot(
                 Ok(Some(l)) => l,
                 Ok(None) | Err(_) => {
                     v.venue_errors += 1;
-                    log(name, &format!("{symbol}: the snapshot is not a depth snapshot: {}", head(&body)));
+                    log(
+                        name,
+                        &format!(
+                            "{symbol}: the snapshot is not a depth snapshot: {}",
+                            head(&body)
+                        ),
+                    );
                     retry(out, opts.backoff_initial, true);
                     return Ok(());
                 }
@@ -534,7 +607,13 @@ fn on_snapshot(
                         .map(|b| b.replay.is_reliable())
                         .unwrap_or(false);
                     retry(out, Duration::ZERO, false);
-                    log(name, &format!("{symbol}: snapshot written, book {}", if state { "synced" } else { "still broken" }));
+                    log(
+                        name,
+                        &format!(
+                            "{symbol}: snapshot written, book {}",
+                            if state { "synced" } else { "still broken" }
+                        ),
+                    );
                 }
                 Ok(false) => {
                     v.stale_snapshots += 1;
@@ -559,7 +638,13 @@ fn on_snapshot(
             let after = f.retry_after.unwrap_or_else(|| {
                 (opts.backoff_initial * 2u32.saturating_pow(failures.min(16))).min(opts.backoff_max)
             });
-            log(name, &format!("{symbol}: snapshot request failed ({}); again in {after:?}", f.reason));
+            log(
+                name,
+                &format!(
+                    "{symbol}: snapshot request failed ({}); again in {after:?}",
+                    f.reason
+                ),
+            );
             retry(out, after, true);
         }
     }
@@ -608,8 +693,7 @@ fn status(name: &str, v: &VenueStats, out: &Outputs, w: &mut Window) {
 
 /// OKX's instrument answer: the places of its tick and lot sizes.
 fn okx_scales(body: &str) -> std::result::Result<(u8, u8), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     let d = v
         .get("data")
         .and_then(|d| d.get(0))

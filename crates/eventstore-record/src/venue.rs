@@ -255,9 +255,8 @@ fn okx_op(op: &str, symbols: &[String], channels: &[Channel], v: Venue) -> Strin
         .iter()
         .flat_map(|s| {
             channels.iter().filter_map(move |c| {
-                v.ws_channel(*c).map(|ch| {
-                    serde_json::json!({"channel": ch, "instId": v.symbol(s)})
-                })
+                v.ws_channel(*c)
+                    .map(|ch| serde_json::json!({"channel": ch, "instId": v.symbol(s)}))
             })
         })
         .collect();

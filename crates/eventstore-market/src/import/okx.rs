@@ -31,8 +31,7 @@ pub(crate) fn parse_line(line: &str) -> Result<Option<ParsedLine>, String> {
         return Ok(None);
     };
     if url.is_some() {
-        serde_json::from_str::<Value>(json)
-            .map_err(|e| format!("not a JSON message: {e}"))?;
+        serde_json::from_str::<Value>(json).map_err(|e| format!("not a JSON message: {e}"))?;
         return Ok(Some(ParsedLine::Other("rest answer".into())));
     }
     parse_message(local, json)
