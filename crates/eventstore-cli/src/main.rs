@@ -45,6 +45,8 @@ enum Command {
     Ls(cmd::ls::Args),
     /// Import a market-data recording into normalized market streams (Binance, Tardis, LOBSTER, Databento).
     Import(cmd::import::Args),
+    /// Record a venue's live feeds (Binance, Binance USD-M futures, OKX) into market streams, books synced by snapshot after every gap.
+    Record(cmd::record::Args),
     /// Print a trade stream's trades in a time range, as text, CSV or JSON.
     Trades(cmd::trades::Args),
     /// Print an order stream's book at a time, or its best levels at fixed intervals.
@@ -73,6 +75,7 @@ impl Command {
                 | Command::Upload(_)
                 | Command::Poll(_)
                 | Command::Ls(_)
+                | Command::Record(_)
         )
     }
 }
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::Poll(a) => cmd::poll::run(a),
         Command::Ls(a) => cmd::ls::run(a),
         Command::Import(a) => cmd::import::run(a),
+        Command::Record(a) => cmd::record::run(a),
         Command::Trades(a) => cmd::trades::run(a),
         Command::Book(a) => cmd::book::run(a),
         Command::Orders(a) => cmd::orders::run(a),

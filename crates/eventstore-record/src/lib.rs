@@ -121,6 +121,8 @@ pub async fn record(
     // Two TLS stacks are linked in (the service's and the object stores'):
     // the websocket client uses this one.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Sealed files become compact with the market codecs.
+    eventstore_market::compact::install();
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {

@@ -510,7 +510,7 @@ fn bad(v: &mut VenueStats, venue: Venue, logged: &mut u64, reason: &str, text: &
     v.bad_messages += 1;
     // The first ten, then one in a thousand: a venue gone wrong does not
     // flood the log.
-    if *logged < 10 || v.bad_messages % 1000 == 0 {
+    if *logged < 10 || v.bad_messages.is_multiple_of(1000) {
         *logged += 1;
         log(
             venue.name(),

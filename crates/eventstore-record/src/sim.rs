@@ -561,6 +561,7 @@ impl Sim {
     }
 }
 
+#[allow(clippy::result_large_err)]
 async fn connection(v: Arc<Venue>, s: tokio::net::TcpStream) {
     let mut path = String::new();
     let cb = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
@@ -731,10 +732,9 @@ async fn connection(v: Arc<Venue>, s: tokio::net::TcpStream) {
             v.stats.sent.fetch_add(1, Ordering::Relaxed);
             // Flush when the next message is not due yet (at full speed,
             // frames go out in batches).
-            if i + 1 >= n || t0 + v.due(i + 1) > Instant::now() {
-                if tx.flush().await.is_err() {
-                    break;
-                }
+            let flush = i + 1 >= n || t0 + v.due(i + 1) > Instant::now();
+            if flush && tx.flush().await.is_err() {
+                break;
             }
         }
         v.sent_pos.fetch_max(i + 1, Ordering::Relaxed);

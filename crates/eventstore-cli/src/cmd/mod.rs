@@ -12,6 +12,7 @@ pub mod orders;
 pub mod poll;
 pub mod publish;
 pub mod read;
+pub mod record;
 pub mod remote_args;
 pub mod retain;
 pub mod serve;
