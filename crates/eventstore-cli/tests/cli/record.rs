@@ -87,7 +87,7 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 }
 
 #[test]
-fn record_killed_with_sigkill_resumes_and_ledgers_the_outage() {
+fn record_serves_metrics_seals_quiet_files_and_resumes_after_sigkill() {
     let Some(data) = market_data() else { return };
     let tape = Tape::binance(
         &data.join("binance/spot_btcusdt_20240808.hftbacktest.gz"),
@@ -143,7 +143,13 @@ fn record_killed_with_sigkill_resumes_and_ledgers_the_outage() {
         sim.play_time() * 2 + Duration::from_secs(60),
         || sim.finished(),
     );
-    std::thread::sleep(Duration::from_secs(1));
+    // A quiet stream's file is sealed once its interval (2 s) has passed,
+    // without waiting for a record: `upload --watch` takes it.
+    let trades = StreamName::new("binance/btcusdt/trades").unwrap().dir(root);
+    wait_for("the quiet stream's file sealed", Duration::from_secs(10), || {
+        let info = eventstore_log::stream_info(&trades).unwrap();
+        info.files.iter().all(|f| f.sealed)
+    });
     // SIGTERM: a clean stop.
     let pid = second.id() as libc::pid_t;
     #[allow(unsafe_code)]
