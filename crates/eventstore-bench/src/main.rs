@@ -6,7 +6,7 @@
 //! cargo run --release -p eventstore-bench -- all [--dir /path/on/the/disk/to/test]
 //! ```
 //!
-//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `rolls` (the rolling append, a day of minutely against hourly files, 50,000 one-record files), `compact` (compact files: sizes against DBN and Parquet, decoding, seeks, conversion cost), `market` (`market-decode`: the hourly decode only; `market-import`: the imports only; `market-blocks`: the compact blocks of the real trades and level updates only), `book` (`book-apply`: its apply rates only), `service`, `all`.
+//! Commands: `append`, `latency`, `read`, `seek`, `follow`, `remote`, `rolls` (the rolling append, a day of minutely against hourly files, 50,000 one-record files), `compact` (compact files: sizes against DBN and Parquet, decoding, seeks, conversion cost), `market` (`market-decode`: the hourly decode only; `market-import`: the imports only; `market-blocks`: the compact blocks of the real trades and level updates only), `book` (`book-apply`: its apply rates only), `record` (the live recorder against the venue simulator: messages/s at full speed, latency at 10,000 messages/s), `service`, `all`.
 //! `service` compares with NATS JetStream when built with `--features nats`
 //! and `nats-server` is installed.
 //! `remote` starts a local S3 server with `scripts/s3-server.sh` (or uses
@@ -16,6 +16,7 @@
 mod book;
 mod compact;
 mod market;
+mod record;
 mod remote;
 mod rolls;
 mod service;
@@ -88,6 +89,9 @@ fn main() {
         book::bench_book(&dir);
     } else if cmd == "book-apply" {
         book::apply_rate(&dir);
+    }
+    if run("record") {
+        record::bench_record(&dir);
     }
     if run("service") {
         service::bench_service(&dir);

@@ -353,6 +353,7 @@ pub async fn record_venue(
                     text.as_str(),
                     &mut logged_bad,
                 )?;
+                v.latency.record(now_ns() - local);
                 if let Some(c) = conn.as_mut() {
                     // Books that broke ask for a snapshot at once, not at the next tick.
                     request_snapshots(
@@ -667,9 +668,16 @@ fn status(name: &str, v: &VenueStats, out: &Outputs, w: &mut Window) {
     let rate = (v.messages - w.messages) as f64 / secs;
     let mb = (v.bytes_received - w.bytes) as f64 / secs / 1e6;
     let mut line = format!(
-        "{rate:.0} msg/s ({mb:.2} MB/s), {} reconnects ({} planned, {} stalls), {} bad, {} venue errors, {} snapshots",
-        v.reconnects, v.planned_reconnects, v.stalls, v.bad_messages, v.venue_errors, v.snapshots
-    );
+        "{rate:.0} msg/s ({mb:.2} MB/s), append latency p50 {:.1} us p99 {:.1} us, {} reconnects ({} planned, {} stalls), {} bad, {} venue errors, {} snapshots",
+        v.latency.quantile(0.5) as f64 / 1e3,
+        v.latency.quantile(0.99) as f64 / 1e3,
+        v.reconnects,
+        v.planned_reconnects,
+        v.stalls,
+        v.bad_messages,
+        v.venue_errors,
+        v.snapshots
+);
     for s in out.streams() {
         line.push_str(&format!(
             "; {}: {} msgs, lag {:.1} ms, {} B written, {} gaps, {} resyncs{}",

@@ -60,9 +60,6 @@ pub struct SimOptions {
     /// Tape time per real time (`20.0`: twenty times as fast);
     /// `f64::INFINITY`: as fast as each connection takes it.
     pub speed: f64,
-    /// Play the tape this many times (ids shifted each time, so that
-    /// every lap continues the last).
-    pub laps: usize,
     pub faults: Faults,
     /// Send a websocket ping this often.
     pub ping_every: Option<Duration>,
@@ -75,7 +72,6 @@ impl SimOptions {
         SimOptions {
             venue,
             speed: 20.0,
-            laps: 1,
             faults: Faults::default(),
             ping_every: None,
             keep_sent: true,
@@ -274,6 +270,90 @@ impl Tape {
         Ok(t)
     }
 
+    /// The tape played `laps` times over, each lap after the last with the
+    /// venue's ids shifted to continue it (update ids, trade ids), for
+    /// benchmarks at any length.
+    pub fn repeat(&self, laps: usize) -> Tape {
+        let span = self.msgs.last().map(|m| m.at).unwrap_or(0) + 1_000_000;
+        let ids = |k: &str| {
+            self.msgs
+                .iter()
+                .filter_map(|m| {
+                    let v: serde_json::Value = serde_json::from_str(&m.text).ok()?;
+                    v.get("data")?.get(k)?.as_u64()
+                })
+                .fold((u64::MAX, 0), |(lo, hi), x| (lo.min(x), hi.max(x)))
+        };
+        let shift_of = |k: &str| {
+            let (lo, hi) = ids(k);
+            if lo == u64::MAX {
+                0
+            } else {
+                hi - lo + 1
+            }
+        };
+        let update_span = shift_of("u").max(shift_of("U"));
+        let trade_span = shift_of("t");
+        let agg_span = shift_of("a");
+        let mut t = Tape {
+            msgs: Vec::with_capacity(self.msgs.len() * laps),
+            seeds: self.seeds.clone(),
+            places: self.places.clone(),
+        };
+        for lap in 0..laps as u64 {
+            for m in &self.msgs {
+                let mut m = m.clone();
+                m.at += lap as i64 * span;
+                if lap > 0 {
+                    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&m.text) {
+                        if let Some(d) = v.get_mut("data").and_then(|d| d.as_object_mut()) {
+                            for (k, by) in [
+                                ("U", update_span),
+                                ("u", update_span),
+                                ("pu", update_span),
+                                ("t", trade_span),
+                                ("a", agg_span),
+                            ] {
+                                if let Some(x) = d.get(k).and_then(|x| x.as_u64()) {
+                                    d.insert(k.into(), (x + by * lap).into());
+                                }
+                            }
+                        }
+                        m.text = v.to_string();
+                    }
+                    if let Some(d) = &mut m.diff {
+                        d.1 += update_span * lap;
+                        d.2 += update_span * lap;
+                    }
+                }
+                t.msgs.push(m);
+            }
+        }
+        t
+    }
+
+    /// Only the messages whose key ends with `suffix` (`@trade`,
+    /// `@depth@100ms`).
+    pub fn only(&self, suffix: &str) -> Tape {
+        Tape {
+            msgs: self
+                .msgs
+                .iter()
+                .filter(|m| m.key.ends_with(suffix))
+                .cloned()
+                .collect(),
+            seeds: self
+                .seeds
+                .iter()
+                .map(|s| Seed {
+                    pos: 0,
+                    ..s.clone()
+                })
+                .collect(),
+            places: self.places.clone(),
+        }
+    }
+
     /// Tape time of the last message.
     pub fn duration(&self) -> Duration {
         Duration::from_nanos(self.msgs.last().map(|m| m.at.max(0) as u64).unwrap_or(0))
@@ -361,16 +441,12 @@ struct Venue {
 }
 
 impl Venue {
-    /// Messages of lap `lap` have their ids and times shifted.
     fn len(&self) -> usize {
-        self.tape.msgs.len() * self.opts.laps
+        self.tape.msgs.len()
     }
 
     fn due(&self, i: usize) -> Duration {
-        let n = self.tape.msgs.len().max(1);
-        let lap = (i / n) as i64;
-        let span = self.tape.msgs.last().map(|m| m.at).unwrap_or(0) + 1;
-        let at = self.tape.msgs[i % n].at + lap * span;
+        let at = self.tape.msgs.get(i).map(|m| m.at).unwrap_or(0);
         if self.opts.speed.is_infinite() {
             Duration::ZERO
         } else {
@@ -408,44 +484,7 @@ impl Venue {
             .insert((kind, i))
     }
 
-    fn text(&self, i: usize) -> std::borrow::Cow<'_, str> {
-        let n = self.tape.msgs.len();
-        let m = &self.tape.msgs[i % n];
-        let lap = i / n;
-        if lap == 0 || m.diff.is_none() {
-            return std::borrow::Cow::Borrowed(&m.text);
-        }
-        // Later laps continue the ids of the last.
-        let shift = self.id_span() * lap as u64;
-        let mut v: serde_json::Value = serde_json::from_str(&m.text).unwrap_or_default();
-        if let Some(d) = v.get_mut("data").and_then(|d| d.as_object_mut()) {
-            for k in ["U", "u", "pu"] {
-                if let Some(x) = d.get(k).and_then(|x| x.as_u64()) {
-                    d.insert(k.into(), (x + shift).into());
-                }
-            }
-        }
-        std::borrow::Cow::Owned(v.to_string())
-    }
-
-    fn id_span(&self) -> u64 {
-        let first = self
-            .tape
-            .msgs
-            .iter()
-            .find_map(|m| m.diff.as_ref().map(|d| d.1))
-            .unwrap_or(0);
-        let last = self
-            .tape
-            .msgs
-            .iter()
-            .rev()
-            .find_map(|m| m.diff.as_ref().map(|d| d.2))
-            .unwrap_or(0);
-        last.saturating_sub(first) + 1
-    }
-
-    /// The true book of `symbol` at tape position `pos` (on the first lap).
+    /// The true book of `symbol` at tape position `pos`.
     fn book_at(&self, symbol: &str, pos: usize) -> Option<TrueBook> {
         let seed = self
             .tape
@@ -715,18 +754,17 @@ async fn connection(v: Arc<Venue>, s: tokio::net::TcpStream) {
                 }
             }
         }
-        let m = &v.tape.msgs[i % v.tape.msgs.len()];
+        let m = &v.tape.msgs[i];
         let subscribed = subs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(&m.key);
         let withheld = v.opts.faults.withhold.contains(&i);
         if subscribed && !withheld {
-            let text = v.text(i).into_owned();
             if v.opts.keep_sent {
-                kept.push(text.clone());
+                kept.push(m.text.clone());
             }
-            if tx.feed(Message::text(text)).await.is_err() {
+            if tx.feed(Message::text(m.text.clone())).await.is_err() {
                 break;
             }
             v.stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -820,7 +858,7 @@ async fn rest(
             }
             let pos = v.position().max(seed);
             let pos = if v.position() <= seed { seed } else { pos };
-            let Some(book) = v.book_at(&symbol, pos % v.tape.msgs.len().max(1)) else {
+            let Some(book) = v.book_at(&symbol, pos) else {
                 return reply(400, r#"{"code":-1121,"msg":"Invalid symbol."}"#.into());
             };
             v.stats

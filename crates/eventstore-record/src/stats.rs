@@ -34,6 +34,64 @@ pub struct VenueStats {
     pub pings: u64,
     /// Receive time of the last message (ns, 0 before any).
     pub last_message_ns: i64,
+    /// Time from a message's arrival (its frame read off the socket) to
+    /// the return of its appends.
+    pub latency: Latency,
+}
+
+/// A histogram of durations in buckets about 5% wide (from 1 ns to
+/// about 100 s), for quantiles without keeping every value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Latency {
+    buckets: Box<[u64; Latency::BUCKETS]>,
+    count: u64,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            buckets: Box::new([0; Latency::BUCKETS]),
+            count: 0,
+        }
+    }
+}
+
+impl Latency {
+    const BUCKETS: usize = 520;
+    /// Buckets per doubling.
+    const PER_OCTAVE: f64 = 14.0;
+
+    pub fn record(&mut self, ns: i64) {
+        let x = ns.max(1) as f64;
+        let b = ((x.log2() * Self::PER_OCTAVE) as usize).min(Self::BUCKETS - 1);
+        self.buckets[b] += 1;
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The duration (ns) below which a fraction `q` of those recorded fell
+    /// (the upper edge of its bucket); 0 before any.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.count == 0 {
+            return 0;
+        }
+        let want = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (b, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return 2f64.powf((b + 1) as f64 / Self::PER_OCTAVE) as u64;
+            }
+        }
+        u64::MAX
+    }
+
+    pub fn clear(&mut self) {
+        *self = Latency::default();
+    }
 }
 
 /// One stream's figures.
@@ -182,6 +240,28 @@ impl Stats {
                     number(value)
                 );
             }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP eventstore_record_append_latency_seconds From a message's arrival to its append."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE eventstore_record_append_latency_seconds summary"
+        );
+        for (venue, v) in &b.venues {
+            for q in [0.5, 0.99, 0.999] {
+                let _ = writeln!(
+                    out,
+                    "eventstore_record_append_latency_seconds{{venue=\"{venue}\",quantile=\"{q}\"}} {}",
+                    v.latency.quantile(q) as f64 / 1e9
+                );
+            }
+            let _ = writeln!(
+                out,
+                "eventstore_record_append_latency_seconds_count{{venue=\"{venue}\"}} {}",
+                v.latency.count()
+            );
         }
         type StreamField = fn(&StreamStats) -> f64;
         let stream_metrics: [(&str, &str, &str, StreamField); 9] = [

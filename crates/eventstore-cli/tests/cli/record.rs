@@ -146,10 +146,14 @@ fn record_serves_metrics_seals_quiet_files_and_resumes_after_sigkill() {
     // A quiet stream's file is sealed once its interval (2 s) has passed,
     // without waiting for a record: `upload --watch` takes it.
     let trades = StreamName::new("binance/btcusdt/trades").unwrap().dir(root);
-    wait_for("the quiet stream's file sealed", Duration::from_secs(10), || {
-        let info = eventstore_log::stream_info(&trades).unwrap();
-        info.files.iter().all(|f| f.sealed)
-    });
+    wait_for(
+        "the quiet stream's file sealed",
+        Duration::from_secs(10),
+        || {
+            let info = eventstore_log::stream_info(&trades).unwrap();
+            info.files.iter().all(|f| f.sealed)
+        },
+    );
     // SIGTERM: a clean stop.
     let pid = second.id() as libc::pid_t;
     #[allow(unsafe_code)]
