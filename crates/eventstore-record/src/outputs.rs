@@ -276,11 +276,7 @@ impl Outputs {
             return Ok(Appended::default());
         };
         let out = self.out(&symbol, &stream, kind, (price_places, size_places))?;
-        for r in &mut recs {
-            if let Err(reason) = r.rescale(price_places, size_places, &out.meta) {
-                return Err(Error::Config(format!("{}: {reason}", out.name)));
-            }
-        }
+        out.rescale(&mut recs, (price_places, size_places))?;
         out.store(recs)
     }
 
@@ -317,11 +313,7 @@ impl Outputs {
                 return Ok(false);
             }
         }
-        for r in &mut recs {
-            if let Err(reason) = r.rescale(price_places, size_places, &out.meta) {
-                return Err(Error::Config(format!("{}: {reason}", out.name)));
-            }
-        }
+        out.rescale(&mut recs, (price_places, size_places))?;
         out.store(recs)?;
         Ok(true)
     }
@@ -456,6 +448,15 @@ impl Out {
             if gap {
                 self.stats.gaps += 1;
             }
+        }
+        Ok(())
+    }
+
+    /// Bring records printed with `places` to the stream's scales.
+    fn rescale(&self, recs: &mut [MarketRecord], places: (usize, usize)) -> Result<()> {
+        for r in recs {
+            r.rescale(places.0, places.1, &self.meta)
+                .map_err(|reason| Error::Config(format!("{}: {reason}", self.name)))?;
         }
         Ok(())
     }

@@ -335,6 +335,7 @@ pub async fn record_venue(
         } else {
             &mut successor
         };
+        let mut ended = None;
         match msg {
             Some(Ok(Message::Text(text))) => {
                 if let Some(c) = conn.as_mut() {
@@ -385,15 +386,7 @@ pub async fn record_venue(
                 let why = frame
                     .map(|f| format!("{} {}", f.code, f.reason))
                     .unwrap_or_default();
-                lost(
-                    &mut out,
-                    &mut v,
-                    name,
-                    which,
-                    &mut primary,
-                    &mut successor,
-                    &format!("closed by the venue {why}"),
-                )?;
+                ended = Some(format!("closed by the venue {why}"));
             }
             Some(Ok(_)) => {
                 if let Some(c) = conn.as_mut() {
@@ -401,24 +394,19 @@ pub async fn record_venue(
                 }
                 v.other_messages += 1;
             }
-            Some(Err(e)) => lost(
+            Some(Err(e)) => ended = Some(e),
+            None => ended = Some("connection ended".into()),
+        }
+        if let Some(why) = ended {
+            lost(
                 &mut out,
                 &mut v,
                 name,
                 which,
                 &mut primary,
                 &mut successor,
-                &e,
-            )?,
-            None => lost(
-                &mut out,
-                &mut v,
-                name,
-                which,
-                &mut primary,
-                &mut successor,
-                "connection ended",
-            )?,
+                &why,
+            )?;
         }
         if primary.is_none() && successor.is_none() && pending.is_none() && next_attempt.is_none() {
             let d = backoff.next_delay();

@@ -161,79 +161,74 @@ impl Stats {
             return String::new();
         };
         let mut out = String::new();
-        type VenueField = fn(&VenueStats) -> f64;
+        type VenueField = fn(&VenueStats, i64) -> f64;
         let venue_metrics: [(&str, &str, &str, VenueField); 10] = [
             (
                 "messages_total",
                 "counter",
                 "Websocket messages received.",
-                |v| v.messages as f64,
+                |v, _| v.messages as f64,
             ),
             (
                 "received_bytes_total",
                 "counter",
                 "Bytes of websocket messages received.",
-                |v| v.bytes_received as f64,
+                |v, _| v.bytes_received as f64,
             ),
-            ("connections_total", "counter", "Connections opened.", |v| {
-                v.connections as f64
-            }),
+            (
+                "connections_total",
+                "counter",
+                "Connections opened.",
+                |v, _| v.connections as f64,
+            ),
             (
                 "reconnects_total",
                 "counter",
                 "Connections lost or stalled and opened again.",
-                |v| v.reconnects as f64,
+                |v, _| v.reconnects as f64,
             ),
             (
                 "planned_reconnects_total",
                 "counter",
                 "Connections replaced with overlap before the venue's limit.",
-                |v| v.planned_reconnects as f64,
+                |v, _| v.planned_reconnects as f64,
             ),
             (
                 "stalls_total",
                 "counter",
                 "Connections closed because the feed went silent.",
-                |v| v.stalls as f64,
+                |v, _| v.stalls as f64,
             ),
             (
                 "bad_messages_total",
                 "counter",
                 "Messages that could not be parsed.",
-                |v| v.bad_messages as f64,
+                |v, _| v.bad_messages as f64,
             ),
             (
                 "venue_errors_total",
                 "counter",
                 "Error answers from the venue.",
-                |v| v.venue_errors as f64,
+                |v, _| v.venue_errors as f64,
             ),
             (
                 "snapshots_total",
                 "counter",
                 "REST depth snapshots written.",
-                |v| v.snapshots as f64,
+                |v, _| v.snapshots as f64,
             ),
             (
                 "last_message_age_seconds",
                 "gauge",
                 "Seconds since the venue's last message.",
-                |_| 0.0,
+                |v, now| age(v.last_message_ns, now),
             ),
         ];
         for (name, kind, help, f) in venue_metrics {
             let _ = writeln!(out, "# HELP eventstore_record_{name} {help}");
             let _ = writeln!(out, "# TYPE eventstore_record_{name} {kind}");
             for (venue, v) in &b.venues {
-                let value = if name == "last_message_age_seconds" {
-                    if v.last_message_ns == 0 {
-                        f64::INFINITY
-                    } else {
-                        (now_ns - v.last_message_ns) as f64 / 1e9
-                    }
-                } else {
-                    f(v)
-                };
+                let value = f(v, now_ns);
                 let _ = writeln!(
                     out,
                     "eventstore_record_{name}{{venue=\"{venue}\"}} {}",
@@ -263,76 +258,68 @@ impl Stats {
                 v.latency.count()
             );
         }
-        type StreamField = fn(&StreamStats) -> f64;
+        type StreamField = fn(&StreamStats, i64) -> f64;
         let stream_metrics: [(&str, &str, &str, StreamField); 9] = [
             (
                 "stream_messages_total",
                 "counter",
                 "Venue messages stored in the stream.",
-                |s| s.messages as f64,
+                |s, _| s.messages as f64,
             ),
             (
                 "stream_records_total",
                 "counter",
                 "Records appended to the stream.",
-                |s| s.records as f64,
+                |s, _| s.records as f64,
             ),
             (
                 "stream_written_bytes_total",
                 "counter",
                 "Bytes of records appended.",
-                |s| s.bytes_written as f64,
+                |s, _| s.bytes_written as f64,
             ),
             (
                 "stream_duplicates_total",
                 "counter",
                 "Messages dropped as already stored.",
-                |s| s.duplicates as f64,
+                |s, _| s.duplicates as f64,
             ),
             (
                 "stream_lag_seconds",
                 "gauge",
                 "Receive time minus exchange time of the last message.",
-                |s| s.lag_ns as f64 / 1e9,
+                |s, _| s.lag_ns as f64 / 1e9,
             ),
             (
                 "stream_gaps_total",
                 "counter",
                 "Gaps in the book's feed.",
-                |s| s.gaps as f64,
+                |s, _| s.gaps as f64,
             ),
             (
                 "stream_resyncs_total",
                 "counter",
                 "Snapshots that made the book right again.",
-                |s| s.resyncs as f64,
+                |s, _| s.resyncs as f64,
             ),
             (
                 "stream_book_reliable",
                 "gauge",
                 "1 while the recorder's book is known to be right.",
-                |s| if s.reliable { 1.0 } else { 0.0 },
+                |s, _| if s.reliable { 1.0 } else { 0.0 },
             ),
             (
                 "stream_last_record_age_seconds",
                 "gauge",
                 "Seconds since the stream's last record.",
-                |_| 0.0,
+                |s, now| age(s.last_ns, now),
             ),
         ];
         for (name, kind, help, f) in stream_metrics {
             let _ = writeln!(out, "# HELP eventstore_record_{name} {help}");
             let _ = writeln!(out, "# TYPE eventstore_record_{name} {kind}");
             for (stream, (venue, s)) in &b.streams {
-                let value = if name == "stream_last_record_age_seconds" {
-                    if s.last_ns == 0 {
-                        f64::INFINITY
-                    } else {
-                        (now_ns - s.last_ns) as f64 / 1e9
-                    }
-                } else {
-                    f(s)
-                };
+                let value = f(s, now_ns);
                 let _ = writeln!(
                     out,
                     "eventstore_record_{name}{{venue=\"{venue}\",stream=\"{stream}\"}} {}",
@@ -341,6 +328,15 @@ impl Stats {
             }
         }
         out
+    }
+}
+
+/// Seconds from `ns` to `now` (infinite before anything came).
+fn age(ns: i64, now: i64) -> f64 {
+    if ns == 0 {
+        f64::INFINITY
+    } else {
+        (now - ns) as f64 / 1e9
     }
 }
 

@@ -155,127 +155,123 @@ fn tape_quotes(tape: &Tape) -> Vec<Quote> {
 /// synced book, its best levels must be the latest book ticker's at or
 /// before it. Returns the update ids checked.
 fn check_against_tickers(root: &Path, stream: &str, quotes: &[Quote]) -> BTreeSet<u64> {
-    use std::collections::BTreeMap;
-    let lv = levels(root, stream);
     // The records of one message, together.
     let mut events: Vec<Vec<BookLevel>> = Vec::new();
     let mut cur = Vec::new();
-    for l in lv {
+    for l in levels(root, stream) {
         let last = l.flags & FLAG_LAST != 0;
         cur.push(l);
         if last {
             events.push(std::mem::take(&mut cur));
         }
     }
-    let mut bids: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut asks: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut synced = false;
-    let mut first_after_snapshot = false;
-    let mut last = 0u64;
-    let mut buf: Vec<Vec<BookLevel>> = Vec::new();
-    let mut checked = BTreeSet::new();
-    let mut apply = |e: &Vec<BookLevel>,
-                     bids: &mut BTreeMap<i64, i64>,
-                     asks: &mut BTreeMap<i64, i64>,
-                     synced: &mut bool,
-                     first: &mut bool,
-                     last: &mut u64,
-                     buf: &mut Vec<Vec<BookLevel>>| {
+    let mut o = Oracle {
+        quotes,
+        ..Oracle::default()
+    };
+    for e in events {
         let h = e[0];
-        if h.last_update_id <= *last {
-            return;
-        }
-        let futures = h.prev_update_id != 0;
-        let follows = if *first {
-            if futures {
-                (h.first_update_id <= *last && *last <= h.last_update_id)
-                    || h.prev_update_id == *last
-            } else {
-                h.first_update_id <= *last + 1
+        if h.flags & FLAG_BREAK != 0 {
+            o.synced = false;
+            o.buf.clear();
+        } else if h.flags & FLAG_SNAPSHOT != 0 {
+            o.bids.clear();
+            o.asks.clear();
+            o.set(&e);
+            o.last = h.last_update_id;
+            o.synced = true;
+            o.first = true;
+            for b in std::mem::take(&mut o.buf) {
+                if o.synced {
+                    o.diff(b);
+                } else {
+                    o.buf.push(b);
+                }
             }
-        } else if futures {
-            h.prev_update_id == *last
+        } else if o.synced {
+            o.diff(e);
         } else {
-            h.first_update_id == *last + 1
-        };
-        if !follows {
-            *synced = false;
-            buf.clear();
-            buf.push(e.clone());
-            return;
+            o.buf.push(e);
         }
-        *first = false;
+    }
+    o.checked
+}
+
+#[derive(Default)]
+struct Oracle<'a> {
+    quotes: &'a [Quote],
+    bids: std::collections::BTreeMap<i64, i64>,
+    asks: std::collections::BTreeMap<i64, i64>,
+    synced: bool,
+    /// The next diff is the first after a snapshot.
+    first: bool,
+    last: u64,
+    buf: Vec<Vec<BookLevel>>,
+    checked: BTreeSet<u64>,
+}
+
+impl Oracle<'_> {
+    fn set(&mut self, e: &[BookLevel]) {
         for l in e {
             let side = if l.side == eventstore_market::BookSide::Bid {
-                &mut *bids
+                &mut self.bids
             } else {
-                &mut *asks
+                &mut self.asks
             };
-            if l.size == 0 {
+            if l.size == 0 && l.flags & FLAG_SNAPSHOT == 0 {
                 side.remove(&l.price);
             } else {
                 side.insert(l.price, l.size);
             }
         }
-        *last = h.last_update_id;
-        let i = quotes.partition_point(|q| q.update_id <= *last);
-        if let Some(&q) = i.checked_sub(1).and_then(|i| quotes.get(i)) {
-            let bb = bids.iter().next_back().map(|(p, s)| (*p, *s));
-            let ba = asks.iter().next().map(|(p, s)| (*p, *s));
-            assert_eq!(bb, Some((q.bid_price, q.bid_size)), "bid after {last}");
-            assert_eq!(ba, Some((q.ask_price, q.ask_size)), "ask after {last}");
-            checked.insert(*last);
-        }
-    };
-    for e in events {
+    }
+
+    fn diff(&mut self, e: Vec<BookLevel>) {
         let h = e[0];
-        if h.flags & FLAG_BREAK != 0 {
-            synced = false;
-            buf.clear();
-        } else if h.flags & FLAG_SNAPSHOT != 0 {
-            bids.clear();
-            asks.clear();
-            for l in &e {
-                let side = if l.side == eventstore_market::BookSide::Bid {
-                    &mut bids
-                } else {
-                    &mut asks
-                };
-                side.insert(l.price, l.size);
+        let last = self.last;
+        if h.last_update_id <= last {
+            return;
+        }
+        let futures = h.prev_update_id != 0;
+        let follows = if self.first {
+            if futures {
+                (h.first_update_id <= last && last <= h.last_update_id) || h.prev_update_id == last
+            } else {
+                h.first_update_id <= last + 1
             }
-            last = h.last_update_id;
-            synced = true;
-            first_after_snapshot = true;
-            for b in std::mem::take(&mut buf) {
-                if synced {
-                    apply(
-                        &b,
-                        &mut bids,
-                        &mut asks,
-                        &mut synced,
-                        &mut first_after_snapshot,
-                        &mut last,
-                        &mut buf,
-                    );
-                } else {
-                    buf.push(b);
-                }
-            }
-        } else if synced {
-            apply(
-                &e,
-                &mut bids,
-                &mut asks,
-                &mut synced,
-                &mut first_after_snapshot,
-                &mut last,
-                &mut buf,
-            );
+        } else if futures {
+            h.prev_update_id == last
         } else {
-            buf.push(e);
+            h.first_update_id == last + 1
+        };
+        if !follows {
+            self.synced = false;
+            self.buf.clear();
+            self.buf.push(e);
+            return;
+        }
+        self.first = false;
+        self.set(&e);
+        self.last = h.last_update_id;
+        let i = self.quotes.partition_point(|q| q.update_id <= self.last);
+        if let Some(&q) = i.checked_sub(1).and_then(|i| self.quotes.get(i)) {
+            let bb = self.bids.iter().next_back().map(|(p, s)| (*p, *s));
+            let ba = self.asks.iter().next().map(|(p, s)| (*p, *s));
+            assert_eq!(
+                bb,
+                Some((q.bid_price, q.bid_size)),
+                "bid after {}",
+                self.last
+            );
+            assert_eq!(
+                ba,
+                Some((q.ask_price, q.ask_size)),
+                "ask after {}",
+                self.last
+            );
+            self.checked.insert(self.last);
         }
     }
-    checked
 }
 
 /// The checkpoints of the imported recording (3,449: every diff after its
