@@ -62,20 +62,40 @@ fn is_log(name: &str) -> bool {
     name.ends_with(".log") || name.ends_with(".log.open") || name.ends_with(".log.tmp")
 }
 
+/// The folder's log files now: name, inode, bytes. The writer may roll
+/// (rename, create) while the folder is read, and a listing taken across
+/// a rename can miss the file; so the folder is listed again after the
+/// reads, and the snapshot is kept only when both listings agree and
+/// every file could be read.
 fn live_files(dir: &Path) -> Vec<(String, u64, Vec<u8>)> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !is_log(&name) {
-            continue;
+    let names = |dir: &Path| -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let md = e.metadata().ok()?;
+                is_log(&name).then_some((name, md.ino()))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    loop {
+        let before = names(dir);
+        let read: Option<Vec<_>> = before
+            .iter()
+            .map(|(name, ino)| {
+                let bytes = std::fs::read(dir.join(name)).ok()?;
+                Some((name.clone(), *ino, bytes))
+            })
+            .collect();
+        if let Some(v) = read {
+            if names(dir) == before {
+                return v;
+            }
         }
-        let Ok(md) = e.metadata() else { continue };
-        let Ok(bytes) = std::fs::read(e.path()) else {
-            continue;
-        };
-        v.push((name, md.ino(), bytes));
     }
-    v
 }
 
 fn whole(file: &std::fs::File) -> std::io::Result<Vec<u8>> {
@@ -100,22 +120,26 @@ impl SyncFile for Recorder {
             live: live_files(&self.dir),
             acked: self.acked.load(Ordering::SeqCst),
         };
-        self.points.lock().unwrap().push(point);
+        // What the folder or file held before the sync began is durable
+        // once it returns; what changes meanwhile may or may not be.
         let md = file.metadata()?;
         if md.is_dir() {
-            file.sync_all()?;
-            let names = live_files(&self.dir)
-                .into_iter()
-                .map(|(n, ino, _)| (n, ino))
+            let names = point
+                .live
+                .iter()
+                .map(|(n, ino, _)| (n.clone(), *ino))
                 .collect();
+            self.points.lock().unwrap().push(point);
+            file.sync_all()?;
             self.durable.lock().unwrap().names = names;
         } else {
+            self.points.lock().unwrap().push(point);
+            let bytes = whole(file)?;
             if data_only {
                 file.sync_data()?;
             } else {
                 file.sync_all()?;
             }
-            let bytes = whole(file)?;
             self.durable.lock().unwrap().data.insert(md.ino(), bytes);
         }
         Ok(())
