@@ -42,8 +42,10 @@ fn recorder(root: &Path, sim: &Sim, metrics: &str) -> Child {
             "2s",
             "--durability",
             "10ms",
+            // Longer than the quiet wait after the tape's end: the test
+            // wants the restart's break alone in the ledger, not a stall.
             "--stale-after",
-            "2s",
+            "60s",
             "--status-every",
             "1s",
             "--ws-url",

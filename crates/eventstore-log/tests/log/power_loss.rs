@@ -1,8 +1,9 @@
 //! Simulated power loss. A syncer watches every fsync of a real writer:
 //! after each sync it keeps the bytes the file system has made durable
-//! (a file's contents at its last fsync; a folder's names at its last
-//! fsync), and just before each sync it takes a crash point (the live
-//! files as they are). A crash image is then built from a crash point:
+//! (a file's contents as its last fsync began; a folder's names as its
+//! last fsync began), and just before each sync it takes a crash point
+//! (the live files as they are). Syncs are recorded one at a time, as the
+//! writer's thread and its interval syncer sync concurrently. A crash image is then built from a crash point:
 //! the durable state plus an arbitrary subset of the 4 KiB pages written
 //! since, each file at its durable or its live length, and every create or
 //! rename not yet made durable by a folder fsync either applied or not.
@@ -52,6 +53,11 @@ struct CrashPoint {
 }
 
 struct Recorder {
+    /// Held through each sync: the writer's thread and its interval
+    /// syncer sync concurrently, and the durable state a sync records must
+    /// not be overwritten by an older one recorded by a sync that began
+    /// earlier and ended later.
+    one_sync: Mutex<()>,
     dir: PathBuf,
     durable: Mutex<Durable>,
     points: Mutex<Vec<CrashPoint>>,
@@ -115,6 +121,7 @@ fn whole(file: &std::fs::File) -> std::io::Result<Vec<u8>> {
 
 impl SyncFile for Recorder {
     fn sync(&self, file: &std::fs::File, data_only: bool) -> std::io::Result<()> {
+        let _one = self.one_sync.lock().unwrap();
         let point = CrashPoint {
             durable: self.durable.lock().unwrap().clone(),
             live: live_files(&self.dir),
@@ -211,23 +218,50 @@ fn durable_seqs(p: &CrashPoint, scratch: &Path) -> BTreeSet<u64> {
 }
 
 /// Read everything a reader serves from `dir`: each record must be the
-/// one its sequence number names. Stops at the first error.
-fn served(dir: &Path) -> BTreeSet<u64> {
+/// one its sequence number names. Stops at the first error, which it
+/// returns with what was served.
+fn served(dir: &Path) -> (BTreeSet<u64>, Option<String>) {
     let mut out = BTreeSet::new();
-    let Ok(mut r) = StreamReader::open_dir(dir, ReadOptions::default()) else {
-        return out;
+    let mut r = match StreamReader::open_dir(dir, ReadOptions::default()) {
+        Ok(r) => r,
+        Err(e) => return (out, Some(format!("open: {e}"))),
     };
-    while let Ok(Some(rec)) = r.next() {
-        assert_eq!(
-            rec.payload,
-            &payload(rec.seq)[..],
-            "{}: a torn or foreign record served as {}",
-            dir.display(),
-            rec.seq
-        );
-        out.insert(rec.seq);
+    loop {
+        match r.next() {
+            Ok(Some(rec)) => {
+                assert_eq!(
+                    rec.payload,
+                    &payload(rec.seq)[..],
+                    "{}: a torn or foreign record served as {}",
+                    dir.display(),
+                    rec.seq
+                );
+                out.insert(rec.seq);
+            }
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e.to_string())),
+        }
     }
-    out
+}
+
+/// What a crash point and its image hold, for a failure's message.
+fn describe(p: &CrashPoint, img: &Path, error: &Option<String>) -> String {
+    let mut s = String::from("durable names:");
+    for (name, ino) in &p.durable.names {
+        let len = p.durable.data.get(ino).map(|d| d.len());
+        s.push_str(&format!(" {name} (ino {ino}, synced {len:?})"));
+    }
+    s.push_str("; live:");
+    for (name, ino, b) in &p.live {
+        s.push_str(&format!(" {name} (ino {ino}, {} B)", b.len()));
+    }
+    s.push_str("; image:");
+    for e in std::fs::read_dir(img).unwrap().flatten() {
+        let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+        s.push_str(&format!(" {} ({len} B)", e.file_name().to_string_lossy()));
+    }
+    s.push_str(&format!("; reader error: {error:?}"));
+    s
 }
 
 /// Outcomes over a run of images.
@@ -246,6 +280,7 @@ fn workload(seed: u64, durability: Durability, per_point: usize, tally: &mut Tal
     let dir = tmp.path().join("s");
     std::fs::create_dir_all(&dir).unwrap();
     let rec = Arc::new(Recorder {
+        one_sync: Mutex::new(()),
         dir: dir.clone(),
         durable: Mutex::new(Durable::default()),
         points: Mutex::new(Vec::new()),
@@ -301,11 +336,12 @@ fn workload(seed: u64, durability: Durability, per_point: usize, tally: &mut Tal
             tally.images += 1;
             tally.durable_records += durable.len() as u64;
             // A reader on the image as the crash left it.
-            let got = served(&img);
+            let (got, error) = served(&img);
             for s in &durable {
                 assert!(
                     got.contains(s),
-                    "seed {seed} point {k} image {i}: durable record {s} not served before recovery"
+                    "seed {seed} point {k} image {i}: durable record {s} not served before recovery; {}",
+                    describe(p, &img, &error)
                 );
             }
             // Recovery, then a reader; then the stream continues.
@@ -314,7 +350,7 @@ fn workload(seed: u64, durability: Durability, per_point: usize, tally: &mut Tal
                     tally.recovered += 1;
                     let next = w.next_seq();
                     drop(w);
-                    let got = served(&img);
+                    let (got, _) = served(&img);
                     for s in &durable {
                         assert!(
                             got.contains(s),
