@@ -280,6 +280,27 @@ impl Outputs {
         out.store(recs)
     }
 
+    /// The stream of `line` already holds its first record, by the id that
+    /// orders its stream (a line without one counts as held: nothing can
+    /// tell it apart).
+    pub fn delivered(&self, line: &ParsedLine) -> bool {
+        let ParsedLine::Records {
+            symbol: Some(symbol),
+            stream,
+            recs,
+            ..
+        } = line
+        else {
+            return true;
+        };
+        let Some(id) = recs.first().and_then(order_id) else {
+            return true;
+        };
+        self.streams
+            .get(&(symbol.to_ascii_lowercase(), stream.clone()))
+            .is_some_and(|o| o.last_id >= id)
+    }
+
     /// Store a REST depth snapshot of `symbol` received at `local`; `Ok(false)`
     /// when it is older than the diffs buffered since the book broke (it
     /// could not bridge them: ask again).

@@ -11,6 +11,7 @@ use eventstore_market::book::replay::Cause;
 use eventstore_market::import::rows::ParsedLine;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -62,6 +63,53 @@ struct Conn {
     /// When the first message came (a successor takes over `overlap`
     /// after it).
     first_rx: Option<Instant>,
+    /// A successor's messages, held until the old connection has
+    /// delivered what came before them.
+    held: Held,
+}
+
+/// A successor's parsed messages while the old connection still records.
+/// A recorder that lags reads the old connection's backlog after the
+/// successor's first messages: storing those first would make the backlog
+/// look like duplicates. So they wait, and once the old connection has
+/// delivered the first held message of every stream (the overlap is
+/// proven), the successor takes over and the held messages are stored,
+/// those already stored dropped.
+#[derive(Default)]
+struct Held {
+    lines: VecDeque<ParsedLine>,
+    /// The first held message of each stream, by its index in `lines`.
+    firsts: HashMap<(String, String), usize>,
+}
+
+/// Messages a successor holds at most before it takes over regardless.
+const MAX_HELD: usize = 200_000;
+
+impl Held {
+    fn push(&mut self, line: ParsedLine) {
+        if let ParsedLine::Records {
+            symbol: Some(sym),
+            stream,
+            ..
+        } = &line
+        {
+            let n = self.lines.len();
+            self.firsts
+                .entry((sym.clone(), stream.clone()))
+                .or_insert(n);
+        }
+        self.lines.push_back(line);
+    }
+
+    /// The old connection has delivered the first held message of every
+    /// stream.
+    fn overlapped(&self, out: &Outputs) -> bool {
+        !self.firsts.is_empty()
+            && self
+                .firsts
+                .values()
+                .all(|&i| self.lines.get(i).is_none_or(|l| out.delivered(l)))
+    }
 }
 
 /// Receive from a connection, or wait forever without one.
@@ -239,7 +287,7 @@ pub async fn record_venue(
                             }
                         }
                         let now = Instant::now();
-                        let c = Conn { ws, opened: now, last_rx: now, last_tx: now, first_rx: None };
+                        let c = Conn { ws, opened: now, last_rx: now, last_tx: now, first_rx: None, held: Held::default() };
                         if pending_is_successor && primary.is_some() {
                             log(name, "connected the successor; both connections record until it overlaps");
                             successor = Some(c);
@@ -288,11 +336,24 @@ pub async fn record_venue(
                         pending_is_successor = true;
                     }
                 }
-                if successor.as_ref().and_then(|c| c.first_rx).is_some_and(|t| now.duration_since(t) >= opts.overlap) {
+                // The successor takes over once the overlap is proven (or,
+                // on a feed too quiet to prove it, after ten overlaps, or
+                // when it holds too much).
+                let takes_over = successor.as_ref().is_some_and(|c| {
+                    c.first_rx.is_some_and(|t| {
+                        let held = now.duration_since(t);
+                        held >= opts.overlap
+                            && (c.held.overlapped(&out) || held >= opts.overlap * 10 || c.held.lines.len() >= MAX_HELD)
+                    })
+                });
+                if takes_over {
                     if let Some(mut old) = primary.take() {
                         let _ = old.ws.close(None).await;
                     }
                     primary = successor.take();
+                    if let Some(c) = primary.as_mut() {
+                        store_held(&mut out, &mut v, venue, &mut c.held, &mut logged_bad)?;
+                    }
                     v.planned_reconnects += 1;
                     log(name, "successor took over; the old connection is closed");
                 }
@@ -346,6 +407,12 @@ pub async fn record_venue(
                 v.bytes_received += text.len() as u64;
                 v.last_message_ns = local;
                 out.raw(local, text.as_bytes())?;
+                // A successor's messages wait while the old connection records.
+                let hold = if which == 1 {
+                    conn.as_mut().map(|c| &mut c.held)
+                } else {
+                    None
+                };
                 on_text(
                     &mut out,
                     &mut v,
@@ -353,6 +420,7 @@ pub async fn record_venue(
                     local,
                     text.as_str(),
                     &mut logged_bad,
+                    hold,
                 )?;
                 v.latency.record(now_ns() - local);
                 if let Some(c) = conn.as_mut() {
@@ -401,11 +469,13 @@ pub async fn record_venue(
             lost(
                 &mut out,
                 &mut v,
+                venue,
                 name,
                 which,
                 &mut primary,
                 &mut successor,
                 &why,
+                &mut logged_bad,
             )?;
         }
         if primary.is_none() && successor.is_none() && pending.is_none() && next_attempt.is_none() {
@@ -414,6 +484,11 @@ pub async fn record_venue(
             log(name, &format!("reconnecting in {d:?}"));
         }
     }
+    // What a successor held is kept (those the old connection stored
+    // are dropped as it is stored).
+    if let Some(c) = successor.as_mut() {
+        store_held(&mut out, &mut v, venue, &mut c.held, &mut logged_bad)?;
+    }
     publish(&stats, name, &v, &out);
     status(name, &v, &out, &mut window);
     out.close()
@@ -421,22 +496,27 @@ pub async fn record_venue(
 
 /// A connection ended. The live one without a successor: every book
 /// breaks; with one, the successor goes on (an overlap leaves no gap).
+#[allow(clippy::too_many_arguments)]
 fn lost(
     out: &mut Outputs,
     v: &mut VenueStats,
+    venue: Venue,
     name: &str,
     which: usize,
     primary: &mut Option<Conn>,
     successor: &mut Option<Conn>,
     why: &str,
+    logged_bad: &mut u64,
 ) -> Result<()> {
     if which == 1 {
+        // The old connection goes on: it stores everything itself.
         *successor = None;
         log(name, &format!("the successor connection failed: {why}"));
         return Ok(());
     }
     *primary = successor.take();
-    if primary.is_some() {
+    if let Some(c) = primary.as_mut() {
+        store_held(out, v, venue, &mut c.held, logged_bad)?;
         v.planned_reconnects += 1;
         log(
             name,
@@ -456,6 +536,7 @@ fn on_text(
     local: i64,
     text: &str,
     logged_bad: &mut u64,
+    hold: Option<&mut Held>,
 ) -> Result<()> {
     if venue == Venue::Okx {
         if text == "pong" {
@@ -474,14 +555,55 @@ fn on_text(
     }
     match venue.parse_message(local, text) {
         Ok(Some(ParsedLine::Other(_))) | Ok(None) => v.other_messages += 1,
-        Ok(Some(line)) => match out.append(line) {
-            Ok(_) => {}
-            // A message whose values do not fit its stream: counted and
-            // logged (the raw stream keeps it), the recording goes on.
-            Err(Error::Config(reason)) => bad(v, venue, logged_bad, &reason, text),
-            Err(e) => return Err(e),
+        Ok(Some(line)) => match hold {
+            Some(h) => h.push(line),
+            None => store(out, v, venue, line, logged_bad, text)?,
         },
         Err(reason) => bad(v, venue, logged_bad, &reason, text),
+    }
+    Ok(())
+}
+
+/// Store one parsed message. A message whose values do not fit its
+/// stream is counted and logged (the raw stream keeps it), and the
+/// recording goes on.
+fn store(
+    out: &mut Outputs,
+    v: &mut VenueStats,
+    venue: Venue,
+    line: ParsedLine,
+    logged_bad: &mut u64,
+    text: &str,
+) -> Result<()> {
+    match out.append(line) {
+        Ok(_) => Ok(()),
+        Err(Error::Config(reason)) => {
+            bad(v, venue, logged_bad, &reason, text);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Store what a successor held (those the old connection already stored
+/// are dropped as duplicates).
+fn store_held(
+    out: &mut Outputs,
+    v: &mut VenueStats,
+    venue: Venue,
+    held: &mut Held,
+    logged_bad: &mut u64,
+) -> Result<()> {
+    held.firsts.clear();
+    while let Some(line) = held.lines.pop_front() {
+        store(
+            out,
+            v,
+            venue,
+            line,
+            logged_bad,
+            "(a message the successor held)",
+        )?;
     }
     Ok(())
 }

@@ -34,7 +34,23 @@ pub enum SimVenue {
     Okx,
 }
 
-/// Faults to inject, by position on the tape (each fires once).
+/// Whether the client is ready for the next gated fault, given how many
+/// have fired (a test gates faults on the recorder's state, such as its
+/// book synced once more than the faults so far, so that each fault meets
+/// a synced book however the machine's load delays the client).
+#[derive(Clone)]
+pub struct Gate(pub Arc<dyn Fn(usize) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+/// Faults to inject, by position on the tape (each fires once). With a
+/// `gate`, a drop, a withheld message or a stall at position `i` fires at
+/// the first message of the same stream at or after `i` that finds the
+/// gate open.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     /// Drop the connection that sends tape message `i`, right after it
@@ -51,6 +67,7 @@ pub struct Faults {
     pub snapshot_errors: usize,
     /// Send these texts before tape message `i` (bad input).
     pub inject: Vec<(usize, String)>,
+    pub gate: Option<Gate>,
 }
 
 /// How the simulator plays.
@@ -378,6 +395,8 @@ pub struct SimStats {
     pub starts: Mutex<Vec<usize>>,
     /// Snapshots answered: their `lastUpdateId`s.
     pub snapshot_ids: Mutex<Vec<u64>>,
+    /// The tape positions withheld.
+    pub withheld: Mutex<Vec<usize>>,
 }
 
 /// The venue's true book of one symbol: prices as printed, by value.
@@ -475,6 +494,45 @@ impl Venue {
             }
         }
         lo
+    }
+
+    /// Note a text sent over connection `conn` (with `keep_sent`), as it
+    /// is sent: a test may read them while the connection still runs.
+    fn keep(&self, conn: usize, text: &str) {
+        if !self.opts.keep_sent {
+            return;
+        }
+        if let Some(s) = self
+            .stats
+            .sent_texts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(conn)
+        {
+            s.push(text.to_string());
+        }
+    }
+
+    /// Whether a gated fault of `kind` at one of `at` fires at tape
+    /// position `i` (marking it fired); without a gate, only at its own
+    /// position.
+    fn fires(&self, kind: u8, at: &[usize], i: usize) -> bool {
+        let Some(gate) = &self.opts.faults.gate else {
+            return at.contains(&i) && self.once(kind, i);
+        };
+        let key = &self.tape.msgs[i].key;
+        let mut fired = self.fired.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(&p) = at
+            .iter()
+            .find(|&&p| p <= i && !fired.contains(&(kind, p)) && self.tape.msgs[p].key == *key)
+        else {
+            return false;
+        };
+        let gated = fired.iter().filter(|(k, _)| *k != 1).count();
+        if !(gate.0)(gated) {
+            return false;
+        }
+        fired.insert((kind, p))
     }
 
     fn once(&self, kind: u8, i: usize) -> bool {
@@ -705,7 +763,6 @@ async fn connection(v: Arc<Venue>, s: tokio::net::TcpStream) {
         .opts
         .ping_every
         .map(|d| tokio::time::interval_at(tokio::time::Instant::now() + d, d));
-    let mut kept = Vec::new();
     let n = v.len();
     let mut i = start;
     'send: while i < n && !v.stop.load(Ordering::Relaxed) {
@@ -737,7 +794,7 @@ async fn connection(v: Arc<Venue>, s: tokio::net::TcpStream) {
             }
         }
         if let Some((at, d)) = v.opts.faults.stall {
-            if at == i && v.once(0, i) {
+            if v.fires(0, &[at], i) {
                 // A connection that stalls stays silent, then dies.
                 tokio::time::sleep(d).await;
                 break 'send;
@@ -749,9 +806,7 @@ async fn connection(v: Arc<Venue>, s: tokio::net::TcpStream) {
                     break 'send;
                 }
                 v.stats.sent.fetch_add(1, Ordering::Relaxed);
-                if v.opts.keep_sent {
-                    kept.push(text.clone());
-                }
+                v.keep(conn, text);
             }
         }
         let m = &v.tape.msgs[i];
@@ -759,14 +814,19 @@ async fn connection(v: Arc<Venue>, s: tokio::net::TcpStream) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(&m.key);
-        let withheld = v.opts.faults.withhold.contains(&i);
+        let withheld = subscribed && v.fires(3, &v.opts.faults.withhold, i);
+        if withheld {
+            v.stats
+                .withheld
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(i);
+        }
         if subscribed && !withheld {
-            if v.opts.keep_sent {
-                kept.push(m.text.clone());
-            }
             if tx.feed(Message::text(m.text.clone())).await.is_err() {
                 break;
             }
+            v.keep(conn, &m.text);
             v.stats.sent.fetch_add(1, Ordering::Relaxed);
             // Flush when the next message is not due yet (at full speed,
             // frames go out in batches).
@@ -776,24 +836,13 @@ async fn connection(v: Arc<Venue>, s: tokio::net::TcpStream) {
             }
         }
         v.sent_pos.fetch_max(i + 1, Ordering::Relaxed);
-        if v.opts.faults.drop_after.contains(&i) && subscribed && v.once(2, i) {
+        if subscribed && v.fires(2, &v.opts.faults.drop_after, i) {
             let _ = tx.flush().await;
             break;
         }
         i += 1;
     }
     let _ = tx.flush().await;
-    if v.opts.keep_sent {
-        if let Some(s) = v
-            .stats
-            .sent_texts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(conn)
-        {
-            *s = kept;
-        }
-    }
     let dropped = i < n && !v.stop.load(Ordering::Relaxed);
     reader.abort();
     if dropped {
