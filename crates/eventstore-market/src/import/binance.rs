@@ -41,6 +41,18 @@ pub fn parse_message(
     json: &str,
     url_symbol: Option<String>,
 ) -> std::result::Result<Option<ParsedLine>, String> {
+    if let Some(line) = fast::parse(local, json) {
+        return line;
+    }
+    parse_value(local, json, url_symbol)
+}
+
+/// Parse any message through a `serde_json::Value`.
+fn parse_value(
+    local: Option<i64>,
+    json: &str,
+    url_symbol: Option<String>,
+) -> std::result::Result<Option<ParsedLine>, String> {
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("not a JSON message: {e}"))?;
     let msg = v.get("data").unwrap_or(&v);
@@ -97,20 +109,48 @@ fn trade(
     id_field: &str,
 ) -> Result<Option<ParsedLine>, String> {
     let s = |k: &str| str_field(msg, k, "trade");
-    let (p, q) = (s("p")?, s("q")?);
+    let Some(maker) = msg.get("m").and_then(|m| m.as_bool()) else {
+        return Err("trade without boolean field \"m\"".into());
+    };
+    trade_line(
+        TradeFields {
+            symbol: s("s")?,
+            price: s("p")?,
+            size: s("q")?,
+            time_ms: num_field(msg, "T", "trade")?,
+            buyer_maker: maker,
+            id: num_field(msg, id_field, "trade")?,
+        },
+        local,
+        stream,
+    )
+}
+
+/// What a trade message says.
+struct TradeFields<'a> {
+    symbol: &'a str,
+    price: &'a str,
+    size: &'a str,
+    time_ms: u64,
+    buyer_maker: bool,
+    id: u64,
+}
+
+fn trade_line(
+    t: TradeFields<'_>,
+    local: Option<i64>,
+    stream: &'static str,
+) -> Result<Option<ParsedLine>, String> {
+    let (p, q) = (t.price, t.size);
     // Each price and size is stored at the decimal places it is printed
     // with; the import checks that they are the same on every line.
     let (price_places, size_places) = (decimal::places(p), decimal::places(q));
-    let exchange_ts = ms_to_ns(num_field(msg, "T", "trade")?)?;
-    let side = match msg.get("m").and_then(|m| m.as_bool()) {
-        // The buyer was the maker: the seller crossed the spread.
-        Some(true) => Side::Sell,
-        Some(false) => Side::Buy,
-        None => return Err("trade without boolean field \"m\"".into()),
-    };
+    let exchange_ts = ms_to_ns(t.time_ms)?;
+    // The buyer was the maker: the seller crossed the spread.
+    let side = if t.buyer_maker { Side::Sell } else { Side::Buy };
     Ok(Some(ParsedLine::Records {
         venue: None,
-        symbol: Some(s("s")?.to_string()),
+        symbol: Some(t.symbol.to_string()),
         stream: stream.to_string(),
         kind: StreamKind::Trades,
         price_places,
@@ -121,7 +161,7 @@ fn trade(
             price: decimal::parse(p, price_places as u8)?,
             size: decimal::parse_size(q, size_places as u8)?,
             side,
-            trade_id: num_field(msg, id_field, "trade")?.into(),
+            trade_id: t.id.into(),
         })],
     }))
 }
@@ -144,26 +184,38 @@ fn levels<'a>(msg: &'a serde_json::Value, key: &str) -> Result<Vec<(&'a str, &'a
         .collect()
 }
 
+/// A level as printed: `[price, size]`.
+type Level<'a> = (&'a str, &'a str);
+
 /// Level records for the bids then asks of `msg`, the last one flagged.
-#[allow(clippy::too_many_arguments)]
 fn level_rows(
-    msg: &serde_json::Value,
-    bids: &str,
-    asks: &str,
+    (b, a): (&[Level<'_>], &[Level<'_>]),
     symbol: Option<String>,
     exchange_ts: i64,
     local_ts: i64,
     flags: u8,
     ids: (u64, u64, u64),
 ) -> Result<Option<ParsedLine>, String> {
-    let (b, a) = (levels(msg, bids)?, levels(msg, asks)?);
-    let all: Vec<(BookSide, &str, &str)> = b
-        .iter()
-        .map(|(p, q)| (BookSide::Bid, *p, *q))
-        .chain(a.iter().map(|(p, q)| (BookSide::Ask, *p, *q)))
-        .collect();
-    let pp = same_places(&all.iter().map(|l| l.1).collect::<Vec<_>>(), "prices")?;
-    let sp = same_places(&all.iter().map(|l| l.2).collect::<Vec<_>>(), "sizes")?;
+    let all = || {
+        b.iter()
+            .map(|(p, q)| (BookSide::Bid, *p, *q))
+            .chain(a.iter().map(|(p, q)| (BookSide::Ask, *p, *q)))
+    };
+    let n = b.len() + a.len();
+    // Prices (or sizes) of one message must share their decimal places.
+    let places = |prices: bool, what: &str| {
+        let f = |l: (BookSide, &str, &str)| decimal::places(if prices { l.1 } else { l.2 });
+        let mut it = all();
+        let p = it.next().map(f).unwrap_or(0);
+        if it.any(|l| f(l) != p) {
+            return Err(format!(
+                "{what} printed with different decimal places in one message"
+            ));
+        }
+        Ok(p)
+    };
+    let pp = places(true, "prices")?;
+    let sp = places(false, "sizes")?;
     let level = |side, price, size, flags| BookLevel {
         exchange_ts,
         local_ts,
@@ -176,11 +228,11 @@ fn level_rows(
         prev_update_id: ids.2,
         checksum: 0,
     };
-    let mut recs = Vec::with_capacity(all.len().max(1));
-    for (i, (side, p, q)) in all.iter().enumerate() {
-        let last = if i + 1 == all.len() { FLAG_LAST } else { 0 };
+    let mut recs = Vec::with_capacity(n.max(1));
+    for (i, (side, p, q)) in all().enumerate() {
+        let last = if i + 1 == n { FLAG_LAST } else { 0 };
         recs.push(MarketRecord::Level(level(
-            *side,
+            side,
             decimal::parse(p, pp as u8)?,
             decimal::parse_size(q, sp as u8)?,
             flags | last,
@@ -220,15 +272,109 @@ fn depth_update(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Pa
         msg.get("pu").and_then(|x| x.as_u64()).unwrap_or(0),
     );
     level_rows(
-        msg,
-        "b",
-        "a",
+        (&levels(msg, "b")?, &levels(msg, "a")?),
         Some(str_field(msg, "s", what)?.to_string()),
         exchange_ts,
         local.unwrap_or(exchange_ts),
         0,
         ids,
     )
+}
+
+/// The messages a live feed sends most (trades and depth diffs), parsed
+/// straight into their fields, borrowing the message's text. Anything
+/// else, or anything these do not parse, goes the general way (which
+/// also names what is wrong).
+mod fast {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Combined<T> {
+        data: T,
+    }
+
+    #[derive(Deserialize)]
+    struct TradeMsg<'a> {
+        s: &'a str,
+        p: &'a str,
+        q: &'a str,
+        #[serde(rename = "T")]
+        time: u64,
+        m: bool,
+        t: Option<u64>,
+        a: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    struct DepthMsg<'a> {
+        s: &'a str,
+        #[serde(rename = "E")]
+        event_time: u64,
+        #[serde(rename = "T")]
+        time: Option<u64>,
+        #[serde(rename = "U")]
+        first: u64,
+        u: u64,
+        pu: Option<u64>,
+        #[serde(borrow)]
+        b: Vec<(&'a str, &'a str)>,
+        #[serde(borrow)]
+        a: Vec<(&'a str, &'a str)>,
+    }
+
+    fn typed<'a, T: Deserialize<'a>>(json: &'a str) -> Option<T> {
+        // A combined stream's envelope (its keys in any order).
+        if json.contains("\"data\":{") {
+            serde_json::from_str::<Combined<T>>(json)
+                .ok()
+                .map(|c| c.data)
+        } else {
+            serde_json::from_str::<T>(json).ok()
+        }
+    }
+
+    pub(super) fn parse(
+        local: Option<i64>,
+        json: &str,
+    ) -> Option<Result<Option<ParsedLine>, String>> {
+        if json.contains("\"e\":\"depthUpdate\"") {
+            let d: DepthMsg = typed(json)?;
+            let exchange_ts = match ms_to_ns(d.time.unwrap_or(d.event_time)) {
+                Ok(t) => t,
+                Err(e) => return Some(Err(e)),
+            };
+            return Some(level_rows(
+                (&d.b, &d.a),
+                Some(d.s.to_string()),
+                exchange_ts,
+                local.unwrap_or(exchange_ts),
+                0,
+                (d.first, d.u, d.pu.unwrap_or(0)),
+            ));
+        }
+        let (stream, agg) = if json.contains("\"e\":\"trade\"") {
+            ("trades", false)
+        } else if json.contains("\"e\":\"aggTrade\"") {
+            ("aggtrades", true)
+        } else {
+            return None;
+        };
+        let t: TradeMsg = typed(json)?;
+        let id = if agg { t.a? } else { t.t? };
+        Some(trade_line(
+            TradeFields {
+                symbol: t.s,
+                price: t.p,
+                size: t.q,
+                time_ms: t.time,
+                buyer_maker: t.m,
+                id,
+            },
+            local,
+            stream,
+        ))
+    }
 }
 
 fn snapshot(
@@ -241,9 +387,7 @@ fn snapshot(
         return Err("a depth snapshot without a receive time".into());
     };
     level_rows(
-        msg,
-        "bids",
-        "asks",
+        (&levels(msg, "bids")?, &levels(msg, "asks")?),
         symbol,
         local,
         local,
@@ -288,4 +432,64 @@ fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Par
             update_id: num_field(msg, "u", what)?,
         })],
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path gives what the general one gives, for every message
+    /// it takes.
+    fn same(json: &str) -> bool {
+        let Some(f) = fast::parse(Some(7), json) else {
+            return false;
+        };
+        assert_eq!(f, parse_value(Some(7), json, None), "{json}");
+        true
+    }
+
+    #[test]
+    fn the_fast_path_is_the_general_one() {
+        for m in [
+            r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":5,"p":"61000.10","q":"0.00100","T":2,"m":true,"M":true}}"#,
+            r#"{"e":"trade","E":1,"s":"BTCUSDT","t":5,"p":"1","q":"2","T":2,"m":false,"b":88,"a":50}"#,
+            r#"{"e":"aggTrade","E":1,"s":"BTCUSDT","a":9,"p":"1.5","q":"2","f":1,"l":2,"T":2,"m":false}"#,
+            r#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":3,"s":"BTCUSDT","U":10,"u":12,"b":[["1.00","2.0"]],"a":[["1.10","0.0"],["1.20","3.0"]]}}"#,
+            r#"{"e":"depthUpdate","E":3,"T":4,"s":"BTCUSDT","U":10,"u":12,"pu":9,"b":[],"a":[]}"#,
+            r#"{"data":{"e":"depthUpdate","E":3,"T":4,"s":"BTCUSDT","U":10,"u":12,"pu":9,"b":[],"a":[]},"stream":"btcusdt@depth"}"#,
+            // Refused the same way.
+            r#"{"e":"depthUpdate","E":3,"s":"BTCUSDT","U":10,"u":12,"b":[["1.00","2.0"]],"a":[["1.1","0.0"]]}"#,
+            r#"{"e":"trade","E":1,"s":"BTCUSDT","t":5,"p":"1.x","q":"2","T":2,"m":false}"#,
+            r#"{"e":"trade","E":1,"s":"BTCUSDT","t":5,"p":"1","q":"2","T":99999999999999999,"m":false}"#,
+        ] {
+            assert!(same(m), "{m}");
+        }
+        // What it does not take goes the general way.
+        for m in [
+            r#"{"e":"trade","E":1,"s":"BTCUSDT","t":5,"p":"1","q":"2","T":2}"#,
+            r#"{"e":"depthUpdate","E":3,"s":"BTCUSDT","U":10,"u":12,"b":[[1,2]],"a":[]}"#,
+            r#"{"e":"depthUpdate""#,
+            r#"{"u":1,"s":"BTCUSDT","b":"1","B":"2","a":"3","A":"4"}"#,
+        ] {
+            assert!(!same(m), "{m}");
+        }
+        // Every message of the real recording.
+        let Some(data) = eventstore_testkit::market_data() else {
+            return;
+        };
+        let path = data.join("binance/spot_btcusdt_20240808.hftbacktest.gz");
+        let f = std::fs::File::open(&path).unwrap();
+        let r = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(f));
+        let mut fast = 0;
+        for line in std::io::BufRead::lines(r) {
+            let line = line.unwrap();
+            let json = line.split_once(' ').map_or(line.as_str(), |(_, j)| j);
+            if same(json) {
+                fast += 1;
+            } else {
+                assert!(!json.contains("\"e\":\"trade\"") && !json.contains("depthUpdate"));
+            }
+        }
+        assert!(fast > 10_000, "{fast}");
+    }
 }

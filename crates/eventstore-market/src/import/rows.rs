@@ -20,6 +20,7 @@ pub struct StreamKey {
 }
 
 /// One record of a parsed line, at the places it was printed with.
+#[derive(Debug, PartialEq)]
 pub enum MarketRecord {
     Trade(Trade),
     Level(BookLevel),
@@ -133,6 +134,7 @@ impl MarketRecord {
 /// One parsed input line: records for one stream. Prices (and sizes) of a
 /// row share the places they were printed with; the stream's scale is
 /// settled before writing.
+#[derive(Debug, PartialEq)]
 pub enum ParsedLine {
     Records {
         /// The venue, when the row names it (Tardis does).
