@@ -98,6 +98,8 @@ pub(crate) struct Outputs {
     /// venue's symbol, where it prints decimals trimmed.
     pub scales: HashMap<String, (u8, u8)>,
     streams: BTreeMap<(String, String), Out>,
+    /// The key of the last message's stream (a buffer).
+    key: (String, String),
     raw: Option<(String, StreamWriter)>,
     pub raw_stats: StreamStats,
 }
@@ -133,6 +135,7 @@ impl Outputs {
             format,
             scales: HashMap::new(),
             streams: BTreeMap::new(),
+            key: Default::default(),
             raw,
             raw_stats: StreamStats::default(),
         })
@@ -178,8 +181,15 @@ impl Outputs {
         kind: StreamKind,
         places: (usize, usize),
     ) -> Result<&mut Out> {
-        let key = (symbol.to_ascii_lowercase(), stream.to_string());
-        if !self.streams.contains_key(&key) {
+        // The key is built in a buffer kept for it: a message's lookup
+        // allocates nothing.
+        let key = &mut self.key;
+        key.0.clear();
+        key.0.extend(symbol.chars().map(|c| c.to_ascii_lowercase()));
+        key.1.clear();
+        key.1.push_str(stream);
+        if !self.streams.contains_key(&self.key) {
+            let key = self.key.clone();
             let name = format!("{}/{}/{}", self.venue, key.0, key.1);
             let n = StreamName::new(&name).map_err(log_err(&name))?;
             let dir = n.dir(&self.root);
@@ -251,10 +261,10 @@ impl Outputs {
                 let now = crate::now_ns();
                 out.feed_break(now, Cause::RecorderDown)?;
             }
-            self.streams.insert(key.clone(), out);
+            self.streams.insert(key, out);
         }
         self.streams
-            .get_mut(&key)
+            .get_mut(&self.key)
             .ok_or_else(|| Error::Config("a stream vanished".into()))
     }
 

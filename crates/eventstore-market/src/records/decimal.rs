@@ -50,36 +50,56 @@ pub fn parse(s: &str, scale: u8) -> Result<i64, String> {
     if scale > MAX_SCALE {
         return Err(format!("scale {scale} is above {MAX_SCALE}"));
     }
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s),
+    let bytes = s.as_bytes();
+    let (neg, body) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
     };
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (body, ""),
-    };
-    if int.is_empty() && frac.is_empty() {
+    // One pass over the digits; what is wrong is told in the order: not a
+    // number, too many places, too large.
+    let (mut v, mut over) = (0i64, false);
+    let (mut digits, mut frac, mut dot) = (0usize, 0usize, false);
+    let mut extra = false;
+    for &b in body {
+        if b == b'.' && !dot {
+            dot = true;
+            continue;
+        }
+        if !b.is_ascii_digit() {
+            return Err(format!("{s:?} is not a decimal number"));
+        }
+        digits += 1;
+        if dot {
+            frac += 1;
+            if frac > scale as usize {
+                extra |= b != b'0';
+                continue;
+            }
+        }
+        match v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((b - b'0') as i64))
+        {
+            Some(x) => v = x,
+            None => over = true,
+        }
+    }
+    if digits == 0 {
         return Err(format!("{s:?} is not a decimal number"));
     }
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{s:?} is not a decimal number"));
-    }
-    let (kept, extra) = frac.split_at(frac.len().min(scale as usize));
-    if extra.bytes().any(|b| b != b'0') {
+    if extra {
         return Err(format!(
             "{s:?} has more than {scale} decimal places (the stream's scale)"
         ));
     }
-    let too_big = || format!("{s:?} does not fit at scale {scale}");
-    let mut v: i64 = 0;
-    for b in int.bytes().chain(kept.bytes()) {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((b - b'0') as i64))
-            .ok_or_else(too_big)?;
+    for _ in frac.min(scale as usize)..scale as usize {
+        match v.checked_mul(10) {
+            Some(x) => v = x,
+            None => over = true,
+        }
     }
-    for _ in kept.len()..scale as usize {
-        v = v.checked_mul(10).ok_or_else(too_big)?;
+    if over {
+        return Err(format!("{s:?} does not fit at scale {scale}"));
     }
     Ok(if neg { -v } else { v })
 }
@@ -124,7 +144,9 @@ pub fn write(out: &mut String, v: i64, scale: u8, style: DecimalStyle) {
 
 /// The number of decimal places `s` is written with.
 pub fn places(s: &str) -> usize {
-    s.split_once('.').map(|(_, f)| f.len()).unwrap_or(0)
+    s.bytes()
+        .position(|b| b == b'.')
+        .map_or(0, |i| s.len() - i - 1)
 }
 
 #[cfg(test)]
@@ -167,6 +189,23 @@ mod tests {
             .unwrap_err()
             .contains("does not fit"));
         assert!(parse("1", 19).is_err());
+        // What is wrong first: not a number, then too many places, then
+        // too large.
+        let why = |s: &str| parse(s, 8).unwrap_err();
+        assert!(why("99999999999999999999x").contains("not a decimal number"));
+        assert!(why("1.2.3").contains("not a decimal number"));
+        assert!(why("-").contains("not a decimal number"));
+        assert!(why(".").contains("not a decimal number"));
+        assert!(why("99999999999999999999.123456789").contains("decimal places"));
+        assert!(why("99999999999999999999").contains("does not fit"));
+        assert!(why("92233720368.54775808").contains("does not fit"));
+        assert_eq!(parse("92233720368.54775807", 8), Ok(i64::MAX));
+        assert_eq!(parse("-5.", 2), Ok(-500));
+        assert_eq!(parse(".5", 1), Ok(5));
+        assert_eq!(parse("1.5000000000", 2), Ok(150));
+        assert_eq!(places("61000.10"), 2);
+        assert_eq!(places("61000"), 0);
+        assert_eq!(places("1."), 0);
     }
 
     #[test]
