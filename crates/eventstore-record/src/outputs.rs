@@ -9,7 +9,7 @@
 use crate::stats::StreamStats;
 use eventstore_log::{StreamName, StreamWriter, WriterOptions};
 use eventstore_market::book::replay::{Applied, BookKind, Cause, Replay};
-use eventstore_market::import::rows::{MarketRecord, ParsedLine};
+use eventstore_market::import::rows::{Batch, MarketRecord, ParsedLine};
 use eventstore_market::import::Format;
 use eventstore_market::records::level::{BookLevel, FLAG_SNAPSHOT};
 use eventstore_market::{StreamKind, StreamMeta, TradeId};
@@ -77,6 +77,8 @@ pub(crate) struct Out {
     last_id: u64,
     pub book: Option<LiveBook>,
     pub stats: StreamStats,
+    /// A message's records, encoded for one batch append.
+    batch: Batch,
 }
 
 /// What appending one message did.
@@ -254,6 +256,7 @@ impl Outputs {
                 last_id: 0,
                 book,
                 stats: StreamStats::default(),
+                batch: Batch::default(),
             };
             // A stream that already holds records: the recorder was down
             // since its last one, and the book must be synced again.
@@ -413,9 +416,12 @@ impl Out {
             }
         }
         let last = recs.last().and_then(order_id);
-        for r in &recs {
-            let seq = r.append(&mut self.writer).map_err(log_err(&self.name))?;
-            self.stats.bytes_written += 64;
+        let seqs = self
+            .batch
+            .append(&recs, &mut self.writer)
+            .map_err(log_err(&self.name))?;
+        self.stats.bytes_written += 64 * recs.len() as u64;
+        for (seq, r) in seqs.zip(&recs) {
             if let (Some(book), MarketRecord::Level(l)) = (&mut self.book, r) {
                 let reliable = book.replay.is_reliable();
                 feed(book, seq, l, &mut done.gap);
