@@ -92,9 +92,10 @@ fn ms_to_ns(ms: u64) -> Result<i64, String> {
 }
 
 /// Prices (or sizes) of one message must share their decimal places.
-fn same_places(values: &[&str], what: &str) -> Result<usize, String> {
-    let p = values.first().map(|v| decimal::places(v)).unwrap_or(0);
-    if values.iter().any(|v| decimal::places(v) != p) {
+fn same_places<'a>(values: impl IntoIterator<Item = &'a str>, what: &str) -> Result<usize, String> {
+    let mut it = values.into_iter().map(decimal::places);
+    let p = it.next().unwrap_or(0);
+    if it.any(|v| v != p) {
         return Err(format!(
             "{what} printed with different decimal places in one message"
         ));
@@ -202,20 +203,8 @@ fn level_rows(
             .chain(a.iter().map(|(p, q)| (BookSide::Ask, *p, *q)))
     };
     let n = b.len() + a.len();
-    // Prices (or sizes) of one message must share their decimal places.
-    let places = |prices: bool, what: &str| {
-        let f = |l: (BookSide, &str, &str)| decimal::places(if prices { l.1 } else { l.2 });
-        let mut it = all();
-        let p = it.next().map(f).unwrap_or(0);
-        if it.any(|l| f(l) != p) {
-            return Err(format!(
-                "{what} printed with different decimal places in one message"
-            ));
-        }
-        Ok(p)
-    };
-    let pp = places(true, "prices")?;
-    let sp = places(false, "sizes")?;
+    let pp = same_places(all().map(|l| l.1), "prices")?;
+    let sp = same_places(all().map(|l| l.2), "sizes")?;
     let level = |side, price, size, flags| BookLevel {
         exchange_ts,
         local_ts,
@@ -400,8 +389,8 @@ fn book_ticker(msg: &serde_json::Value, local: Option<i64>) -> Result<Option<Par
     let what = "book ticker";
     let s = |k: &str| str_field(msg, k, what);
     let (bp, bq, ap, aq) = (s("b")?, s("B")?, s("a")?, s("A")?);
-    let pp = same_places(&[bp, ap], "prices")?;
-    let sp = same_places(&[bq, aq], "sizes")?;
+    let pp = same_places([bp, ap], "prices")?;
+    let sp = same_places([bq, aq], "sizes")?;
     // Futures carry the matching engine's time (`T`) besides the event's
     // (`E`); spot carries neither.
     let exchange_ts = match msg
